@@ -1,0 +1,27 @@
+import js from '@eslint/js'
+import tseslint from 'typescript-eslint'
+
+export default tseslint.config(
+  { ignores: ['node_modules/**', 'bench/results/**', 'coverage/**'] },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  {
+    rules: {
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      'no-restricted-imports': 'off'
+    }
+  },
+  {
+    // The core stays pure (DESIGN.md §1.2): no libp2p runtime, no disk, no OS.
+    files: ['src/**/*.ts', 'protocols/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', {
+        patterns: [
+          { group: ['**/node/**', 'libp2p', '@libp2p/*', '@chainsafe/*', 'node:*', 'fs', 'os', 'child_process', 'systeminformation'], message: 'src/ and protocols/ are pure: inject a Clock/Transport instead (DESIGN.md §1.2).' }
+        ]
+      }],
+      'no-restricted-globals': ['error', { name: 'setTimeout', message: 'use the injected Clock' }, { name: 'setInterval', message: 'use the injected Clock' }],
+      'no-restricted-properties': ['error', { object: 'Date', property: 'now', message: 'use the injected Clock' }]
+    }
+  }
+)

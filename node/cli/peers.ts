@@ -1,0 +1,43 @@
+/** `mesh peers`: the mesh as the daemon sees it, as a table or JSON. */
+import Table from 'cli-table3'
+import type { PeerStats, PeerView } from '../../src/peer.ts'
+import { callDaemon, findDaemon } from '../control/client.ts'
+import { ago, color, gb, hostPort, num, shortId } from './format.ts'
+
+export interface PeersReply { self: string, peers: PeerView[], stats: PeerStats }
+
+export async function peersCommand (opts: { config?: string, json?: boolean }): Promise<void> {
+  const reply = await callDaemon<PeersReply>(findDaemon(opts.config), '/v1/peers')
+  if (opts.json === true) {
+    process.stdout.write(JSON.stringify(reply, null, 2) + '\n')
+    return
+  }
+  process.stdout.write(renderPeers(reply, Date.now()) + '\n')
+}
+
+export function renderPeers (reply: PeersReply, now: number): string {
+  const table = new Table({
+    head: ['peer', 'state', 'address', 'cpu free/total', 'memory free/total', 'gpu', 'load', 'tasks run/queue', 'speed', 'last seen'],
+    style: { head: [], border: [] },
+    chars: { mid: '', 'left-mid': '', 'mid-mid': '', 'right-mid': '' }
+  })
+  for (const p of reply.peers) {
+    const state = p.state === 'alive' ? color('green', 'alive') : p.state === 'suspect' ? color('yellow', 'suspect') : color('red', 'gone')
+    const custom = Object.entries(p.capacity.custom).map(([k, v]) => `${k} ${num(p.free.custom[k] ?? 0)}/${num(v)}`)
+    table.push([
+      (p.self ? '* ' : '  ') + shortId(p.id),
+      p.state === 'alive' ? state : `${state}\n${color('dim', p.reason)}`,
+      hostPort(p.addrs),
+      `${num(p.free.cpu)}/${num(p.capacity.cpu)}`,
+      `${gb(p.free.memoryMB)}/${gb(p.capacity.memoryMB)}`,
+      [p.capacity.gpu > 0 ? `${num(p.free.gpu)}/${num(p.capacity.gpu)}` : '-', ...custom].join('\n'),
+      `${num(p.load.avg1)} (${Math.round(p.load.cpuBusy)}%)`,
+      `${p.tasks.running}/${p.tasks.queued}`,
+      num(p.speed),
+      p.self ? 'self' : ago(now - p.lastSeen)
+    ])
+  }
+  const alive = reply.peers.filter(p => p.state === 'alive').length
+  const dropped = reply.stats.dropped.total > 0 ? `, ${reply.stats.dropped.total} bad messages dropped` : ''
+  return `${table.toString()}\n${alive} of ${reply.peers.length} peers alive (* = this peer ${shortId(reply.self)})${dropped}`
+}

@@ -1,0 +1,139 @@
+/**
+ * The core's `Transport` over libp2p. Topic handlers run as gossipsub topic
+ * validators: the handler decodes, checks and applies a message once, and its
+ * verdict decides whether gossipsub forwards it (accept), drops it quietly
+ * (ignore: stale) or drops it and penalises the forwarder (reject: bad or forged).
+ */
+import type { SubscriptionChangeData, TopicValidatorResult } from '@libp2p/gossipsub'
+import type { PeerId } from '@libp2p/interface'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
+import type { Logger } from '../../src/logger.ts'
+import type { PeerEvent, TopicHandler, Transport, Verdict } from '../../src/transport.ts'
+import type { MeshLibp2p } from './create.ts'
+
+/** Dials started from gossip give up after this long (a wrong pnet key can hang a dial for 6 s). */
+const DIAL_TIMEOUT_MS = 5000
+
+export class Libp2pTransport implements Transport {
+  readonly self: string
+  readonly #node: MeshLibp2p
+  readonly #log: Logger
+  readonly #topics = new Map<string, Set<TopicHandler>>()
+
+  constructor (node: MeshLibp2p, log: Logger) {
+    this.#node = node
+    this.#log = log
+    this.self = node.peerId.toString()
+  }
+
+  addresses = (): string[] => this.#node.getMultiaddrs().map(String)
+
+  publish = async (topic: string, data: Uint8Array): Promise<void> => {
+    try {
+      await this.#node.services.pubsub.publish(topic, data)
+    } catch (err) {
+      this.#log.debug({ topic, err: (err as Error).message }, 'publish failed')
+    }
+  }
+
+  subscribe = (topic: string, handler: TopicHandler): (() => void) => {
+    const pubsub = this.#node.services.pubsub
+    let handlers = this.#topics.get(topic)
+    if (handlers === undefined) {
+      handlers = new Set()
+      this.#topics.set(topic, handlers)
+      const set = handlers
+      pubsub.topicValidators.set(topic, (_forwarder, msg) => {
+        // Unsigned messages cannot be attributed to anyone; every Meshwork peer signs.
+        if (msg.type !== 'signed') return 'reject' as TopicValidatorResult
+        return this.#dispatch(set, { topic, from: msg.from.toString(), data: msg.data }) as TopicValidatorResult
+      })
+      pubsub.subscribe(topic)
+    }
+    handlers.add(handler)
+    return () => {
+      handlers.delete(handler)
+      if (handlers.size === 0) {
+        this.#topics.delete(topic)
+        pubsub.topicValidators.delete(topic)
+        // After libp2p stopped, gossipsub throws on unsubscribe; nothing is subscribed then anyway.
+        if (this.#node.status === 'started') pubsub.unsubscribe(topic)
+      }
+    }
+  }
+
+  onPeerEvent = (handler: (e: PeerEvent) => void): (() => void) => {
+    const onConnect = (e: CustomEvent<PeerId>): void => { handler({ type: 'connect', peer: e.detail.toString() }) }
+    const onDisconnect = (e: CustomEvent<PeerId>): void => { handler({ type: 'disconnect', peer: e.detail.toString() }) }
+    const onSubscription = (e: CustomEvent<SubscriptionChangeData>): void => {
+      for (const s of e.detail.subscriptions) {
+        if (s.subscribe) handler({ type: 'subscribed', peer: e.detail.peerId.toString(), topic: s.topic })
+      }
+    }
+    const pubsub = this.#node.services.pubsub
+    this.#node.addEventListener('peer:connect', onConnect)
+    this.#node.addEventListener('peer:disconnect', onDisconnect)
+    pubsub.addEventListener('subscription-change', onSubscription)
+    return () => {
+      this.#node.removeEventListener('peer:connect', onConnect)
+      this.#node.removeEventListener('peer:disconnect', onDisconnect)
+      pubsub.removeEventListener('subscription-change', onSubscription)
+    }
+  }
+
+  isConnected = (peer: string): boolean => {
+    const id = parsePeerId(peer)
+    return id !== undefined && this.#node.getConnections(id).length > 0
+  }
+
+  ping = async (peer: string, timeoutMs: number): Promise<boolean> => {
+    const id = parsePeerId(peer)
+    if (id === undefined) return false
+    try {
+      await this.#node.services.ping.ping(id, { signal: AbortSignal.timeout(timeoutMs) })
+      return true
+    } catch {
+      return false
+    }
+  }
+
+  connect = (peer: string, addrs: string[]): void => {
+    const id = parsePeerId(peer)
+    if (id === undefined || peer === this.self) return
+    const valid = addrs.map(parseMultiaddr).filter((a): a is Multiaddr => a !== undefined)
+    void (async () => {
+      try {
+        if (valid.length > 0) await this.#node.peerStore.merge(id, { multiaddrs: valid })
+        await this.#node.dial(id, { signal: AbortSignal.timeout(DIAL_TIMEOUT_MS) })
+      } catch (err) {
+        this.#log.debug({ peer, err: (err as Error).message }, 'dial to gossiped peer failed')
+      }
+    })()
+  }
+
+  #dispatch (handlers: Set<TopicHandler>, msg: { topic: string, from: string, data: Uint8Array }): Verdict {
+    let verdict: Verdict = 'ignore'
+    for (const h of handlers) {
+      let v: Verdict
+      try {
+        v = h(msg)
+      } catch (err) {
+        // Handlers must not throw; if one does, treat the message as bad, never the peer as broken.
+        this.#log.error({ topic: msg.topic, err }, 'topic handler threw')
+        v = 'reject'
+      }
+      if (v === 'reject') return 'reject'
+      if (v === 'accept') verdict = 'accept'
+    }
+    return verdict
+  }
+}
+
+export function parsePeerId (s: string): PeerId | undefined {
+  try { return peerIdFromString(s) } catch { return undefined }
+}
+
+export function parseMultiaddr (s: string): Multiaddr | undefined {
+  try { return multiaddr(s) } catch { return undefined }
+}

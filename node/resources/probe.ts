@@ -1,0 +1,111 @@
+/**
+ * The machine as the core sees it (`ResourceProbe`): probed once at start with
+ * systeminformation (CPU, memory, GPUs), then load sampled every period from
+ * `os` and the event-loop monitor, which cost microseconds.
+ */
+import { readFileSync } from 'node:fs'
+import { cpus, freemem, loadavg } from 'node:os'
+import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks'
+import si from 'systeminformation'
+import type { GpuInfo } from '../../protocols/resources.ts'
+import type { LoadSample, MachineInfo, ResourceProbe } from '../../src/resources/capacity.ts'
+import { calibrateSpeed } from './calibrate.ts'
+
+/** Vendors whose cards run compute work; integrated and virtual display adapters are not counted. */
+const COMPUTE_GPU_VENDOR = /nvidia|advanced micro devices|amd|ati technologies/i
+
+export async function probeMachine (): Promise<MachineInfo> {
+  const [cpu, mem, graphics] = await Promise.all([
+    si.cpu(),
+    si.mem(),
+    si.graphics().catch(() => ({ controllers: [] as si.Systeminformation.GraphicsControllerData[] }))
+  ])
+  const cgroup = readCgroupLimits()
+  const gpus: GpuInfo[] = graphics.controllers
+    .filter(c => COMPUTE_GPU_VENDOR.test(c.vendor ?? '') && (c.vram ?? 0) >= 512)
+    .map(c => ({ model: (c.model ?? 'unknown').slice(0, 128), memoryMB: c.vram ?? 0 }))
+  return {
+    cpuCores: Math.min(cpu.cores, cgroup.cpu ?? Infinity),
+    cpuModel: `${cpu.manufacturer} ${cpu.brand}`.trim(),
+    memoryMB: Math.floor(Math.min(mem.total, cgroup.memoryBytes ?? Infinity) / (1024 * 1024)),
+    gpus
+  }
+}
+
+/** A container's CPU quota and memory limit (cgroup v2), when set. */
+function readCgroupLimits (): { cpu?: number, memoryBytes?: number } {
+  const out: { cpu?: number, memoryBytes?: number } = {}
+  try {
+    const [quota, period] = readFileSync('/sys/fs/cgroup/cpu.max', 'utf8').trim().split(/\s+/)
+    if (quota !== undefined && quota !== 'max' && period !== undefined) out.cpu = Number(quota) / Number(period)
+  } catch { /* no cgroup v2 CPU limit */ }
+  try {
+    const limit = readFileSync('/sys/fs/cgroup/memory.max', 'utf8').trim()
+    if (limit !== 'max') out.memoryBytes = Number(limit)
+  } catch { /* no cgroup v2 memory limit */ }
+  return out
+}
+
+/** Samples load on a timer; `load()` returns the latest sample without blocking. */
+export class LoadSampler {
+  #latest: LoadSample
+  #prevCpu = cpuTimes()
+  readonly #eld: IntervalHistogram
+  #timer: NodeJS.Timeout | undefined
+
+  constructor () {
+    this.#eld = monitorEventLoopDelay({ resolution: 10 })
+    this.#latest = { avg1: loadavg()[0] ?? 0, cpuBusy: 0, eventLoopDelayMs: 0, memoryAvailableMB: Math.floor(freemem() / 1048576) }
+  }
+
+  start (periodMs: number): void {
+    this.#eld.enable()
+    this.#timer = setInterval(() => { this.sample() }, periodMs)
+    this.#timer.unref()
+  }
+
+  stop (): void {
+    clearInterval(this.#timer)
+    this.#eld.disable()
+  }
+
+  load = (): LoadSample => this.#latest
+
+  sample (): LoadSample {
+    const now = cpuTimes()
+    const total = now.total - this.#prevCpu.total
+    const idle = now.idle - this.#prevCpu.idle
+    this.#prevCpu = now
+    const p99 = this.#eld.percentile(99) / 1e6
+    this.#eld.reset()
+    this.#latest = {
+      avg1: round2(loadavg()[0] ?? 0),
+      cpuBusy: total > 0 ? round2(Math.min(100, Math.max(0, 100 * (1 - idle / total)))) : 0,
+      eventLoopDelayMs: Number.isFinite(p99) ? round2(p99) : 0,
+      memoryAvailableMB: Math.floor(freemem() / 1048576)
+    }
+    return this.#latest
+  }
+}
+
+function cpuTimes (): { idle: number, total: number } {
+  let idle = 0
+  let total = 0
+  for (const c of cpus()) {
+    idle += c.times.idle
+    total += c.times.user + c.times.nice + c.times.sys + c.times.irq + c.times.idle
+  }
+  return { idle, total }
+}
+
+function round2 (x: number): number {
+  return Math.round(x * 100) / 100
+}
+
+/** Probe the machine, calibrate (unless the config fixes the speed) and start sampling. */
+export async function createProbe (speed: number | 'auto', periodMs: number): Promise<ResourceProbe & { sampler: LoadSampler }> {
+  const machine = await probeMachine()
+  const sampler = new LoadSampler()
+  sampler.start(periodMs)
+  return { machine, speed: speed === 'auto' ? calibrateSpeed() : speed, load: sampler.load, sampler }
+}

@@ -1,0 +1,2 @@
+export * from './codec.ts'
+export * as resources from './resources.ts'

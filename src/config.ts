@@ -1,0 +1,137 @@
+/**
+ * `mesh.config.json` (DESIGN.md §9): the schema, its defaults and its
+ * validation. Pure: reading the file and expanding `~` happen in `node/config-file.ts`.
+ *
+ * Every field has a default, so `{}` is a valid single-machine peer. Unknown
+ * fields, wrong types and impossible values are errors that name the field;
+ * the daemon does not start with a bad config.
+ */
+import { z } from 'zod'
+import { multiaddr } from '@multiformats/multiaddr'
+import { ConfigError, type ConfigProblem } from './errors.ts'
+import { RESOURCE_NAME } from '../protocols/resources.ts'
+
+const multiaddrString = z.string().refine(s => {
+  try { multiaddr(s); return true } catch { return false }
+}, { error: 'not a valid multiaddr (e.g. "/ip4/0.0.0.0/tcp/4001")' })
+
+const ms = (min: number, max = 24 * 3600_000) =>
+  z.number({ error: 'must be a number of milliseconds' }).int({ error: 'must be a whole number of milliseconds' })
+    .min(min, { error: `must be ≥ ${min} ms` }).max(max, { error: `must be ≤ ${max} ms` })
+
+const autoOr = (num: z.ZodNumber, what: string) =>
+  z.union([z.literal('auto'), num], { error: `must be "auto" or ${what}` })
+
+const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost'])
+
+export const configSchema = z.strictObject({
+  /** Multiaddrs to listen on. Use `/ip4/0.0.0.0/tcp/4001` on a LAN. */
+  listen: z.array(multiaddrString).min(1, { error: 'needs at least one address' }).default(['/ip4/0.0.0.0/tcp/4001']),
+  /** Peers to dial at start and re-dial while unreachable. */
+  bootstrap: z.array(multiaddrString).default([]),
+  /** Find peers on the local network by multicast DNS. */
+  mdns: z.boolean().default(true),
+  /** Identity key, journal and control.json live here. `~` is the user's home. */
+  dataDir: z.string().min(1).default('~/.meshwork'),
+  /** A libp2p pnet swarm key: only peers holding the same key can connect. */
+  swarmKeyFile: z.string().min(1).nullable().default(null),
+  control: z.strictObject({
+    host: z.string().refine(h => LOOPBACK.has(h), { error: 'must be a loopback address (127.0.0.1, ::1 or localhost): the control API is for this machine only' }).default('127.0.0.1'),
+    /** 0 picks a free port; control.json records the one chosen. */
+    port: z.number().int().min(0).max(65535, { error: 'must be a TCP port (0–65535)' }).default(7370)
+  }).prefault({}),
+  resources: z.strictObject({
+    cpu: autoOr(z.number().positive(), 'a number of cores > 0').default('auto'),
+    memoryMB: autoOr(z.number().int().positive(), 'a whole number of MB > 0').default('auto'),
+    gpu: autoOr(z.number().int().min(0), 'a whole number ≥ 0').default('auto'),
+    /** Kept for the machine's owner and never offered to the mesh. */
+    reserve: z.strictObject({
+      cpu: z.number().min(0).default(0),
+      memoryMB: z.number().int().min(0).default(512)
+    }).prefault({}),
+    /** Named resources this peer offers, e.g. `{"licence:matlab": 2}`. */
+    custom: z.record(z.string().regex(RESOURCE_NAME, { error: 'resource names use letters, digits and _ . : - (1–64 chars)' }), z.number().min(0)).default({}),
+    /** Speed score; "auto" calibrates at start-up (1.0 = the reference machine). */
+    speed: autoOr(z.number().positive(), 'a number > 0').default('auto')
+  }).prefault({}),
+  /** Free-form capability tags advertised to the mesh, e.g. `site=lab1`. */
+  tags: z.array(z.string().min(1).max(128)).max(32).default([]),
+  executor: z.strictObject({
+    /** Handler name → module path exporting it. */
+    handlers: z.record(z.string().min(1), z.string().min(1)).default({}),
+    exec: z.strictObject({
+      /** Programs this peer runs for others (names or absolute paths). */
+      allow: z.array(z.string().min(1)).default([])
+    }).prefault({})
+  }).prefault({}),
+  trust: z.strictObject({
+    /** Whose jobs this peer runs: any peer of the mesh, only itself, or listed peer ids. */
+    submitters: z.union([z.enum(['mesh', 'self']), z.array(z.string().min(1))], { error: 'must be "mesh", "self" or a list of peer ids' }).default('mesh')
+  }).prefault({}),
+  gossip: z.strictObject({
+    intervalMs: ms(50, 60_000).default(1000)
+  }).prefault({}),
+  auction: z.strictObject({
+    bidWindowMs: ms(1, 60_000).default(50),
+    queueDepth: z.number().int().min(0).max(1000).default(1)
+  }).prefault({}),
+  failure: z.strictObject({
+    heartbeatMs: ms(10).default(500),
+    leaseMs: ms(50).default(2000),
+    /** No ad for this long: suspect. */
+    suspectMs: ms(50).default(2500),
+    /** Suspect for this long more: gone. */
+    goneMs: ms(0).default(2500),
+    /** A gone peer stays listed (as gone) this long, then is forgotten. */
+    forgetMs: ms(0).default(60_000),
+    /** Connection-monitor ping period; a frozen peer's connection closes after about this plus pingTimeoutMs. */
+    pingIntervalMs: ms(100).default(1000),
+    pingTimeoutMs: ms(100).default(1000)
+  }).prefault({}),
+  yield: z.strictObject({
+    policy: z.enum(['queued', 'checkpointed', 'all']).default('queued'),
+    cpuBusyPercent: z.number().min(1).max(100).default(85),
+    sustainMs: ms(0).default(5000)
+  }).prefault({}),
+  log: z.strictObject({
+    level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'silent']).default('info')
+  }).prefault({})
+}).superRefine((c, ctx) => {
+  // Cross-field rules: each would make the peer misbehave rather than fail.
+  if (c.failure.suspectMs <= c.gossip.intervalMs) {
+    ctx.addIssue({ code: 'custom', path: ['failure', 'suspectMs'], message: `must be greater than gossip.intervalMs (${c.gossip.intervalMs}), or healthy peers turn suspect between ads` })
+  }
+  if (c.failure.heartbeatMs >= c.failure.leaseMs) {
+    ctx.addIssue({ code: 'custom', path: ['failure', 'heartbeatMs'], message: `must be less than failure.leaseMs (${c.failure.leaseMs}), or every lease expires between heartbeats` })
+  }
+  if (typeof c.resources.cpu === 'number' && c.resources.cpu > 0 && c.resources.reserve.cpu >= c.resources.cpu) {
+    ctx.addIssue({ code: 'custom', path: ['resources', 'reserve', 'cpu'], message: `must be less than resources.cpu (${c.resources.cpu}), or the peer offers no CPU` })
+  }
+})
+
+export type MeshConfig = z.output<typeof configSchema>
+/** What a user may write: every field optional. */
+export type MeshConfigInput = z.input<typeof configSchema>
+
+/** Validate a parsed JSON value as a config; throws `ConfigError` naming every bad field. */
+export function parseConfig (raw: unknown, source = 'config'): MeshConfig {
+  const result = configSchema.safeParse(raw)
+  if (result.success) return result.data
+  throw new ConfigError(result.error.issues.flatMap(describeIssue), source)
+}
+
+function describeIssue (issue: z.core.$ZodIssue): ConfigProblem[] {
+  const at = issue.path.map(String).join('.')
+  if (issue.code === 'unrecognized_keys') {
+    return issue.keys.map(k => ({ field: at === '' ? k : `${at}.${k}`, problem: 'unknown field' }))
+  }
+  if (issue.code === 'invalid_key') {
+    return [{ field: at, problem: `bad name: ${issue.issues[0]?.message ?? issue.message}` }]
+  }
+  return [{ field: at === '' ? '(root)' : at, problem: issue.message }]
+}
+
+/** The full default configuration, as `{}` expands. */
+export function defaultConfig (): MeshConfig {
+  return parseConfig({})
+}

@@ -1,0 +1,12 @@
+/** The pure core: no libp2p, no disk, no real clock. `node/` builds a real peer on it. */
+export * from './clock.ts'
+export * from './config.ts'
+export * from './errors.ts'
+export * from './logger.ts'
+export * from './transport.ts'
+export * from './peer.ts'
+export * from './membership/peer-table.ts'
+export * from './membership/membership.ts'
+export * from './resources/capacity.ts'
+export { ManualClock, flushMicrotasks } from './testing/manual-clock.ts'
+export { MemoryNetwork, MemoryTransport, type MemoryNetworkOptions } from './testing/memory-network.ts'

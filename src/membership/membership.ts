@@ -1,0 +1,218 @@
+/**
+ * Membership: publishes this peer's ResourceAd, receives everyone else's, and
+ * keeps the peer table's liveness rules running. Driven only by its injected
+ * transport and clock, so it runs unchanged over libp2p, in tests on a
+ * `MemoryNetwork`, and in the simulator.
+ */
+import { Alarm, type Clock, type TimerHandle } from '../clock.ts'
+import type { Logger } from '../logger.ts'
+import type { PeerEvent, TopicMessage, Transport, Verdict } from '../transport.ts'
+import { DropCounter } from '../../protocols/codec.ts'
+import { RESOURCES_TOPIC, RESOURCE_AD_VERSION, decodeResourceAd, encodeResourceAd, type ResourceAd } from '../../protocols/resources.ts'
+import { PeerTable, type StateChange } from './peer-table.ts'
+
+/** The parts of an ad that the rest of the peer decides; membership fills in identity and ordering. */
+export type AdBody = Omit<ResourceAd, 'v' | 'peerId' | 'epoch' | 'seq' | 'time' | 'addrs' | 'leaving'>
+
+export interface MembershipInit {
+  /** Period of ads. @default 1000 */
+  intervalMs: number
+  suspectMs: number
+  goneMs: number
+  forgetMs: number
+  /** How long a lost connection's liveness ping may take. */
+  probeTimeoutMs: number
+  /** Minimum gap between ads sent ahead of the period (resources changed, a peer joined). @default intervalMs / 20 */
+  minGapMs?: number
+}
+
+export interface MembershipComponents {
+  transport: Transport
+  clock: Clock
+  logger: Logger
+  /** Builds the current ad body; called for every ad sent. Must be cheap. */
+  advertise: () => AdBody
+}
+
+export type MembershipListener = (change: StateChange) => void
+
+export class Membership {
+  readonly table: PeerTable
+  readonly drops = new DropCounter()
+  readonly #c: MembershipComponents
+  readonly #init: MembershipInit
+  readonly #epoch: number
+  readonly #tickAlarm: Alarm
+  readonly #listeners = new Set<MembershipListener>()
+  /** When we last tried to dial each peer we heard of but are not connected to. */
+  readonly #dialedAt = new Map<string, number>()
+  #seq = 0
+  #lastAd: ResourceAd | undefined
+  #periodic: TimerHandle | undefined
+  #early: TimerHandle | undefined
+  #unsubscribe: Array<() => void> = []
+  #running = false
+
+  constructor (components: MembershipComponents, init: MembershipInit) {
+    this.#c = components
+    this.#init = init
+    this.#epoch = components.clock.now()
+    this.table = new PeerTable({
+      self: components.transport.self,
+      suspectMs: init.suspectMs,
+      goneMs: init.goneMs,
+      forgetMs: init.forgetMs,
+      quarantineMs: init.intervalMs
+    })
+    this.#tickAlarm = new Alarm(components.clock, () => { this.#tick() })
+  }
+
+  get epoch (): number { return this.#epoch }
+  /** The last ad this peer sent (undefined before start). */
+  get lastAd (): ResourceAd | undefined { return this.#lastAd }
+
+  /** Subscribe to state changes (new peer, suspect, gone, back, forgotten). */
+  onChange (listener: MembershipListener): () => void {
+    this.#listeners.add(listener)
+    return () => this.#listeners.delete(listener)
+  }
+
+  start (): void {
+    if (this.#running) return
+    this.#running = true
+    const { transport } = this.#c
+    this.#unsubscribe.push(
+      transport.subscribe(RESOURCES_TOPIC, msg => this.#receive(msg)),
+      transport.onPeerEvent(event => { this.#peerEvent(event) })
+    )
+    void this.#publish()
+    this.#schedulePeriodic()
+  }
+
+  /** Stop; with `goodbye`, first tell the mesh we are leaving so peers mark us gone at once. */
+  async stop ({ goodbye = true }: { goodbye?: boolean } = {}): Promise<void> {
+    if (!this.#running) return
+    this.#running = false
+    for (const u of this.#unsubscribe) u()
+    this.#unsubscribe = []
+    if (this.#periodic !== undefined) this.#c.clock.clearTimeout(this.#periodic)
+    if (this.#early !== undefined) this.#c.clock.clearTimeout(this.#early)
+    this.#periodic = this.#early = undefined
+    this.#tickAlarm.cancel()
+    if (goodbye) await this.#publish(true)
+  }
+
+  /**
+   * Resources changed (a task started or ended, capacity was reconfigured).
+   * Publishes at once if free capacity moved markedly, else waits for the period.
+   * `significant` is decided by the caller, which knows the capacity model.
+   */
+  resourcesChanged (significant: boolean): void {
+    if (significant) this.#publishSoon()
+  }
+
+  /** Publish ahead of the period, at most once per `minGapMs`; several requests coalesce into one ad. */
+  #publishSoon (): void {
+    if (!this.#running || this.#early !== undefined) return
+    const gap = this.#init.minGapMs ?? Math.max(1, Math.floor(this.#init.intervalMs / 20))
+    const since = this.#c.clock.now() - (this.#lastAd?.time ?? 0)
+    this.#early = this.#c.clock.setTimeout(() => {
+      this.#early = undefined
+      if (this.#running) void this.#publish()
+    }, Math.max(0, gap - since))
+  }
+
+  #schedulePeriodic (): void {
+    this.#periodic = this.#c.clock.setTimeout(() => {
+      if (!this.#running) return
+      void this.#publish()
+      this.#schedulePeriodic()
+    }, this.#init.intervalMs)
+  }
+
+  async #publish (leaving = false): Promise<void> {
+    const { transport, clock } = this.#c
+    const body = this.#c.advertise()
+    const ad: ResourceAd = {
+      ...body,
+      v: RESOURCE_AD_VERSION,
+      peerId: transport.self,
+      epoch: this.#epoch,
+      seq: ++this.#seq,
+      time: clock.now(),
+      addrs: transport.addresses().slice(0, 16),
+      ...(leaving ? { leaving: true, free: { cpu: 0, memoryMB: 0, gpu: 0, custom: {} } } : {})
+    }
+    this.#lastAd = ad
+    await transport.publish(RESOURCES_TOPIC, encodeResourceAd(ad))
+  }
+
+  #receive (msg: TopicMessage): Verdict {
+    const decoded = decodeResourceAd(msg.data, msg.from)
+    if (!decoded.ok) {
+      this.drops.add(decoded.reason)
+      this.#c.logger.debug({ from: msg.from, reason: decoded.reason, detail: decoded.detail }, 'dropped resource ad')
+      return 'reject'
+    }
+    const now = this.#c.clock.now()
+    const { verdict, change } = this.table.receiveAd(decoded.value, now)
+    if (change !== undefined) this.#emit(change)
+    if (verdict === 'accept') this.#ensureConnected(decoded.value)
+    this.#rearm()
+    return verdict
+  }
+
+  /** Gossip may introduce peers we share no connection with; dial them, since work needs direct streams. */
+  #ensureConnected (ad: ResourceAd): void {
+    if (ad.leaving === true || ad.addrs.length === 0) return
+    const { transport, clock } = this.#c
+    if (transport.isConnected(ad.peerId)) return
+    const now = clock.now()
+    const last = this.#dialedAt.get(ad.peerId)
+    if (last !== undefined && now - last < 2 * this.#init.intervalMs) return
+    this.#dialedAt.set(ad.peerId, now)
+    transport.connect(ad.peerId, ad.addrs)
+  }
+
+  #peerEvent (event: PeerEvent): void {
+    if (event.type === 'connect') {
+      this.#dialedAt.delete(event.peer)
+      return
+    }
+    if (event.type === 'subscribed') {
+      // A newcomer can hear us now: tell it what we have instead of making it wait a period.
+      if (event.topic === RESOURCES_TOPIC) this.#publishSoon()
+      return
+    }
+    if (!this.table.connectionLost(event.peer)) return
+    // The connection closed: a killed process (its socket closed) fails the ping
+    // at once; a pruned connection or a flaky link answers and changes nothing.
+    void this.#c.transport.ping(event.peer, this.#init.probeTimeoutMs).then(ok => {
+      if (!this.#running) return
+      const change = this.table.probeResult(event.peer, ok, this.#c.clock.now())
+      if (change !== undefined) this.#emit(change)
+      this.#rearm()
+    })
+  }
+
+  #tick (): void {
+    if (!this.#running) return
+    for (const change of this.table.tick(this.#c.clock.now())) {
+      if (change.to === 'forgotten') this.#dialedAt.delete(change.peer)
+      this.#emit(change)
+    }
+    this.#rearm()
+  }
+
+  #rearm (): void {
+    const next = this.table.nextDeadline()
+    if (next !== undefined && this.#running) this.#tickAlarm.armAt(next)
+  }
+
+  #emit (change: StateChange): void {
+    this.#c.logger.info({ peer: change.peer, from: change.from, to: change.to, reason: change.reason }, 'peer state')
+    for (const l of this.#listeners) {
+      try { l(change) } catch (err) { this.#c.logger.error({ err }, 'membership listener threw') }
+    }
+  }
+}

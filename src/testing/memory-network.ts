@@ -1,0 +1,230 @@
+/**
+ * An in-memory network for tests and the simulator, driven by a `Clock`.
+ *
+ * Pub/sub reaches every subscribed peer that is up and not partitioned from the
+ * sender (as gossip over a connected mesh would), after `latency`, unless lost
+ * (`loss`). Connections are explicit pairs with connect/disconnect events, like
+ * libp2p's. Failures are data: `crash` closes a peer's connections and makes
+ * pings to it fail at once (a killed process); `freeze` silently drops
+ * everything to and from it and, after `monitorMs`, closes its connections as
+ * libp2p's connection monitor does (a frozen process or a pulled cable).
+ */
+import type { Clock } from '../clock.ts'
+import type { PeerEvent, TopicHandler, Transport, Verdict } from '../transport.ts'
+
+export interface MemoryNetworkOptions {
+  /** One-way delay in ms, fixed or per message. @default 1 */
+  latency?: number | ((from: string, to: string) => number)
+  /** Probability that a pub/sub message to one receiver is lost. @default 0 */
+  loss?: number
+  /** Source of randomness for loss; inject a seeded one for repeatable runs. @default Math.random */
+  random?: () => number
+  /** Time for a frozen peer's connections to be closed by the (emulated) connection monitor. @default 1500 */
+  monitorMs?: number
+}
+
+type PeerStatus = 'up' | 'crashed' | 'frozen'
+
+export class MemoryNetwork {
+  readonly clock: Clock
+  readonly #opts: Required<MemoryNetworkOptions>
+  readonly #peers = new Map<string, MemoryTransport>()
+  readonly #status = new Map<string, PeerStatus>()
+  readonly #links = new Set<string>()
+  readonly #cut = new Set<string>()
+  /** Verdicts returned by topic handlers, for tests that check validation. */
+  readonly verdicts: Record<Verdict, number> = { accept: 0, ignore: 0, reject: 0 }
+  /** Messages and bytes delivered, for the simulator's cost figures. */
+  readonly stats = { messages: 0, bytes: 0, lost: 0 }
+
+  constructor (clock: Clock, opts: MemoryNetworkOptions = {}) {
+    this.clock = clock
+    this.#opts = { latency: 1, loss: 0, random: Math.random, monitorMs: 1500, ...opts }
+  }
+
+  /** A transport for a new (or restarted) peer with this id. */
+  transport (peerId: string): MemoryTransport {
+    const t = new MemoryTransport(this, peerId)
+    this.#peers.set(peerId, t)
+    this.#status.set(peerId, 'up')
+    return t
+  }
+
+  /** Connect two peers directly (as a bootstrap dial would). */
+  link (a: string, b: string): void {
+    if (a === b || !this.reachable(a, b) || this.#links.has(key(a, b))) return
+    this.#links.add(key(a, b))
+    const pa = this.#peers.get(a)
+    const pb = this.#peers.get(b)
+    pa?.emit({ type: 'connect', peer: b })
+    pb?.emit({ type: 'connect', peer: a })
+    // As gossipsub does right after connecting, each side learns the other's subscriptions.
+    for (const topic of pb?.topics() ?? []) pa?.emit({ type: 'subscribed', peer: b, topic })
+    for (const topic of pa?.topics() ?? []) pb?.emit({ type: 'subscribed', peer: a, topic })
+  }
+
+  unlink (a: string, b: string): void {
+    if (!this.#links.delete(key(a, b))) return
+    if (this.#status.get(a) !== 'crashed') this.#peers.get(a)?.emit({ type: 'disconnect', peer: b })
+    if (this.#status.get(b) !== 'crashed') this.#peers.get(b)?.emit({ type: 'disconnect', peer: a })
+  }
+
+  /** Kill a peer's process: its sockets close, pings fail at once. */
+  crash (peer: string): void {
+    this.#status.set(peer, 'crashed')
+    for (const other of this.linkedTo(peer)) this.unlink(peer, other)
+    this.#peers.delete(peer)
+  }
+
+  /** Freeze a peer (SIGSTOP): it goes silent; its links close after `monitorMs`. */
+  freeze (peer: string): void {
+    this.#status.set(peer, 'frozen')
+    this.clock.setTimeout(() => {
+      if (this.#status.get(peer) !== 'frozen') return
+      for (const other of this.linkedTo(peer)) this.unlink(peer, other)
+    }, this.#opts.monitorMs)
+  }
+
+  /** Resume a frozen peer (SIGCONT). */
+  thaw (peer: string): void {
+    if (this.#status.get(peer) === 'frozen') this.#status.set(peer, 'up')
+  }
+
+  /** Cut the network between two peers; their link closes. */
+  partition (a: string, b: string): void {
+    this.#cut.add(key(a, b))
+    this.unlink(a, b)
+  }
+
+  heal (a: string, b: string): void {
+    this.#cut.delete(key(a, b))
+  }
+
+  isLinked (a: string, b: string): boolean {
+    return this.#links.has(key(a, b))
+  }
+
+  linkedTo (peer: string): string[] {
+    const out: string[] = []
+    for (const k of this.#links) {
+      const [a, b] = k.split('\n') as [string, string]
+      if (a === peer) out.push(b)
+      else if (b === peer) out.push(a)
+    }
+    return out
+  }
+
+  /** Can a message from `a` reach `b` right now? */
+  reachable (a: string, b: string): boolean {
+    return this.#status.get(a) === 'up' && this.#status.get(b) === 'up' && !this.#cut.has(key(a, b))
+  }
+
+  status (peer: string): PeerStatus | undefined {
+    return this.#status.get(peer)
+  }
+
+  /** @internal used by MemoryTransport */
+  deliver (from: string, topic: string, data: Uint8Array): void {
+    const { latency, loss, random } = this.#opts
+    for (const [id, peer] of this.#peers) {
+      if (id === from || !peer.subscribed(topic) || !this.reachable(from, id)) continue
+      if (loss > 0 && random() < loss) { this.stats.lost++; continue }
+      const delay = typeof latency === 'function' ? latency(from, id) : latency
+      this.clock.setTimeout(() => {
+        // Re-check at arrival: the receiver may have crashed or frozen meanwhile.
+        if (!this.reachable(from, id) || this.#peers.get(id) !== peer) return
+        this.stats.messages++
+        this.stats.bytes += data.byteLength
+        const verdict = peer.receive(topic, from, data)
+        if (verdict !== undefined) this.verdicts[verdict]++
+      }, delay)
+    }
+  }
+
+  /** @internal one-way delay between two peers */
+  delay (a: string, b: string): number {
+    const { latency } = this.#opts
+    return typeof latency === 'function' ? latency(a, b) : latency
+  }
+}
+
+export class MemoryTransport implements Transport {
+  readonly self: string
+  readonly #net: MemoryNetwork
+  readonly #topics = new Map<string, Set<TopicHandler>>()
+  readonly #peerHandlers = new Set<(e: PeerEvent) => void>()
+  /** Published messages, for tests that inspect what a peer sent. */
+  readonly sent: Array<{ topic: string, data: Uint8Array }> = []
+
+  constructor (net: MemoryNetwork, self: string) {
+    this.#net = net
+    this.self = self
+  }
+
+  addresses = (): string[] => [`/memory/${this.self}`]
+
+  publish = async (topic: string, data: Uint8Array): Promise<void> => {
+    if (this.#net.status(this.self) !== 'up') return
+    this.sent.push({ topic, data })
+    this.#net.deliver(this.self, topic, data)
+  }
+
+  subscribe = (topic: string, handler: TopicHandler): (() => void) => {
+    let set = this.#topics.get(topic)
+    if (set === undefined) this.#topics.set(topic, set = new Set())
+    set.add(handler)
+    return () => { set.delete(handler) }
+  }
+
+  onPeerEvent = (handler: (e: PeerEvent) => void): (() => void) => {
+    this.#peerHandlers.add(handler)
+    return () => { this.#peerHandlers.delete(handler) }
+  }
+
+  isConnected = (peer: string): boolean => this.#net.isLinked(this.self, peer)
+
+  ping = async (peer: string, timeoutMs: number): Promise<boolean> => {
+    const net = this.#net
+    const status = net.status(peer)
+    // A crashed or unknown peer refuses at once; a frozen or cut-off one never answers.
+    const answers = net.reachable(this.self, peer)
+    const wait = answers ? net.delay(this.self, peer) + net.delay(peer, this.self) : status === 'frozen' || status === 'up' ? timeoutMs : 1
+    await new Promise<void>(resolve => net.clock.setTimeout(resolve, Math.min(wait, timeoutMs)))
+    if (answers && wait <= timeoutMs && net.reachable(this.self, peer)) {
+      net.link(this.self, peer)
+      return true
+    }
+    return false
+  }
+
+  connect = (peer: string): void => {
+    const net = this.#net
+    net.clock.setTimeout(() => { net.link(this.self, peer) }, net.delay(this.self, peer) * 2)
+  }
+
+  /** @internal topics with at least one handler */
+  topics (): string[] {
+    return [...this.#topics].filter(([, h]) => h.size > 0).map(([t]) => t)
+  }
+
+  /** @internal */
+  subscribed (topic: string): boolean {
+    return (this.#topics.get(topic)?.size ?? 0) > 0
+  }
+
+  /** @internal */
+  receive (topic: string, from: string, data: Uint8Array): Verdict | undefined {
+    let verdict: Verdict | undefined
+    for (const h of this.#topics.get(topic) ?? []) verdict = h({ topic, from, data })
+    return verdict
+  }
+
+  /** @internal */
+  emit (event: PeerEvent): void {
+    for (const h of this.#peerHandlers) h(event)
+  }
+}
+
+function key (a: string, b: string): string {
+  return a < b ? `${a}\n${b}` : `${b}\n${a}`
+}

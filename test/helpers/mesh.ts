@@ -1,0 +1,86 @@
+/**
+ * A small in-memory mesh of MeshPeers on a MemoryNetwork and a ManualClock,
+ * with a log of every state change each peer observes.
+ */
+import { ManualClock } from '../../src/testing/manual-clock.ts'
+import { MemoryNetwork, type MemoryNetworkOptions, type MemoryTransport } from '../../src/testing/memory-network.ts'
+import { MeshPeer, type PeerView } from '../../src/peer.ts'
+import { parseConfig, type MeshConfig } from '../../src/config.ts'
+import { silentLogger } from '../../src/logger.ts'
+import type { MachineInfo, ResourceProbe } from '../../src/resources/capacity.ts'
+import type { StateChange } from '../../src/membership/peer-table.ts'
+
+/** A 4-core, 8 GiB machine without GPUs, idle, of reference speed. */
+export function fakeProbe (machine: Partial<MachineInfo> = {}): ResourceProbe {
+  return {
+    machine: { cpuCores: 4, cpuModel: 'test', memoryMB: 8192, gpus: [], ...machine },
+    speed: 1,
+    load: () => ({ avg1: 0, cpuBusy: 0, eventLoopDelayMs: 0, memoryAvailableMB: 0 })
+  }
+}
+
+/** A state change as seen by `observer`. */
+export interface ObservedChange extends StateChange { observer: string }
+
+export class TestMesh {
+  readonly clock: ManualClock
+  readonly network: MemoryNetwork
+  readonly config: MeshConfig
+  readonly peers = new Map<string, MeshPeer>()
+  readonly transports = new Map<string, MemoryTransport>()
+  /** Every state change every peer has reported, in order. */
+  readonly changes: ObservedChange[] = []
+
+  constructor (opts: { config?: MeshConfig, network?: MemoryNetworkOptions } = {}) {
+    this.clock = new ManualClock()
+    this.network = new MemoryNetwork(this.clock, opts.network)
+    this.config = opts.config ?? parseConfig({ mdns: false })
+  }
+
+  /** Create and start a peer (a restart when `id` was used before). */
+  add (id: string, probe: ResourceProbe = fakeProbe()): MeshPeer {
+    const transport = this.network.transport(id)
+    const peer = new MeshPeer({ transport, clock: this.clock, logger: silentLogger, probe }, this.config)
+    peer.membership.onChange(change => { this.changes.push({ observer: id, ...change }) })
+    this.peers.set(id, peer)
+    this.transports.set(id, transport)
+    peer.start()
+    return peer
+  }
+
+  peer (id: string): MeshPeer {
+    const p = this.peers.get(id)
+    if (p === undefined) throw new Error(`no peer ${id}`)
+    return p
+  }
+
+  transport (id: string): MemoryTransport {
+    const t = this.transports.get(id)
+    if (t === undefined) throw new Error(`no transport ${id}`)
+    return t
+  }
+
+  /** How `observer` currently sees `subject` (undefined when not listed). */
+  view (observer: string, subject: string): PeerView | undefined {
+    return this.peer(observer).peers().find(v => v.id === subject)
+  }
+
+  /** The changes `observer` reported about `subject`, optionally only from time `since` on. */
+  changesAbout (observer: string, subject: string, since = -Infinity): ObservedChange[] {
+    return this.changes.filter(c => c.observer === observer && c.peer === subject && c.at >= since)
+  }
+
+  async advance (ms: number): Promise<void> {
+    await this.clock.advanceAsync(ms)
+  }
+}
+
+/** Three peers a–b–c linked in a line, started together and left to gossip for ~2 s. */
+export async function lineOfThree (opts: ConstructorParameters<typeof TestMesh>[0] = {}): Promise<TestMesh> {
+  const mesh = new TestMesh(opts)
+  for (const id of ['a', 'b', 'c']) mesh.add(id)
+  mesh.network.link('a', 'b')
+  mesh.network.link('b', 'c')
+  await mesh.advance(2_000)
+  return mesh
+}
