@@ -1,5 +1,6 @@
 import { describe, it, expect } from 'vitest'
 import { RESOURCES_TOPIC, decodeResourceAd, encodeResourceAd, type ResourceAd } from '../../protocols/resources.ts'
+import { isSignificantChange } from '../../src/resources/capacity.ts'
 import { fakeProbe, lineOfThree, TestMesh } from '../helpers/mesh.ts'
 import { makeAd } from '../helpers/ads.ts'
 
@@ -106,6 +107,25 @@ describe('Membership: failures', () => {
     expect(mesh.view('c', 'b')?.state).toBe('alive')
   })
 
+  it('marks a silent peer gone by ad timeout alone when its connections stay open', async () => {
+    // A connection monitor slower than the ad timeouts: only the missing ads reveal the frozen peer.
+    const mesh = await lineOfThree({ network: { monitorMs: 60_000 } })
+    const { suspectMs, goneMs } = mesh.config.failure
+    await mesh.advance(500)
+    const frozenAt = mesh.clock.now()
+    mesh.network.freeze('c')
+    await mesh.advance(suspectMs + goneMs)
+    for (const observer of ['a', 'b']) {
+      const seen = mesh.changesAbout(observer, 'c', frozenAt)
+      expect(seen).toEqual([
+        expect.objectContaining({ to: 'suspect', reason: expect.stringMatching(/^no ad for \d+ ms$/) }),
+        expect.objectContaining({ to: 'gone', reason: expect.stringMatching(/^no ad for \d+ ms$/) })
+      ])
+      expect(seen[0]!.at - frozenAt).toBeLessThanOrEqual(suspectMs)
+      expect(seen[1]!.at - frozenAt).toBeLessThanOrEqual(suspectMs + goneMs)
+    }
+  })
+
   it('marks a cleanly stopped peer gone at once, as a clean shutdown', async () => {
     const mesh = await lineOfThree()
     const stopAt = mesh.clock.now()
@@ -140,6 +160,8 @@ describe('Membership: failures', () => {
     expect(mesh.network.isLinked('a', 'b') && mesh.network.isLinked('b', 'c')).toBe(true)
   })
 
+  // Fails today: MemoryTransport.publish checks the status of its id, not whether it is still the
+  // live transport, so the dead process's transport publishes again once 'b' restarts.
   it('a crashed transport stays silent even after a new peer reuses its id (MemoryNetwork crash emulation)', async () => {
     // A killed process cannot send anything, ever. The restarted process has a new transport.
     const mesh = await lineOfThree()
@@ -211,7 +233,9 @@ describe('Membership: resourcesChanged', () => {
     expect(early[0]!.time).toBeGreaterThan(periodicAt)
   })
 
-  it('does not publish early for a tiny change', async () => {
+  // Fails today: isSignificantChange treats any resource with capacity 0 (here: gpu, no GPUs) as
+  // always "moved", so every setFree publishes early. See src/resources/capacity.ts.
+  it('does not publish early for a tiny change (machine without GPUs)', async () => {
     const mesh = await lineOfThree()
     await mesh.advance(300)
     const a = mesh.peer('a')
@@ -229,5 +253,12 @@ describe('Membership: resourcesChanged', () => {
     a.setFree({ ...a.capacity, memoryMB: a.capacity.memoryMB - 1 })
     await mesh.advance(600)
     expect(mesh.transport('a').sent.length).toBe(sentBefore)
+  })
+
+  // Fails today for the same reason as the tiny-change test above.
+  it('isSignificantChange: no change at all is never significant, even for a resource of capacity 0', () => {
+    const capacity = { cpu: 4, memoryMB: 7680, gpu: 0, custom: { slots: 0 } }
+    expect(isSignificantChange(capacity, structuredClone(capacity), capacity)).toBe(false)
+    expect(isSignificantChange({ ...capacity, gpu: 1 }, capacity, { ...capacity, gpu: 1 })).toBe(true) // 1 of 1 GPU
   })
 })
