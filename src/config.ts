@@ -41,9 +41,9 @@ export const configSchema = z.strictObject({
     port: z.number().int().min(0).max(65535, { error: 'must be a TCP port (0–65535)' }).default(7370)
   }).prefault({}),
   resources: z.strictObject({
-    cpu: autoOr(z.number().positive(), 'a number of cores > 0').default('auto'),
-    memoryMB: autoOr(z.number().int().positive(), 'a whole number of MB > 0').default('auto'),
-    gpu: autoOr(z.number().int().min(0), 'a whole number ≥ 0').default('auto'),
+    cpu: autoOr(z.number().positive({ error: 'must be "auto" or a number of cores > 0' }), 'a number of cores > 0').default('auto'),
+    memoryMB: autoOr(z.number().int({ error: 'must be "auto" or a whole number of MB' }).positive({ error: 'must be "auto" or a whole number of MB > 0' }), 'a whole number of MB > 0').default('auto'),
+    gpu: autoOr(z.number().int({ error: 'must be "auto" or a whole number' }).min(0, { error: 'must be "auto" or a whole number ≥ 0' }), 'a whole number ≥ 0').default('auto'),
     /** Kept for the machine's owner and never offered to the mesh. */
     reserve: z.strictObject({
       cpu: z.number().min(0).default(0),
@@ -52,7 +52,7 @@ export const configSchema = z.strictObject({
     /** Named resources this peer offers, e.g. `{"licence:matlab": 2}`. */
     custom: z.record(z.string().regex(RESOURCE_NAME, { error: 'resource names use letters, digits and _ . : - (1–64 chars)' }), z.number().min(0)).default({}),
     /** Speed score; "auto" calibrates at start-up (1.0 = the reference machine). */
-    speed: autoOr(z.number().positive(), 'a number > 0').default('auto')
+    speed: autoOr(z.number().positive({ error: 'must be "auto" or a number > 0' }), 'a number > 0').default('auto')
   }).prefault({}),
   /** Free-form capability tags advertised to the mesh, e.g. `site=lab1`. */
   tags: z.array(z.string().min(1).max(128)).max(32).default([]),
@@ -85,8 +85,8 @@ export const configSchema = z.strictObject({
     /** A gone peer stays listed (as gone) this long, then is forgotten. */
     forgetMs: ms(0).default(60_000),
     /** Connection-monitor ping period; a frozen peer's connection closes after about this plus pingTimeoutMs. */
-    pingIntervalMs: ms(100).default(1000),
-    pingTimeoutMs: ms(100).default(1000)
+    pingIntervalMs: ms(100).default(500),
+    pingTimeoutMs: ms(100).default(750)
   }).prefault({}),
   yield: z.strictObject({
     policy: z.enum(['queued', 'checkpointed', 'all']).default('queued'),

@@ -2,9 +2,11 @@
  * `mesh`: the Meshwork CLI. Commander parses arguments (subcommands, help,
  * errors for unknown options) so every command gets the same conventions.
  */
+import { generateKey } from '@libp2p/pnet'
 import { Command } from 'commander'
 import { MeshError } from '../../src/errors.ts'
 import { runDaemon } from '../daemon.ts'
+import { runDemo } from '../demo.ts'
 import { peersCommand } from './peers.ts'
 
 const program = new Command()
@@ -22,6 +24,18 @@ program.command('peers')
   .option('-c, --config <file>', 'find the daemon through this config file')
   .option('--json', 'print JSON for scripts')
   .action(async (opts: { config?: string, json?: boolean }) => { await peersCommand(opts) })
+
+program.command('swarm-key')
+  .description('print a new pnet swarm key; give the same file to every peer as swarmKeyFile for a private mesh')
+  .action(() => {
+    const key = new Uint8Array(95)
+    generateKey(key)
+    process.stdout.write(new TextDecoder().decode(key))
+  })
+
+program.command('demo')
+  .description('a 3-peer mesh on this machine: peers find each other, one is killed, the others notice, it comes back')
+  .action(async () => { await runDemo() })
 
 try {
   await program.parseAsync()

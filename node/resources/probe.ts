@@ -54,7 +54,7 @@ export class LoadSampler {
   #timer: NodeJS.Timeout | undefined
 
   constructor () {
-    this.#eld = monitorEventLoopDelay({ resolution: 10 })
+    this.#eld = monitorEventLoopDelay({ resolution: 20 })
     this.#latest = { avg1: loadavg()[0] ?? 0, cpuBusy: 0, eventLoopDelayMs: 0, memoryAvailableMB: Math.floor(freemem() / 1048576) }
   }
 

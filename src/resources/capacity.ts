@@ -55,7 +55,7 @@ export function computeCapacity (machine: MachineInfo, cfg: MeshConfig['resource
  * stop counting on capacity that is gone, without an ad per task.
  */
 export function isSignificantChange (before: Resources, after: Resources, capacity: Resources): boolean {
-  const moved = (a: number, b: number, cap: number) => Math.abs(a - b) >= Math.max(Math.min(1, cap), cap / 10)
+  const moved = (a: number, b: number, cap: number) => a !== b && Math.abs(a - b) >= Math.max(Math.min(1, cap), cap / 10)
   if (moved(before.cpu, after.cpu, capacity.cpu)) return true
   if (moved(before.memoryMB, after.memoryMB, capacity.memoryMB)) return true
   if (moved(before.gpu, after.gpu, capacity.gpu)) return true

@@ -123,6 +123,15 @@ export class MemoryNetwork {
     return this.#status.get(peer)
   }
 
+  /**
+   * Is `t` the live transport for its id? A crashed process's transport lingers
+   * (its timers still fire) and must stay silent even after a restarted peer
+   * reuses the id.
+   */
+  isCurrent (t: MemoryTransport): boolean {
+    return this.#peers.get(t.self) === t
+  }
+
   /** @internal used by MemoryTransport */
   deliver (from: string, topic: string, data: Uint8Array): void {
     const { latency, loss, random } = this.#opts
@@ -164,7 +173,7 @@ export class MemoryTransport implements Transport {
   addresses = (): string[] => [`/memory/${this.self}`]
 
   publish = async (topic: string, data: Uint8Array): Promise<void> => {
-    if (this.#net.status(this.self) !== 'up') return
+    if (this.#net.status(this.self) !== 'up' || !this.#net.isCurrent(this)) return
     this.sent.push({ topic, data })
     this.#net.deliver(this.self, topic, data)
   }
@@ -181,10 +190,11 @@ export class MemoryTransport implements Transport {
     return () => { this.#peerHandlers.delete(handler) }
   }
 
-  isConnected = (peer: string): boolean => this.#net.isLinked(this.self, peer)
+  isConnected = (peer: string): boolean => this.#net.isCurrent(this) && this.#net.isLinked(this.self, peer)
 
   ping = async (peer: string, timeoutMs: number): Promise<boolean> => {
     const net = this.#net
+    if (!net.isCurrent(this)) return false
     const status = net.status(peer)
     // A crashed or unknown peer refuses at once; a frozen or cut-off one never answers.
     const answers = net.reachable(this.self, peer)
@@ -199,7 +209,8 @@ export class MemoryTransport implements Transport {
 
   connect = (peer: string): void => {
     const net = this.#net
-    net.clock.setTimeout(() => { net.link(this.self, peer) }, net.delay(this.self, peer) * 2)
+    if (!net.isCurrent(this)) return
+    net.clock.setTimeout(() => { if (net.isCurrent(this)) net.link(this.self, peer) }, net.delay(this.self, peer) * 2)
   }
 
   /** @internal topics with at least one handler */

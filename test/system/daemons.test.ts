@@ -6,7 +6,7 @@
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { makeMesh, mesh, peersJson, type Daemon } from '../helpers/daemons.ts'
+import { makeMesh, mesh, peersJson, type LocalDaemon as Daemon } from '../helpers/daemons.ts'
 import { waitFor } from '../helpers/wait.ts'
 
 let daemons: Daemon[]
