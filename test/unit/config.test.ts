@@ -17,7 +17,7 @@ describe('parseConfig defaults', () => {
   it('expands {} to a full config', () => {
     const c = parseConfig({})
     expect(c.gossip.intervalMs).toBe(1000)
-    expect(c.failure).toEqual(expect.objectContaining({ suspectMs: 2500, goneMs: 2500, heartbeatMs: 500, leaseMs: 2000, pingTimeoutMs: 1000 }))
+    expect(c.failure).toEqual(expect.objectContaining({ suspectMs: 2500, goneMs: 2500, heartbeatMs: 500, leaseMs: 2000, pingIntervalMs: 500, pingTimeoutMs: 750 }))
     expect(c.auction.bidWindowMs).toBe(50)
     expect(c.mdns).toBe(true)
     expect(c.listen).toEqual(['/ip4/0.0.0.0/tcp/4001'])
