@@ -1,0 +1,81 @@
+/**
+ * How the core runs one attempt of a task. The core decides *what* runs where;
+ * a `TaskRunner` (in `node/`: worker threads for handlers, child processes for
+ * exec) does the running. Outcomes are values: a runner never throws for a
+ * task that failed, only for its own misuse.
+ */
+
+/** What an executor hands a runner for one attempt. */
+export interface RunRequest {
+  jobId: string
+  /** `name` or `name[i]` for fan-out instances. */
+  taskId: string
+  attempt: number
+  /** Instance index (0 when the task has no `count`). */
+  index: number
+  /** The fan-out size, when the task has a `count`. */
+  count?: number
+  kind: 'handler' | 'exec'
+  /** For `handler`: the registered handler name and its input value. */
+  handler?: string
+  input?: unknown
+  /** For `exec`: the program and its environment; `{i}` already substituted. */
+  exec?: ExecRequest
+  /** Kill the attempt after this long (ms). */
+  timeoutMs?: number
+  /** Memory the task reserved (MB); runners may enforce it as a limit. 0 = none. */
+  memoryMB: number
+  /**
+   * Results of the upstream tasks (`after`), by task name: an array ordered by
+   * index for a fan-out task, the single value otherwise.
+   */
+  upstream: Record<string, unknown>
+}
+
+export interface ExecRequest {
+  /** argv; `command[0]` must be allowed by the peer's `executor.exec.allow`. */
+  command: string[]
+  env: Record<string, string>
+  stdin?: string
+  /** Files staged into the scratch directory before start: relative path → bytes. */
+  inputs: Record<string, Uint8Array>
+  /** Files collected from the scratch directory after a successful exit (relative paths). */
+  outputs: string[]
+  /** Run `command` through `/bin/sh -c` (joined with spaces) instead of directly. */
+  shell: boolean
+}
+
+export interface RunContext {
+  /** Aborted when the attempt is cancelled (job cancelled, task given back). */
+  signal: AbortSignal
+  /** Report progress (0–1) and an optional short message; cheap, may be called often. */
+  progress: (fraction: number, message?: string) => void
+}
+
+/** Value of a finished exec attempt. Output file contents travel separately as `outputs`. */
+export interface ExecValue {
+  exitCode: number
+  stdout: string
+  stderr: string
+  /** True when stdout/stderr were cut to the capture cap (the tail is kept). */
+  truncated: boolean
+  /** Collected output files: relative path → size in bytes. */
+  outputs: Record<string, number>
+}
+
+export type RunOutcome =
+  | { ok: true, value: unknown, outputs?: Record<string, Uint8Array> }
+  | {
+    ok: false
+    /** One line a user can act on: "exit code 2", "timed out after 5000 ms", "TypeError: x is undefined". */
+    error: string
+    reason: 'error' | 'exit' | 'timeout' | 'cancelled' | 'refused' | 'unknown-handler'
+    /** Whether another attempt could succeed (false for a refused program or an unknown handler). */
+    retryable: boolean
+    /** For exec failures: the captured output, so the user sees why. */
+    value?: ExecValue
+  }
+
+export interface TaskRunner {
+  run: (req: RunRequest, ctx: RunContext) => Promise<RunOutcome>
+}
