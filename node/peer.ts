@@ -23,6 +23,17 @@ import { Libp2pTransport } from './libp2p/transport.ts'
 import { coreLogger, createLogger } from './logger.ts'
 import { createProbe, type LoadSampler } from './resources/probe.ts'
 import { systemClock } from './system-clock.ts'
+import { join } from 'node:path'
+import { availableParallelism } from 'node:os'
+import { createHighsSolver } from '../src/auction/lp.ts'
+import { MemoryJournal, type Journal } from '../src/jobs/journal.ts'
+import type { JobView } from '../src/jobs/job-view.ts'
+import { parseJobSpec } from '../src/jobs/spec.ts'
+import { ExecRunner } from './execution/exec-runner.ts'
+import { HandlerRunner, type HandlerFn } from './execution/handler-runner.ts'
+import { PeerRunner } from './execution/runner.ts'
+import { readJobFiles, storeJobFiles } from './job-files.ts'
+import { Libp2pBlobStore } from './libp2p/blobs.ts'
 
 export interface CreatePeerOptions {
   /** The same fields as mesh.config.json; validated. Relative paths resolve against the working directory. */
@@ -38,6 +49,15 @@ export interface CreatePeerOptions {
   logger?: Pino
   /** Replace the machine probe (tests, benchmarks that fake heterogeneous machines). */
   probe?: ResourceProbe
+  /** Where the origin journals its jobs; in memory by default. */
+  journal?: Journal
+}
+
+export interface SubmitOptions {
+  /** Exec input paths resolve against this folder (default: the working directory). */
+  baseDir?: string
+  /** Input file contents by path, instead of reading them from disk (the CLI sends them this way). */
+  files?: Record<string, Uint8Array>
 }
 
 export class Peer {
@@ -45,12 +65,16 @@ export class Peer {
   readonly libp2p: MeshLibp2p
   readonly core: MeshPeer
   readonly log: Pino
+  readonly runner: PeerRunner
+  readonly blobs: Libp2pBlobStore
   readonly #keeper: BootstrapKeeper
   readonly #sampler: LoadSampler | undefined
   #stopMdns: (() => void) | undefined
   #state: 'new' | 'started' | 'stopped' = 'new'
 
-  constructor (parts: { config: MeshConfig, libp2p: MeshLibp2p, core: MeshPeer, log: Pino, keeper: BootstrapKeeper, sampler?: LoadSampler }) {
+  constructor (parts: { config: MeshConfig, libp2p: MeshLibp2p, core: MeshPeer, log: Pino, keeper: BootstrapKeeper, sampler?: LoadSampler, runner: PeerRunner, blobs: Libp2pBlobStore }) {
+    this.runner = parts.runner
+    this.blobs = parts.blobs
     this.config = parts.config
     this.libp2p = parts.libp2p
     this.core = parts.core
@@ -66,6 +90,7 @@ export class Peer {
     if (this.#state !== 'new') throw new MeshError('MESH_ERR_STATE', `peer is ${this.#state}; create a new peer to start again`)
     this.#state = 'started'
     await this.libp2p.start()
+    await this.blobs.start()
     if (this.config.mdns) this.#stopMdns = dialMdnsDiscoveries(this.libp2p, coreLogger(this.log))
     this.core.start()
     this.#keeper.start()
@@ -82,10 +107,41 @@ export class Peer {
     this.#stopMdns?.()
     await this.core.stop(opts)
     this.#sampler?.stop()
+    await this.runner.handlers.close()
     await this.libp2p.stop()
   }
 
   peers (): PeerView[] { return this.core.peers() }
+
+  /**
+   * Register a handler that runs in this process (it may close over app state).
+   * For CPU-heavy work, `handleModule` runs it in worker threads instead.
+   */
+  handle (name: string, fn: HandlerFn): this {
+    this.runner.handlers.register(name, fn)
+    return this
+  }
+
+  /** Register a handler exported by a module file (`/abs/path.ts` or `/abs/path.ts#export`); it runs in worker threads. */
+  handleModule (name: string, spec: string): this {
+    this.runner.handlers.registerModule(name, spec)
+    return this
+  }
+
+  /**
+   * Submit a job; this peer becomes its origin. The spec is validated first
+   * (`JobSpecError` names the path of every problem); the promise resolves once
+   * the job is journaled. Exec input files are read now.
+   */
+  async submit (spec: unknown, opts: SubmitOptions = {}): Promise<JobView> {
+    const parsed = parseJobSpec(spec)
+    const files = opts.files ?? await readJobFiles(parsed, opts.baseDir ?? process.cwd())
+    return await this.core.submit(parsed, storeJobFiles(files, this.blobs))
+  }
+
+  job (id: string): JobView | undefined { return this.core.origin.job(id) }
+  jobs (): JobView[] { return this.core.origin.jobs() }
+  cancel (id: string): boolean { return this.core.origin.cancel(id) }
   stats (): PeerStats { return this.core.stats() }
 }
 
@@ -117,9 +173,19 @@ export async function createPeer (opts: CreatePeerOptions = {}): Promise<Peer> {
   })
   const logger = coreLogger(log.child({ peer: libp2p.peerId.toString().slice(-8) }))
   const transport = new Libp2pTransport(libp2p, logger)
-  const core = new MeshPeer({ transport, clock: systemClock, logger, probe }, config)
+  const handlers = new HandlerRunner({ threads: Math.max(1, Math.min(availableParallelism(), Math.ceil(probe.machine.cpuCores))) })
+  for (const [name, spec] of Object.entries(config.executor.handlers)) handlers.registerModule(name, spec)
+  const exec = new ExecRunner({ allow: config.executor.exec.allow, scratchRoot: join(opts.ephemeral === true ? (await import('node:os')).tmpdir() : config.dataDir, 'scratch') })
+  const runner = new PeerRunner(handlers, exec)
+  const blobs = new Libp2pBlobStore(libp2p, logger)
+  const core = new MeshPeer({
+    transport, clock: systemClock, logger, probe, runner, blobs,
+    solver: await createHighsSolver(),
+    journal: opts.journal ?? new MemoryJournal(),
+    handlerNames: () => handlers.names()
+  }, config)
   const keeper = new BootstrapKeeper(libp2p, config.bootstrap, logger)
-  return new Peer({ config, libp2p, core, log, keeper, sampler })
+  return new Peer({ config, libp2p, core, log, keeper, sampler, runner, blobs })
 }
 
 async function readSwarmKey (file: string): Promise<Uint8Array> {

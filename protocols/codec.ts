@@ -58,6 +58,15 @@ export function decodeMessage<S extends z.ZodType> (
   return { ok: true, value: parsed.data }
 }
 
+/** Decode a bare msgpack value (a task's result) that has no schema of its own. Never throws. */
+export function decodeValue (bytes: Uint8Array): { ok: true, value: unknown } | { ok: false, detail: string } {
+  try {
+    return { ok: true, value: packr.unpack(bytes) }
+  } catch (err) {
+    return { ok: false, detail: (err as Error).message }
+  }
+}
+
 /** Counts dropped messages by reason; surfaced in `mesh peers --json`. */
 export class DropCounter {
   readonly counts: Record<DropReason, number> = { oversize: 0, malformed: 0, schema: 0, signer: 0, version: 0 }

@@ -11,14 +11,31 @@ import type { Transport } from './transport.ts'
 import { Membership, type AdBody } from './membership/membership.ts'
 import type { PeerState } from './membership/peer-table.ts'
 import { computeCapacity, isSignificantChange, type ResourceProbe } from './resources/capacity.ts'
-import type { DropReason } from '../protocols/codec.ts'
+import { DropCounter, type DropReason } from '../protocols/codec.ts'
 import type { ResourceAd, Resources } from '../protocols/resources.ts'
+import { AUCTION_TOPIC, BID_PROTOCOL, decodeAuctionMessage, decodeBid, encodeAuctionMessage, encodeBid, type AuctionMessage, type Bid, type CallForBids } from '../protocols/auction.ts'
+import { TASK_PROTOCOL, decodeTaskMessage, encodeTaskMessage, type FileData, type TaskMessage } from '../protocols/task.ts'
+import type { PeerAbility } from './auction/feasibility.ts'
+import type { LpSolver } from './auction/lp.ts'
+import { Executor, type BlobStore } from './execution/executor.ts'
+import type { TaskRunner } from './execution/runner.ts'
+import type { Journal } from './jobs/journal.ts'
+import type { JobView } from './jobs/job-view.ts'
+import { Origin } from './jobs/origin.ts'
+import type { JobSpec } from './jobs/spec.ts'
 
 export interface MeshPeerComponents {
   transport: Transport
   clock: Clock
   logger: Logger
   probe: ResourceProbe
+  /** Runs attempts (worker threads and child processes in `node/`). */
+  runner: TaskRunner
+  solver: LpSolver
+  blobs: BlobStore
+  journal: Journal
+  /** Names of the handlers this peer can run now (apps register more at any time). */
+  handlerNames: () => string[]
 }
 
 /** One row of `mesh peers`: a peer as this peer sees it. */
@@ -46,6 +63,8 @@ export interface PeerView {
 
 export interface PeerStats {
   dropped: { total: number, byReason: Record<DropReason, number> }
+  /** Attempts this peer runs for the mesh, and results waiting for an acknowledgement. */
+  executor: { running: number, queued: number, outbox: number }
 }
 
 export class MeshPeer {
@@ -53,9 +72,14 @@ export class MeshPeer {
   readonly membership: Membership
   /** What this peer offers the mesh (machine or config, minus the owner's reserve). */
   readonly capacity: Resources
+  readonly executor: Executor
+  readonly origin: Origin
   readonly #c: MeshPeerComponents
+  readonly #drops = new DropCounter()
   #free: Resources
   #state: 'new' | 'started' | 'stopped' = 'new'
+  #jobCounter = 0
+  #unsubscribe: Array<() => void> = []
 
   constructor (components: MeshPeerComponents, config: MeshConfig) {
     this.#c = components
@@ -74,6 +98,41 @@ export class MeshPeer {
       forgetMs: config.failure.forgetMs,
       probeTimeoutMs: config.failure.pingTimeoutMs
     })
+    this.executor = new Executor({
+      clock: components.clock,
+      logger: components.logger,
+      runner: components.runner,
+      solver: components.solver,
+      blobs: components.blobs,
+      send: async (peer, msg) => await this.#sendTask(peer, msg),
+      sendBid: async (peer, bid) => await this.#sendBid(peer, bid),
+      onCapacityChange: () => { this.setFree(this.executor.free()) },
+      ability: () => this.#ability()
+    }, {
+      capacity: this.capacity,
+      speed: components.probe.speed,
+      queueDepth: config.auction.queueDepth,
+      heartbeatMs: config.failure.heartbeatMs,
+      bidWindowMs: config.auction.bidWindowMs,
+      trust: config.trust.submitters
+    })
+    this.origin = new Origin({
+      clock: components.clock,
+      logger: components.logger,
+      journal: components.journal,
+      blobs: components.blobs,
+      self: components.transport.self,
+      publish: msg => { void components.transport.publish(AUCTION_TOPIC, encodeAuctionMessage(msg)) },
+      // Our own call for bids: answered by our own bidder, on a later tick, as a remote peer would.
+      bidLocally: cfb => { components.clock.setTimeout(() => { this.executor.onCallForBids(cfb) }, 0) },
+      send: async (peer, msg) => await this.#sendTask(peer, msg),
+      livePeers: () => this.#livePeers()
+    }, {
+      bidWindowMs: config.auction.bidWindowMs,
+      queueDepth: config.auction.queueDepth,
+      heartbeatMs: config.failure.heartbeatMs,
+      leaseMs: config.failure.leaseMs
+    })
   }
 
   get id (): string { return this.#c.transport.self }
@@ -83,13 +142,99 @@ export class MeshPeer {
     if (this.#state === 'started') return
     if (this.#state === 'stopped') throw new MeshError('MESH_ERR_STATE', 'a stopped peer cannot be restarted; create a new one')
     this.#state = 'started'
+    const { transport } = this.#c
+    this.#unsubscribe.push(
+      transport.subscribe(AUCTION_TOPIC, msg => {
+        const d = decodeAuctionMessage(msg.data, msg.from)
+        if (!d.ok) { this.#drops.add(d.reason); return 'reject' }
+        this.#onAuction(d.value)
+        return 'accept'
+      }),
+      transport.handle(BID_PROTOCOL, (from, data) => {
+        const d = decodeBid(data)
+        if (!d.ok) { this.#drops.add(d.reason); return }
+        this.origin.onBid(from, d.value)
+      }),
+      transport.handle(TASK_PROTOCOL, (from, data) => {
+        const d = decodeTaskMessage(data)
+        if (!d.ok) { this.#drops.add(d.reason); return }
+        this.#routeTask(from, d.value)
+      }),
+      this.membership.onChange(change => { if (change.to === 'gone') this.origin.peerGone(change.peer) }),
+      this.membership.onAd(ad => { if (ad.free.cpu > 0) this.origin.capacityAppeared() })
+    )
     this.membership.start()
+    this.executor.start()
+    this.origin.start()
   }
+
+  /** Accept a validated job for this peer to be the origin of. Resolves once it is journaled. */
+  async submit (spec: JobSpec, files: Record<string, FileData> = {}): Promise<JobView> {
+    if (this.#state !== 'started') throw new MeshError('MESH_ERR_STATE', 'start the peer before submitting jobs')
+    const now = this.#c.clock.now()
+    const id = `${now.toString(36)}-${(this.#jobCounter++).toString(36)}${this.id.slice(-4).toLowerCase()}`
+    return await this.origin.submit({ id, spec, origin: this.id, submittedAt: now, files })
+  }
+
+  #onAuction (msg: AuctionMessage): void {
+    if (msg.type === 'cfb') this.executor.onCallForBids(msg)
+    else this.executor.cancel(msg.origin, msg.jobId, undefined, 'job cancelled by its origin')
+  }
+
+  #routeTask (from: string, msg: TaskMessage): void {
+    if (msg.type === 'award' || msg.type === 'ack' || msg.type === 'cancel') this.executor.onTaskMessage(from, msg)
+    else this.origin.onTaskMessage(from, msg)
+  }
+
+  async #sendTask (peer: string, msg: TaskMessage): Promise<boolean> {
+    if (peer === this.id) {
+      // To ourselves: no wire, but still on a later tick so neither side re-enters the other.
+      this.#c.clock.setTimeout(() => { this.#routeTask(peer, msg) }, 0)
+      return true
+    }
+    return await this.#c.transport.send(peer, TASK_PROTOCOL, encodeTaskMessage(msg))
+  }
+
+  async #sendBid (peer: string, bid: Bid): Promise<boolean> {
+    if (peer === this.id) {
+      this.#c.clock.setTimeout(() => { this.origin.onBid(peer, bid) }, 0)
+      return true
+    }
+    return await this.#c.transport.send(peer, BID_PROTOCOL, encodeBid(bid))
+  }
+
+  #ability (): PeerAbility {
+    return { id: this.id, capacity: this.capacity, caps: this.#caps() }
+  }
+
+  #caps (): ResourceAd['caps'] {
+    const { executor } = this.config
+    return {
+      kinds: executor.exec.allow.length > 0 ? ['handler', 'exec'] : ['handler'],
+      handlers: this.#c.handlerNames().slice(0, 64),
+      commands: executor.exec.allow.slice(0, 64),
+      tags: this.config.tags
+    }
+  }
+
+  /** This peer and every alive peer, with what they can run and have free. */
+  #livePeers (): Array<PeerAbility & { free: Resources }> {
+    const out: Array<PeerAbility & { free: Resources }> = [{ ...this.#ability(), free: this.#free }]
+    for (const e of this.membership.table.alive()) out.push({ id: e.id, capacity: e.ad.capacity, caps: e.ad.caps, free: e.ad.free })
+    return out
+  }
+
+  /** Handle a call for bids as if it came from gossip (tests, and the simulator's shortcuts). */
+  callForBids (cfb: CallForBids): void { this.executor.onCallForBids(cfb) }
 
   /** Stop; `goodbye: false` skips the leaving ad (used to emulate a crash in tests). */
   async stop (opts: { goodbye?: boolean } = {}): Promise<void> {
     if (this.#state !== 'started') { this.#state = 'stopped'; return }
     this.#state = 'stopped'
+    for (const u of this.#unsubscribe) u()
+    this.#unsubscribe = []
+    this.origin.stop()
+    this.executor.stop()
     await this.membership.stop(opts)
   }
 
@@ -139,28 +284,27 @@ export class MeshPeer {
   }
 
   stats (): PeerStats {
-    const d = this.membership.drops
-    return { dropped: { total: d.total, byReason: { ...d.counts } } }
+    const m = this.membership.drops
+    const byReason = { ...m.counts }
+    for (const [k, v] of Object.entries(this.#drops.counts)) byReason[k as DropReason] += v
+    return {
+      dropped: { total: m.total + this.#drops.total, byReason },
+      executor: { ...this.executor.counts(), outbox: this.executor.outboxSize() }
+    }
   }
 
   #advertise (): AdBody {
     const { probe } = this.#c
     const load = probe.load()
-    const { executor } = this.config
     return {
       capacity: this.capacity,
       free: this.#free,
       cpuModel: probe.machine.cpuModel.slice(0, 128),
       gpus: probe.machine.gpus.slice(0, 16),
       load: { avg1: load.avg1, cpuBusy: load.cpuBusy, eventLoopDelayMs: load.eventLoopDelayMs },
-      tasks: { running: 0, queued: 0 },
+      tasks: this.executor.counts(),
       speed: probe.speed,
-      caps: {
-        kinds: executor.exec.allow.length > 0 ? ['handler', 'exec'] : ['handler'],
-        handlers: Object.keys(executor.handlers).slice(0, 64),
-        commands: executor.exec.allow.slice(0, 64),
-        tags: this.config.tags
-      }
+      caps: this.#caps()
     }
   }
 }

@@ -47,4 +47,12 @@ export interface Transport {
   ping: (peer: string, timeoutMs: number) => Promise<boolean>
   /** Try to open a connection to `peer` at `addrs` (best effort, never rejects). */
   connect: (peer: string, addrs: string[]) => void
+  /**
+   * Send one message to `peer` on a direct protocol (`/meshwork/task/1.0.0`…),
+   * over one long-lived stream per peer and protocol, in order. Resolves false
+   * when it could not be handed to the stream; never rejects.
+   */
+  send: (peer: string, protocol: string, data: Uint8Array) => Promise<boolean>
+  /** Receive a direct protocol's messages. The handler must not throw or block. Returns an unsubscribe function. */
+  handle: (protocol: string, handler: (from: string, data: Uint8Array) => void) => () => void
 }

@@ -10,6 +10,7 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import type { Logger } from '../../src/logger.ts'
 import type { PeerEvent, TopicHandler, Transport, Verdict } from '../../src/transport.ts'
+import { Channels } from './channels.ts'
 import type { MeshLibp2p } from './create.ts'
 
 /** Dials started from gossip give up after this long (a wrong pnet key can hang a dial for 6 s). */
@@ -20,11 +21,23 @@ export class Libp2pTransport implements Transport {
   readonly #node: MeshLibp2p
   readonly #log: Logger
   readonly #topics = new Map<string, Set<TopicHandler>>()
+  readonly channels: Channels
 
   constructor (node: MeshLibp2p, log: Logger) {
     this.#node = node
     this.#log = log
     this.self = node.peerId.toString()
+    this.channels = new Channels(node, log)
+  }
+
+  send = async (peer: string, protocol: string, data: Uint8Array): Promise<boolean> => await this.channels.send(peer, protocol, data)
+
+  handle = (protocol: string, handler: (from: string, data: Uint8Array) => void): (() => void) => {
+    const guarded = (from: string, data: Uint8Array): void => {
+      try { handler(from, data) } catch (err) { this.#log.error({ protocol, err }, 'protocol handler threw') }
+    }
+    this.channels.handle(protocol, guarded).catch((err: Error) => { this.#log.error({ protocol, err: err.message }, 'cannot register protocol handler') })
+    return () => { void this.channels.unhandle(protocol).catch(() => {}) }
   }
 
   addresses = (): string[] => this.#node.getMultiaddrs().map(String)

@@ -44,6 +44,7 @@ export class Membership {
   readonly #epoch: number
   readonly #tickAlarm: Alarm
   readonly #listeners = new Set<MembershipListener>()
+  readonly #adListeners = new Set<(ad: ResourceAd) => void>()
   /** When we last tried to dial each peer we heard of but are not connected to. */
   readonly #dialedAt = new Map<string, number>()
   #seq = 0
@@ -75,6 +76,12 @@ export class Membership {
   onChange (listener: MembershipListener): () => void {
     this.#listeners.add(listener)
     return () => this.#listeners.delete(listener)
+  }
+
+  /** Every accepted (new, valid) ad from another peer. Must not throw or block. */
+  onAd (listener: (ad: ResourceAd) => void): () => void {
+    this.#adListeners.add(listener)
+    return () => this.#adListeners.delete(listener)
   }
 
   start (): void {
@@ -157,7 +164,10 @@ export class Membership {
     const now = this.#c.clock.now()
     const { verdict, change } = this.table.receiveAd(decoded.value, now)
     if (change !== undefined) this.#emit(change)
-    if (verdict === 'accept') this.#ensureConnected(decoded.value)
+    if (verdict === 'accept') {
+      this.#ensureConnected(decoded.value)
+      for (const l of this.#adListeners) l(decoded.value)
+    }
     this.#rearm()
     return verdict
   }

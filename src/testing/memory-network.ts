@@ -150,6 +150,17 @@ export class MemoryNetwork {
     }
   }
 
+  /** @internal a direct (stream) message: in order per pair, never lost while both are reachable */
+  deliverDirect (from: string, to: string, protocol: string, data: Uint8Array): void {
+    const peer = this.#peers.get(to)
+    this.clock.setTimeout(() => {
+      if (!this.reachable(from, to) || this.#peers.get(to) !== peer || peer === undefined) return
+      this.stats.messages++
+      this.stats.bytes += data.byteLength
+      peer.receiveDirect(protocol, from, data)
+    }, this.delay(from, to))
+  }
+
   /** @internal one-way delay between two peers */
   delay (a: string, b: string): number {
     const { latency } = this.#opts
@@ -162,6 +173,7 @@ export class MemoryTransport implements Transport {
   readonly #net: MemoryNetwork
   readonly #topics = new Map<string, Set<TopicHandler>>()
   readonly #peerHandlers = new Set<(e: PeerEvent) => void>()
+  readonly #direct = new Map<string, (from: string, data: Uint8Array) => void>()
   /** Published messages, for tests that inspect what a peer sent. */
   readonly sent: Array<{ topic: string, data: Uint8Array }> = []
 
@@ -205,6 +217,25 @@ export class MemoryTransport implements Transport {
       return true
     }
     return false
+  }
+
+  send = async (peer: string, protocol: string, data: Uint8Array): Promise<boolean> => {
+    const net = this.#net
+    if (!net.isCurrent(this) || !net.reachable(this.self, peer)) return false
+    // A direct stream implies a connection, as a libp2p dial would make one.
+    net.link(this.self, peer)
+    net.deliverDirect(this.self, peer, protocol, data)
+    return true
+  }
+
+  handle = (protocol: string, handler: (from: string, data: Uint8Array) => void): (() => void) => {
+    this.#direct.set(protocol, handler)
+    return () => { this.#direct.delete(protocol) }
+  }
+
+  /** @internal */
+  receiveDirect (protocol: string, from: string, data: Uint8Array): void {
+    this.#direct.get(protocol)?.(from, data)
   }
 
   connect = (peer: string): void => {

@@ -9,6 +9,13 @@ import { parseConfig, type MeshConfig } from '../../src/config.ts'
 import { silentLogger } from '../../src/logger.ts'
 import type { MachineInfo, ResourceProbe } from '../../src/resources/capacity.ts'
 import type { StateChange } from '../../src/membership/peer-table.ts'
+import { createHighsSolver } from '../../src/auction/lp.ts'
+import { MemoryJournal } from '../../src/jobs/journal.ts'
+import { MemoryBlobRegistry } from '../../src/testing/memory-blobs.ts'
+import { FunctionRunner } from '../../src/testing/function-runner.ts'
+
+/** One HiGHS instance for every test peer (loading the WASM module takes ~50 ms). */
+export const solver = await createHighsSolver()
 
 /** A 4-core, 8 GiB machine without GPUs, idle, of reference speed. */
 export function fakeProbe (machine: Partial<MachineInfo> = {}): ResourceProbe {
@@ -30,17 +37,25 @@ export class TestMesh {
   readonly transports = new Map<string, MemoryTransport>()
   /** Every state change every peer has reported, in order. */
   readonly changes: ObservedChange[] = []
+  readonly blobs: MemoryBlobRegistry
+  /** The runner each peer uses; register handlers on it before submitting. */
+  readonly runners = new Map<string, FunctionRunner>()
 
   constructor (opts: { config?: MeshConfig, network?: MemoryNetworkOptions } = {}) {
     this.clock = new ManualClock()
     this.network = new MemoryNetwork(this.clock, opts.network)
     this.config = opts.config ?? parseConfig({ mdns: false })
+    this.blobs = new MemoryBlobRegistry(this.network)
   }
 
   /** Create and start a peer (a restart when `id` was used before). */
-  add (id: string, probe: ResourceProbe = fakeProbe()): MeshPeer {
+  add (id: string, probe: ResourceProbe = fakeProbe(), config: MeshConfig = this.config, runner = new FunctionRunner()): MeshPeer {
     const transport = this.network.transport(id)
-    const peer = new MeshPeer({ transport, clock: this.clock, logger: silentLogger, probe }, this.config)
+    this.runners.set(id, runner)
+    const peer = new MeshPeer({
+      transport, clock: this.clock, logger: silentLogger, probe, runner, solver,
+      blobs: this.blobs.store(id), journal: new MemoryJournal(), handlerNames: () => runner.names()
+    }, config)
     peer.membership.onChange(change => { this.changes.push({ observer: id, ...change }) })
     this.peers.set(id, peer)
     this.transports.set(id, transport)

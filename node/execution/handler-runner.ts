@@ -1,0 +1,282 @@
+/**
+ * Runs `handler` tasks (DESIGN.md §8). Two kinds of handler:
+ *
+ * - embedded (`register`): a function of the app's own process, e.g.
+ *   `peer.handle(name, fn)`. It runs on the main thread because it may close
+ *   over the app's state, which cannot cross a thread boundary. A timeout or
+ *   cancel ends the attempt at once and aborts `ctx.signal`, but the function
+ *   itself cannot be stopped: it is left to settle and its result is dropped.
+ * - module (`registerModule`): a function exported by a module file, e.g. from
+ *   `executor.handlers` in the config. It runs in a piscina worker pool, so
+ *   CPU-heavy work stays off the event loop that keeps the peer's leases and
+ *   gossip alive, and so a timeout or cancel can stop it for real: piscina
+ *   terminates the thread running an aborted task. A thread that dies (out of
+ *   memory, `process.exit`, an uncaught error) fails the attempt, never the peer.
+ *
+ * A module task's `timeoutMs` counts from `run()`, so time spent queued for a
+ * free thread (more tasks than `threads`) counts too.
+ *
+ * Memory: one `maxOldGenerationSizeMb` cap (`maxMemoryMB`) applies to every
+ * worker of the pool. A task's own `memoryMB` is not enforced per worker:
+ * piscina reuses threads across tasks, and a thread's limits are fixed when it
+ * starts. The cap only guards the peer against a runaway handler.
+ */
+import { existsSync } from 'node:fs'
+import { availableParallelism } from 'node:os'
+import { isAbsolute } from 'node:path'
+import { MessageChannel } from 'node:worker_threads'
+import { Piscina } from 'piscina'
+import type { RunContext, RunOutcome, RunRequest, TaskRunner } from '../../src/execution/runner.ts'
+import { describeError, findUncloneable, type PortMessage, type WorkerReply, type WorkerTask } from './handler-worker.ts'
+
+/** What a handler gets besides its input. */
+export interface HandlerContext {
+  jobId: string
+  taskId: string
+  attempt: number
+  index: number
+  count?: number
+  /** Results of the upstream tasks by task name (see RunRequest.upstream). */
+  upstream: Record<string, unknown>
+  /**
+   * Aborted when the attempt is cancelled or times out. In a worker this is
+   * best effort: the thread is terminated right after, which is the hard stop.
+   */
+  signal: AbortSignal
+  /** Report progress (0–1) and an optional short message. */
+  progress: (fraction: number, message?: string) => void
+}
+
+/** A task handler. Its value must be structured-cloneable (it travels as msgpack). */
+export type HandlerFn = (input: unknown, ctx: HandlerContext) => unknown | Promise<unknown>
+
+export interface HandlerRunnerOptions {
+  /** Worker threads for module handlers (default: `os.availableParallelism()`). */
+  threads?: number
+  /** Old-generation heap cap of every worker thread, in MB (default 1024). */
+  maxMemoryMB?: number
+  /** A worker idle this long exits (default 30 s); the pool starts threads on demand. */
+  idleTimeoutMs?: number
+}
+
+type Entry = { kind: 'embedded', fn: HandlerFn } | { kind: 'module', module: string, exportName: string }
+type Stop = 'timeout' | 'cancelled'
+
+/** How long to wait, after a module task ends, for its last progress messages. */
+const PORT_DRAIN_MS = 1000
+const MAX_MESSAGE = 200
+
+export class HandlerRunner implements TaskRunner {
+  readonly #handlers = new Map<string, Entry>()
+  readonly #threads: number
+  readonly #maxMemoryMB: number
+  readonly #idleTimeoutMs: number
+  #pool: Piscina<WorkerTask, WorkerReply> | undefined
+  #closed = false
+
+  constructor (options: HandlerRunnerOptions = {}) {
+    this.#threads = Math.max(1, Math.floor(options.threads ?? availableParallelism()))
+    this.#maxMemoryMB = options.maxMemoryMB ?? 1024
+    this.#idleTimeoutMs = options.idleTimeoutMs ?? 30_000
+  }
+
+  /** Adds an embedded handler, run on the main thread. */
+  register (name: string, fn: HandlerFn): void {
+    if (typeof fn !== 'function') throw new TypeError(`handler "${name}": not a function`)
+    this.#add(name, { kind: 'embedded', fn })
+  }
+
+  /**
+   * Adds a module handler, run in the worker pool. `spec` is
+   * `/abs/path/module.ts` (the default export) or `/abs/path/module.ts#name`.
+   * Throws when the path is not absolute or the file does not exist, so a bad
+   * config fails at start rather than at the first task.
+   */
+  registerModule (name: string, spec: string): void {
+    const hash = spec.lastIndexOf('#')
+    const module = hash === -1 ? spec : spec.slice(0, hash)
+    const exportName = hash === -1 ? 'default' : spec.slice(hash + 1)
+    if (!isAbsolute(module)) throw new TypeError(`handler "${name}": module path must be absolute, got "${module}"`)
+    if (exportName === '') throw new TypeError(`handler "${name}": empty export name after "#" in "${spec}"`)
+    if (!existsSync(module)) throw new TypeError(`handler "${name}": module ${module} does not exist`)
+    this.#add(name, { kind: 'module', module, exportName })
+  }
+
+  /** Every registered handler name, for the peer's capability ads. */
+  names (): string[] {
+    return [...this.#handlers.keys()].sort()
+  }
+
+  async run (req: RunRequest, ctx: RunContext): Promise<RunOutcome> {
+    const name = req.handler ?? ''
+    const entry = this.#handlers.get(name)
+    if (entry === undefined) {
+      return { ok: false, reason: 'unknown-handler', error: `no handler "${name}" on this peer`, retryable: false }
+    }
+    if (ctx.signal.aborted) return cancelled()
+    if (this.#closed) return { ok: false, reason: 'error', error: 'the handler runner is closed (peer stopping)', retryable: true }
+    return entry.kind === 'embedded'
+      ? await this.#runEmbedded(name, entry.fn, req, ctx)
+      : await this.#runModule(name, entry, req, ctx)
+  }
+
+  /** Stops the worker pool; running module tasks fail. */
+  async close (): Promise<void> {
+    this.#closed = true
+    const pool = this.#pool
+    this.#pool = undefined
+    if (pool !== undefined) await pool.destroy()
+  }
+
+  #add (name: string, entry: Entry): void {
+    if (name === '') throw new TypeError('handler name must not be empty')
+    if (this.#handlers.has(name)) throw new TypeError(`handler "${name}" is already registered`)
+    this.#handlers.set(name, entry)
+  }
+
+  async #runEmbedded (name: string, fn: HandlerFn, req: RunRequest, ctx: RunContext): Promise<RunOutcome> {
+    const controller = new AbortController()
+    let done = false
+    const hctx: HandlerContext = {
+      ...contextOf(req),
+      signal: controller.signal,
+      progress: (fraction, message) => { if (!done) report(ctx, fraction, message) }
+    }
+    let unwatch = (): void => {}
+    const stopped = new Promise<Stop>(resolve => {
+      unwatch = attemptWatch(req, ctx, why => { controller.abort(new Error(`attempt ${why}`)); resolve(why) })
+    })
+    const running = (async () => await fn(req.input, hctx))()
+    running.catch(() => {}) // settled below, or dropped after a stop
+    try {
+      const first = await Promise.race([running.then(value => ({ value })), stopped])
+      if (first === 'timeout') return timedOut(req)
+      if (first === 'cancelled') return cancelled()
+      const bad = findUncloneable(first.value)
+      if (bad !== undefined) return { ok: false, reason: 'error', error: `handler "${name}" returned ${bad}`, retryable: true }
+      return { ok: true, value: first.value }
+    } catch (err) {
+      return { ok: false, reason: 'error', error: describeError(err), retryable: true }
+    } finally {
+      done = true
+      unwatch()
+    }
+  }
+
+  async #runModule (name: string, entry: Entry & { kind: 'module' }, req: RunRequest, ctx: RunContext): Promise<RunOutcome> {
+    const pool = this.#ensurePool()
+    const { port1, port2 } = new MessageChannel()
+    const portClosed = new Promise<void>(resolve => port1.once('close', () => { resolve() }))
+    port1.on('message', (msg: PortMessage) => {
+      if (msg?.type === 'progress') report(ctx, msg.fraction, msg.message)
+    })
+    const controller = new AbortController()
+    let stop: Stop | undefined
+    const unwatch = attemptWatch(req, ctx, why => {
+      stop = why
+      port1.postMessage({ type: 'abort' } satisfies PortMessage) // the handler's signal, best effort
+      controller.abort(new Error(`attempt ${why}`)) // piscina terminates the thread
+    })
+    const task: WorkerTask = {
+      handler: name,
+      module: entry.module,
+      exportName: entry.exportName,
+      input: req.input,
+      context: contextOf(req),
+      port: port2
+    }
+    try {
+      const reply = await pool.run(task, { transferList: [port2], signal: controller.signal })
+      if (reply.ok) return { ok: true, value: reply.value }
+      return { ok: false, reason: 'error', error: reply.error, retryable: true }
+    } catch (err) {
+      if (stop === 'timeout') return timedOut(req)
+      if (stop === 'cancelled') return cancelled()
+      return { ok: false, reason: 'error', error: this.#describeDeath(name, err), retryable: true }
+    } finally {
+      unwatch()
+      // Progress sent just before the reply may still be queued on port1; the
+      // worker closes its end when done, and 'close' comes after those messages.
+      // After a stop there is nothing worth waiting for (and a task aborted
+      // while still queued never had a worker to close the other end).
+      if (stop === undefined) {
+        let timer: NodeJS.Timeout | undefined
+        await Promise.race([portClosed, new Promise(resolve => { timer = setTimeout(resolve, PORT_DRAIN_MS) })])
+        clearTimeout(timer)
+      }
+      port1.close()
+    }
+  }
+
+  #describeDeath (name: string, err: unknown): string {
+    const code = (err as { code?: unknown } | null)?.code
+    if (code === 'ERR_WORKER_OUT_OF_MEMORY') {
+      return `handler "${name}" ran out of memory (worker heap cap ${this.#maxMemoryMB} MB)`
+    }
+    const exit = /worker exited with code: (-?\d+)/.exec(err instanceof Error ? err.message : '')
+    if (exit !== null) return `handler "${name}" ended its worker thread (exit code ${exit[1]})`
+    return `handler "${name}": worker thread failed: ${describeError(err)}`
+  }
+
+  #ensurePool (): Piscina<WorkerTask, WorkerReply> {
+    if (this.#pool !== undefined) return this.#pool
+    const pool = new Piscina<WorkerTask, WorkerReply>({
+      filename: new URL('./handler-worker.ts', import.meta.url).href,
+      name: 'default',
+      minThreads: 0,
+      // 'sync' would park an idle worker in Atomics.wait, so its end of a
+      // task's port would not finish closing and every run would wait out
+      // PORT_DRAIN_MS; 'async' keeps the worker's event loop turning.
+      atomics: 'async',
+      maxThreads: this.#threads,
+      idleTimeout: this.#idleTimeoutMs,
+      resourceLimits: { maxOldGenerationSizeMb: this.#maxMemoryMB }
+    })
+    // A worker that dies with no task on it (a stray timer throwing after the
+    // handler returned) is reported as a pool 'error'; unhandled, that event
+    // would crash the peer. The thread is replaced on demand, nothing to do.
+    pool.on('error', () => {})
+    this.#pool = pool
+    return pool
+  }
+}
+
+function contextOf (req: RunRequest): WorkerTask['context'] {
+  const ctx: WorkerTask['context'] = {
+    jobId: req.jobId, taskId: req.taskId, attempt: req.attempt, index: req.index, upstream: req.upstream
+  }
+  if (req.count !== undefined) ctx.count = req.count
+  return ctx
+}
+
+/**
+ * Calls `stop` once, on the first of: ctx.signal aborted ('cancelled') or
+ * req.timeoutMs elapsed ('timeout'). Returns a function that disarms both.
+ */
+function attemptWatch (req: RunRequest, ctx: RunContext, stop: (why: Stop) => void): () => void {
+  let fired = false
+  const fire = (why: Stop): void => { if (!fired) { fired = true; disarm(); stop(why) } }
+  const onAbort = (): void => { fire('cancelled') }
+  ctx.signal.addEventListener('abort', onAbort, { once: true })
+  const timer = req.timeoutMs !== undefined && req.timeoutMs > 0
+    ? setTimeout(() => { fire('timeout') }, req.timeoutMs)
+    : undefined
+  const disarm = (): void => {
+    ctx.signal.removeEventListener('abort', onAbort)
+    clearTimeout(timer)
+  }
+  if (ctx.signal.aborted) fire('cancelled')
+  return disarm
+}
+
+/** Forwards progress, clamped to 0–1, with a short message; ignores junk. */
+function report (ctx: RunContext, fraction: unknown, message: unknown): void {
+  if (typeof fraction !== 'number' || !Number.isFinite(fraction)) return
+  const f = Math.min(1, Math.max(0, fraction))
+  if (typeof message === 'string') ctx.progress(f, message.slice(0, MAX_MESSAGE))
+  else ctx.progress(f)
+}
+
+const cancelled = (): RunOutcome => ({ ok: false, reason: 'cancelled', error: 'cancelled', retryable: false })
+const timedOut = (req: RunRequest): RunOutcome =>
+  ({ ok: false, reason: 'timeout', error: `timed out after ${req.timeoutMs ?? 0} ms`, retryable: true })

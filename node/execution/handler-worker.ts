@@ -1,0 +1,152 @@
+/**
+ * The piscina worker entry for module handlers (see handler-runner.ts). Each
+ * task names a module and an export; the module is imported once per worker
+ * thread and the handler called with the task's input and a context whose
+ * `progress` and `signal` talk to the main thread over a MessagePort that came
+ * with the task.
+ *
+ * The worker never throws for a handler's failure: it replies with an
+ * envelope, so the error's name survives (structured clone keeps only the
+ * standard Error names) and any rejection of the pool's promise means the
+ * thread itself died or was stopped.
+ *
+ * This module has no top-level side effects, so the main thread can import
+ * `describeError` and `findUncloneable` from it too.
+ */
+import { pathToFileURL } from 'node:url'
+import type { MessagePort } from 'node:worker_threads'
+import type { HandlerContext, HandlerFn } from './handler-runner.ts'
+
+/** What the main thread sends for one attempt. */
+export interface WorkerTask {
+  /** Registered handler name, for error messages. */
+  handler: string
+  /** Absolute path of the module. */
+  module: string
+  /** Export to call; `default` when the spec had no `#name`. */
+  exportName: string
+  input: unknown
+  context: Pick<HandlerContext, 'jobId' | 'taskId' | 'attempt' | 'index' | 'count' | 'upstream'>
+  /** Worker → main: progress. Main → worker: abort. Transferred with the task. */
+  port: MessagePort
+}
+
+export type WorkerReply = { ok: true, value: unknown } | { ok: false, error: string }
+
+/** Messages on the task's port. */
+export type PortMessage =
+  | { type: 'progress', fraction: number, message?: string }
+  | { type: 'abort' }
+
+/**
+ * Imported modules by path. A failed import is forgotten so that fixing the
+ * file on disk helps the next task (Node may still cache the failure itself).
+ */
+const modules = new Map<string, Promise<Record<string, unknown>>>()
+
+async function loadHandler (task: WorkerTask): Promise<HandlerFn> {
+  let loading = modules.get(task.module)
+  if (loading === undefined) {
+    loading = import(pathToFileURL(task.module).href) as Promise<Record<string, unknown>>
+    modules.set(task.module, loading)
+    loading.catch(() => { modules.delete(task.module) })
+  }
+  const mod = await loading
+  const fn = mod[task.exportName]
+  if (typeof fn !== 'function') {
+    const what = task.exportName === 'default' ? 'a default export' : `an export "${task.exportName}"`
+    throw new TypeError(`handler "${task.handler}": ${task.module} has no function as ${what}`)
+  }
+  return fn as HandlerFn
+}
+
+/** Runs one attempt; the default export is what piscina calls. */
+export default async function runTask (task: WorkerTask): Promise<WorkerReply> {
+  const { port } = task
+  const controller = new AbortController()
+  port.on('message', (msg: PortMessage) => {
+    if (msg?.type === 'abort') controller.abort(new Error('attempt cancelled'))
+  })
+  try {
+    const fn = await loadHandler(task)
+    const ctx: HandlerContext = {
+      ...task.context,
+      signal: controller.signal,
+      progress: (fraction, message) => {
+        const msg: PortMessage = message === undefined
+          ? { type: 'progress', fraction: Number(fraction) }
+          : { type: 'progress', fraction: Number(fraction), message: String(message) }
+        port.postMessage(msg)
+      }
+    }
+    const value = await fn(task.input, ctx)
+    const bad = findUncloneable(value)
+    if (bad !== undefined) return { ok: false, error: `handler "${task.handler}" returned ${bad}` }
+    return { ok: true, value }
+  } catch (err) {
+    return { ok: false, error: describeError(err) }
+  } finally {
+    // Closing our end makes the main thread's port emit 'close' after every
+    // progress message already sent, which is how it knows none are left.
+    port.close()
+  }
+}
+
+/** `'<Error name>: <message>'` on one line (RunOutcome.error is one line). */
+export function describeError (err: unknown): string {
+  let text: string
+  if (err instanceof Error) text = `${err.name}: ${err.message}`
+  else if (typeof err === 'object' && err !== null && 'message' in err) text = `Error: ${String(err.message)}`
+  else text = `Error: non-Error value thrown: ${String(err)}`
+  text = text.replace(/\s*\n\s*/g, ' ').trim()
+  return text.length > 1000 ? `${text.slice(0, 997)}...` : text
+}
+
+/**
+ * Looks for what cannot travel as a result: functions and symbols (structured
+ * clone throws on the first and msgpack cannot encode either), promises (a
+ * forgotten `await`), weak collections. Returns a description with the path
+ * of the first offender, or undefined when the value is fine.
+ */
+export function findUncloneable (value: unknown): string | undefined {
+  const seen = new Set<object>()
+  const visit = (v: unknown, at: string): string | undefined => {
+    if (typeof v === 'function') return `a function at ${at}, which cannot be sent as a result`
+    if (typeof v === 'symbol') return `a symbol at ${at}, which cannot be sent as a result`
+    if (typeof v !== 'object' || v === null) return undefined
+    if (seen.has(v)) return undefined
+    seen.add(v)
+    if (v instanceof Promise) return `a Promise at ${at} (a missing await?), which cannot be sent as a result`
+    if (v instanceof WeakMap || v instanceof WeakSet || v instanceof WeakRef) {
+      return `a weak reference at ${at}, which cannot be sent as a result`
+    }
+    if (ArrayBuffer.isView(v) || v instanceof ArrayBuffer || v instanceof Date || v instanceof RegExp || v instanceof Error) return undefined
+    if (v instanceof Map) {
+      for (const [k, item] of v) {
+        const bad = visit(k, `${at}<key>`) ?? visit(item, `${at}.get(${String(k)})`)
+        if (bad !== undefined) return bad
+      }
+      return undefined
+    }
+    if (v instanceof Set) {
+      for (const item of v) {
+        const bad = visit(item, `${at}<item>`)
+        if (bad !== undefined) return bad
+      }
+      return undefined
+    }
+    if (Array.isArray(v)) {
+      for (let i = 0; i < v.length; i++) {
+        const bad = visit(v[i], `${at}[${i}]`)
+        if (bad !== undefined) return bad
+      }
+      return undefined
+    }
+    for (const [k, item] of Object.entries(v)) {
+      const bad = visit(item, `${at}.${k}`)
+      if (bad !== undefined) return bad
+    }
+    return undefined
+  }
+  return visit(value, 'result')
+}

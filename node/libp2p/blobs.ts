@@ -1,0 +1,106 @@
+/**
+ * The blob store of a real peer: blobs kept in memory by sha-256 and served
+ * over `/meshwork/blob/1.0.0`; fetching verifies each chunk and the whole blob.
+ */
+import { createHash } from 'node:crypto'
+import type { Stream } from '@libp2p/interface'
+import { lpStream } from '@libp2p/utils'
+import { BLOB_PROTOCOL, BLOB_VERSION, CHUNK_BYTES, decodeBlobChunk, decodeBlobHeader, decodeBlobRequest, encodeBlobMessage } from '../../protocols/blob.ts'
+import type { BlobRef } from '../../protocols/task.ts'
+import type { BlobStore } from '../../src/execution/executor.ts'
+import type { Logger } from '../../src/logger.ts'
+import type { MeshLibp2p } from './create.ts'
+import { parsePeerId } from './transport.ts'
+
+const LP = { maxDataLength: CHUNK_BYTES + 1024, maxBufferSize: CHUNK_BYTES * 2 }
+
+export function sha256 (bytes: Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('hex')
+}
+
+export class Libp2pBlobStore implements BlobStore {
+  readonly #node: MeshLibp2p
+  readonly #log: Logger
+  readonly #blobs = new Map<string, { bytes: Uint8Array, refs: number }>()
+
+  constructor (node: MeshLibp2p, log: Logger) {
+    this.#node = node
+    this.#log = log
+  }
+
+  async start (): Promise<void> {
+    await this.#node.handle(BLOB_PROTOCOL, async (stream: Stream) => { await this.#serve(stream) }, { maxInboundStreams: 64 })
+  }
+
+  put (bytes: Uint8Array): BlobRef {
+    const hash = sha256(bytes)
+    const e = this.#blobs.get(hash)
+    if (e !== undefined) e.refs++
+    else this.#blobs.set(hash, { bytes, refs: 1 })
+    return { sha256: hash, size: bytes.byteLength }
+  }
+
+  drop (ref: BlobRef): void {
+    const e = this.#blobs.get(ref.sha256)
+    if (e !== undefined && --e.refs <= 0) this.#blobs.delete(ref.sha256)
+  }
+
+  get (hash: string): Uint8Array | undefined { return this.#blobs.get(hash)?.bytes }
+
+  async fetch (peer: string, ref: BlobRef): Promise<Uint8Array> {
+    const local = this.#blobs.get(ref.sha256)
+    if (local !== undefined) return local.bytes
+    const id = parsePeerId(peer)
+    if (id === undefined) throw new Error(`bad peer id ${peer}`)
+    const signal = AbortSignal.timeout(60_000)
+    const stream = await this.#node.dialProtocol(id, BLOB_PROTOCOL, { signal })
+    try {
+      const lp = lpStream(stream, LP)
+      await lp.write(encodeBlobMessage({ v: BLOB_VERSION, sha256: ref.sha256 }), { signal })
+      const header = decodeBlobHeader((await lp.read({ signal })).subarray())
+      if (!header.ok) throw new Error(`blob header: ${header.detail}`)
+      if (!header.value.ok) throw new Error(`peer has no blob ${ref.sha256.slice(0, 12)}: ${header.value.error ?? ''}`)
+      if (header.value.size !== ref.size) throw new Error(`blob ${ref.sha256.slice(0, 12)} is ${header.value.size} bytes, expected ${ref.size}`)
+      const out = new Uint8Array(ref.size)
+      const whole = createHash('sha256')
+      for (let off = 0; off < ref.size;) {
+        const chunk = decodeBlobChunk((await lp.read({ signal })).subarray())
+        if (!chunk.ok) throw new Error(`blob chunk: ${chunk.detail}`)
+        const { data, sha256: h } = chunk.value
+        if (sha256(data) !== h) throw new Error(`blob chunk at ${off} fails its sha-256`)
+        if (off + data.byteLength > ref.size) throw new Error('blob longer than announced')
+        out.set(data, off)
+        whole.update(data)
+        off += data.byteLength
+      }
+      if (whole.digest('hex') !== ref.sha256) throw new Error(`blob ${ref.sha256.slice(0, 12)} fails its sha-256`)
+      await stream.close({ signal })
+      return out
+    } catch (err) {
+      stream.abort(err as Error)
+      throw err
+    }
+  }
+
+  async #serve (stream: Stream): Promise<void> {
+    const lp = lpStream(stream, LP)
+    try {
+      const req = decodeBlobRequest((await lp.read({ signal: AbortSignal.timeout(10_000) })).subarray())
+      if (!req.ok) { stream.abort(new Error(req.detail)); return }
+      const blob = this.#blobs.get(req.value.sha256)
+      if (blob === undefined) {
+        await lp.write(encodeBlobMessage({ v: BLOB_VERSION, ok: false, size: 0, error: 'unknown blob' }))
+      } else {
+        await lp.write(encodeBlobMessage({ v: BLOB_VERSION, ok: true, size: blob.bytes.byteLength }))
+        for (let off = 0; off < blob.bytes.byteLength; off += CHUNK_BYTES) {
+          const data = blob.bytes.subarray(off, off + CHUNK_BYTES)
+          await lp.write(encodeBlobMessage({ v: BLOB_VERSION, sha256: sha256(data), data }))
+        }
+      }
+      await stream.close()
+    } catch (err) {
+      this.#log.debug({ err: (err as Error).message }, 'blob request failed')
+      stream.abort(err as Error)
+    }
+  }
+}

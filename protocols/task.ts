@@ -1,0 +1,131 @@
+/**
+ * `/meshwork/task/1.0.0`: origin ↔ executor over one long-lived stream per
+ * direction. Origin → executor: `award`, `ack`, `cancel`. Executor → origin:
+ * `accept` (with rejections), `progress` (also the lease heartbeat), `result`.
+ * Every message batches many tasks of one job; every task reference carries its
+ * attempt number, which fences stale attempts (DESIGN.md §7).
+ *
+ * Within v1 only optional fields may be added; anything else is `/2`.
+ */
+import { z } from 'zod'
+import { decodeMessage, encodeMessage, type Decoded } from './codec.ts'
+import { resourcesSchema } from './resources.ts'
+
+export const TASK_PROTOCOL = '/meshwork/task/1.0.0'
+export const TASK_VERSION = 1 as const
+
+export const TASK_LIMITS = {
+  /** A frame carries inline data up to this; anything larger travels as a blob. */
+  maxFrameBytes: 16 * 1024 * 1024,
+  /** Inline a value or file when it encodes to at most this; else make it a blob. */
+  inlineBytes: 256 * 1024,
+  maxTasksPerMessage: 4096,
+  maxIdLength: 160
+} as const
+
+const id = z.string().min(1).max(TASK_LIMITS.maxIdLength)
+const attemptRef = z.object({ taskId: id, attempt: z.number().int().min(1) })
+export type AttemptRef = z.infer<typeof attemptRef>
+
+/** A content-addressed blob held by the sender, fetched over `/meshwork/blob/1.0.0`. */
+export const blobRefSchema = z.object({
+  sha256: z.string().regex(/^[0-9a-f]{64}$/),
+  size: z.number().int().min(0)
+})
+export type BlobRef = z.infer<typeof blobRefSchema>
+
+/** File contents: inline when small, else a blob reference. */
+export const fileDataSchema = z.union([
+  z.object({ inline: z.custom<Uint8Array>(v => v instanceof Uint8Array, 'must be bytes') }),
+  z.object({ blob: blobRefSchema })
+])
+export type FileData = z.infer<typeof fileDataSchema>
+
+const relPath = z.string().min(1).max(512).refine(p => !p.startsWith('/') && !p.split('/').includes('..'), 'must be a relative path without ..')
+
+export const awardedTaskSchema = attemptRef.extend({
+  index: z.number().int().min(0),
+  count: z.number().int().min(1).optional(),
+  kind: z.enum(['handler', 'exec']),
+  handler: z.string().max(128).optional(),
+  input: z.unknown().optional(),
+  exec: z.object({
+    command: z.array(z.string().max(4096)).min(1).max(4096),
+    env: z.record(z.string(), z.string()),
+    stdin: z.string().optional(),
+    inputs: z.record(relPath, fileDataSchema),
+    outputs: z.array(relPath).max(1024),
+    shell: z.boolean()
+  }).optional(),
+  demand: resourcesSchema,
+  timeoutMs: z.number().int().min(1).optional(),
+  /** Upstream results by task name (see RunRequest.upstream). */
+  upstream: z.record(z.string(), z.unknown())
+})
+export type AwardedTask = z.infer<typeof awardedTaskSchema>
+
+const award = z.object({ v: z.literal(TASK_VERSION), type: z.literal('award'), jobId: id, round: z.number().int().min(0), tasks: z.array(awardedTaskSchema).min(1).max(TASK_LIMITS.maxTasksPerMessage) })
+const accept = z.object({
+  v: z.literal(TASK_VERSION),
+  type: z.literal('accept'),
+  jobId: id,
+  accepted: z.array(attemptRef).max(TASK_LIMITS.maxTasksPerMessage),
+  rejected: z.array(attemptRef.extend({ reason: z.string().max(512) })).max(TASK_LIMITS.maxTasksPerMessage)
+})
+const progress = z.object({
+  v: z.literal(TASK_VERSION),
+  type: z.literal('progress'),
+  jobId: id,
+  items: z.array(attemptRef.extend({
+    /** True once the attempt has started running (not just queued). */
+    running: z.boolean(),
+    fraction: z.number().finite().min(0).max(1).optional(),
+    message: z.string().max(256).optional()
+  })).max(TASK_LIMITS.maxTasksPerMessage)
+})
+export const taskResultSchema = z.discriminatedUnion('ok', [
+  attemptRef.extend({
+    ok: z.literal(true),
+    value: z.unknown().optional(),
+    /** The value, msgpack-encoded, as a blob when it is too large to inline. */
+    valueBlob: blobRefSchema.optional(),
+    outputs: z.record(relPath, fileDataSchema).optional(),
+    durationMs: z.number().finite().min(0)
+  }),
+  attemptRef.extend({
+    ok: z.literal(false),
+    error: z.string().max(4096),
+    reason: z.string().max(64),
+    retryable: z.boolean(),
+    value: z.unknown().optional(),
+    durationMs: z.number().finite().min(0)
+  })
+])
+export type TaskResult = z.infer<typeof taskResultSchema>
+const result = z.object({ v: z.literal(TASK_VERSION), type: z.literal('result'), jobId: id, results: z.array(taskResultSchema).min(1).max(TASK_LIMITS.maxTasksPerMessage) })
+const ack = z.object({ v: z.literal(TASK_VERSION), type: z.literal('ack'), jobId: id, acks: z.array(attemptRef).max(TASK_LIMITS.maxTasksPerMessage) })
+const cancel = z.object({
+  v: z.literal(TASK_VERSION),
+  type: z.literal('cancel'),
+  jobId: id,
+  /** Absent: every attempt of the job. */
+  tasks: z.array(attemptRef).max(TASK_LIMITS.maxTasksPerMessage).optional(),
+  reason: z.string().max(256)
+})
+
+export const taskMessageSchema = z.discriminatedUnion('type', [award, accept, progress, result, ack, cancel])
+export type TaskMessage = z.infer<typeof taskMessageSchema>
+export type AwardMsg = z.infer<typeof award>
+export type AcceptMsg = z.infer<typeof accept>
+export type ProgressMsg = z.infer<typeof progress>
+export type ResultMsg = z.infer<typeof result>
+export type AckMsg = z.infer<typeof ack>
+export type CancelMsg = z.infer<typeof cancel>
+
+export function encodeTaskMessage (msg: TaskMessage): Uint8Array {
+  return encodeMessage(msg)
+}
+
+export function decodeTaskMessage (bytes: Uint8Array): Decoded<TaskMessage> {
+  return decodeMessage(taskMessageSchema, bytes, TASK_LIMITS.maxFrameBytes, TASK_VERSION)
+}

@@ -1,0 +1,98 @@
+/**
+ * The bidder: which open tasks this peer bids for, and with what ETA
+ * (DESIGN.md §5). A pipeline, read top to bottom:
+ *
+ *   capable      drop tasks this peer can never run (the reason is kept)
+ *   now          LP over free capacity: tasks that would start at once
+ *   queue        LP over the bounded queue room: tasks that would wait, their wait in the ETA
+ *
+ * Each LP maximizes Σ (w_t − λ·eta_t)·x_t under the capacity left, and the peer
+ * bids for tasks with x_t ≥ ½ that still fit when rounded. Pure: the caller
+ * places the holds for the bids returned.
+ */
+import type { OpenTask } from '../../protocols/auction.ts'
+import { fitsIn, toUnits, type Units } from '../resources/ledger.ts'
+import { whyNot, type PeerAbility } from './feasibility.ts'
+import type { LpSolver } from './lp.ts'
+
+export interface BidderView {
+  self: PeerAbility
+  /** Calibrated speed score (1.0 = reference machine). */
+  speed: number
+  freeNow: Units
+  queueRoom: Units
+  /** Expected wait (ms) before queued work starts: time until running work frees capacity. */
+  queueWaitMs: number
+}
+
+export interface TaskBid { task: OpenTask, etaMs: number, slot: 'now' | 'queue', demand: Units }
+export interface BidDecision { bids: TaskBid[], skipped: Array<{ taskId: string, reason: string }> }
+
+/** λ: value per ms of ETA. With w below, a peer at half the reference speed and no wait still bids. */
+export const LAMBDA = 1
+/** Assumed transfer rate for inputs (bytes per ms ≈ 100 MB/s, a LAN). */
+const BYTES_PER_MS = 100_000
+
+/** A task's value: proportional to its work (so long tasks stay worth bidding on), scaled by priority, plus its age. */
+export function taskValue (t: OpenTask): number {
+  return 2 * (t.workMs + 50) * Math.pow(2, t.priority / 100) + t.ageMs
+}
+
+export function etaMs (t: OpenTask, speed: number, waitMs: number): number {
+  return waitMs + t.workMs / Math.max(speed, 0.01) + t.inputBytes / BYTES_PER_MS
+}
+
+export function decideBids (tasks: OpenTask[], view: BidderView, solver: LpSolver): BidDecision {
+  const skipped: BidDecision['skipped'] = []
+  // capable: the same rule the origin uses to decide whose answer to wait for.
+  const capable: OpenTask[] = []
+  for (const t of tasks) {
+    const reason = whyNot(view.self, t)
+    if (reason === undefined) capable.push(t)
+    else skipped.push({ taskId: t.id, reason })
+  }
+  // now: work that can start at once.
+  const now = choose(capable, view.freeNow, t => etaMs(t, view.speed, 0), solver)
+  const taken = new Set(now.map(b => b.task))
+  // queue: what is left, behind running work.
+  const rest = capable.filter(t => !taken.has(t))
+  const queued = choose(rest, view.queueRoom, t => etaMs(t, view.speed, view.queueWaitMs), solver)
+  return {
+    bids: [...now.map(b => ({ ...b, slot: 'now' as const })), ...queued.map(b => ({ ...b, slot: 'queue' as const }))],
+    skipped
+  }
+}
+
+function choose (tasks: OpenTask[], room: Units, eta: (t: OpenTask) => number, solver: LpSolver): Array<Omit<TaskBid, 'slot'>> {
+  if (tasks.length === 0 || ![...room.values()].some(v => v > 0)) return []
+  const items = tasks.map(t => {
+    const e = eta(t)
+    return { task: t, etaMs: e, demand: toUnits(t.demand), value: taskValue(t) - LAMBDA * e }
+  }).filter(i => i.value > 0)
+  if (items.length === 0) return []
+
+  // Shortcut, exact: when everything worth doing fits at once, the LP optimum is all of it.
+  const total = new Map<string, number>()
+  for (const i of items) for (const [k, v] of i.demand) total.set(k, (total.get(k) ?? 0) + v)
+  let x: number[]
+  if (fitsIn(total, room)) {
+    x = items.map(() => 1)
+  } else {
+    const keys = [...room.keys()]
+    x = solver.solve({
+      values: items.map(i => i.value),
+      demands: items.map(i => keys.map(k => i.demand.get(k) ?? 0)),
+      capacity: keys.map(k => Math.max(0, room.get(k) ?? 0))
+    })
+  }
+  // Round: x ≥ ½, best first, and only while it still fits (a fractional LP can overfill when rounded up).
+  const left = new Map(room)
+  const chosen: Array<Omit<TaskBid, 'slot'>> = []
+  const order = items.map((item, idx) => ({ item, x: x[idx] ?? 0 })).filter(c => c.x >= 0.5).sort((a, b) => b.x - a.x || b.item.value - a.item.value)
+  for (const { item } of order) {
+    if (!fitsIn(item.demand, left)) continue
+    for (const [k, v] of item.demand) left.set(k, (left.get(k) ?? 0) - v)
+    chosen.push({ task: item.task, etaMs: item.etaMs, demand: item.demand })
+  }
+  return chosen
+}

@@ -1,0 +1,398 @@
+/**
+ * The executor side of a peer: answers calls for bids (holding what it bids),
+ * takes awards, runs attempts (at once or from its bounded queue), heartbeats
+ * them to their origins, and keeps each result in an outbox until the origin
+ * acknowledges it. Driven by messages and the injected clock only.
+ */
+import type { CallForBids, Bid } from '../../protocols/auction.ts'
+import { AUCTION_VERSION } from '../../protocols/auction.ts'
+import { encodeMessage } from '../../protocols/codec.ts'
+import type { AwardMsg, AwardedTask, BlobRef, FileData, TaskMessage, TaskResult } from '../../protocols/task.ts'
+import { TASK_LIMITS, TASK_VERSION } from '../../protocols/task.ts'
+import type { Clock, TimerHandle } from '../clock.ts'
+import type { Logger } from '../logger.ts'
+import type { PeerAbility } from '../auction/feasibility.ts'
+import { whyNot } from '../auction/feasibility.ts'
+import { decideBids } from '../auction/bidder.ts'
+import type { LpSolver } from '../auction/lp.ts'
+import { Ledger, fromUnits, toUnits } from '../resources/ledger.ts'
+import type { RunOutcome, RunRequest, TaskRunner } from './runner.ts'
+
+export interface BlobStore {
+  put: (bytes: Uint8Array) => BlobRef
+  /** Forget a blob once nobody needs it (its result was acknowledged). */
+  drop: (ref: BlobRef) => void
+  /** Fetch a blob from `peer` (or locally), verified against its sha-256. */
+  fetch: (peer: string, ref: BlobRef) => Promise<Uint8Array>
+}
+
+export interface ExecutorComponents {
+  clock: Clock
+  logger: Logger
+  runner: TaskRunner
+  solver: LpSolver
+  blobs: BlobStore
+  /** Send a task-protocol message to a peer (or to this peer's own origin side). */
+  send: (peer: string, msg: TaskMessage) => Promise<boolean>
+  sendBid: (peer: string, bid: Bid) => Promise<boolean>
+  /** Free capacity changed (for early ads). */
+  onCapacityChange: () => void
+  /** What this peer is and can run, current at call time (handlers may be registered later). */
+  ability: () => PeerAbility
+}
+
+export interface ExecutorInit {
+  capacity: PeerAbility['capacity']
+  speed: number
+  queueDepth: number
+  heartbeatMs: number
+  bidWindowMs: number
+  /** Whose jobs this peer runs. */
+  trust: 'mesh' | 'self' | string[]
+}
+
+interface Attempt {
+  key: string
+  origin: string
+  jobId: string
+  task: AwardedTask
+  state: 'queued' | 'running'
+  abort: AbortController
+  startedAt?: number
+  fraction?: number
+  message?: string
+}
+
+interface OutboxEntry { origin: string, jobId: string, result: TaskResult, sentAt: number, backoffMs: number, blobs: BlobRef[] }
+
+export const attemptKey = (jobId: string, taskId: string, attempt: number): string => `${jobId}\n${taskId}\n${attempt}`
+
+export class Executor {
+  readonly ledger: Ledger
+  readonly #c: ExecutorComponents
+  readonly #init: ExecutorInit
+  readonly #attempts = new Map<string, Attempt>()
+  readonly #queue: string[] = []
+  readonly #outbox = new Map<string, OutboxEntry>()
+  /** Results waiting to be flushed in one batch per (origin, job). */
+  readonly #pendingResults = new Map<string, TaskResult[]>()
+  #flushTimer: TimerHandle | undefined
+  #heartbeat: TimerHandle | undefined
+  #resend: TimerHandle | undefined
+  #running = false
+  /** Recent attempt durations (ms), for the queue-wait estimate in bids. */
+  #recentMs: number[] = []
+
+  constructor (components: ExecutorComponents, init: ExecutorInit) {
+    this.#c = components
+    this.#init = init
+    this.ledger = new Ledger(init.capacity, init.queueDepth)
+  }
+
+  start (): void {
+    this.#running = true
+    this.#scheduleHeartbeat()
+    this.#scheduleResend()
+  }
+
+  stop (): void {
+    this.#running = false
+    for (const h of [this.#heartbeat, this.#resend, this.#flushTimer]) if (h !== undefined) this.#c.clock.clearTimeout(h)
+    for (const a of this.#attempts.values()) a.abort.abort()
+  }
+
+  /** Counts for ads and `mesh peers`. */
+  counts (): { running: number, queued: number } {
+    let running = 0
+    for (const a of this.#attempts.values()) if (a.state === 'running') running++
+    return { running, queued: this.#attempts.size - running }
+  }
+
+  /** Attempts this peer holds, for status displays and tests. */
+  attempts (): Array<{ jobId: string, taskId: string, attempt: number, origin: string, state: 'queued' | 'running' }> {
+    return [...this.#attempts.values()].map(a => ({ jobId: a.jobId, taskId: a.task.taskId, attempt: a.task.attempt, origin: a.origin, state: a.state }))
+  }
+
+  outboxSize (): number { return this.#outbox.size }
+
+  #trusts (origin: string): boolean {
+    const t = this.#init.trust
+    if (t === 'mesh') return true
+    if (t === 'self') return origin === this.#c.ability().id
+    return t.includes(origin) || origin === this.#c.ability().id
+  }
+
+  // ── bidding ──────────────────────────────────────────────────────────────
+
+  /** A call for bids arrived (from gossip, or from this peer's own origin). */
+  onCallForBids (cfb: CallForBids): void {
+    if (!this.#running || !this.#trusts(cfb.origin)) return
+    const now = this.#c.clock.now()
+    this.ledger.expireHolds(now)
+    const ability = this.#c.ability()
+    const decision = decideBids(cfb.tasks, {
+      self: ability,
+      speed: this.#init.speed,
+      freeNow: this.ledger.freeNow(),
+      queueRoom: this.ledger.queueRoom(),
+      queueWaitMs: this.#queueWaitMs()
+    }, this.#c.solver)
+    // A capable peer always answers, even with no bids, so the origin can close the round early.
+    if (decision.skipped.length === cfb.tasks.length) return
+    const validMs = Math.max(500, cfb.windowMs * 4)
+    const bids: Bid['bids'] = []
+    for (const b of decision.bids) {
+      const key = attemptKey(cfb.jobId, b.task.id, b.task.attempt)
+      if (this.ledger.hold(key, b.demand, b.slot, now + validMs)) bids.push({ taskId: b.task.id, attempt: b.task.attempt, etaMs: Math.round(b.etaMs * 10) / 10 })
+    }
+    const cpu = this.ledger.capacity.get('cpu') ?? 0
+    const load = cpu > 0 ? 1 - (this.ledger.freeNow().get('cpu') ?? 0) / cpu : 1
+    void this.#c.sendBid(cfb.origin, { v: AUCTION_VERSION, jobId: cfb.jobId, round: cfb.round, load: Math.max(0, load), validMs, bids })
+    this.#armHoldExpiry()
+  }
+
+  #queueWaitMs (): number {
+    if (this.#recentMs.length === 0) return 1000
+    const sorted = [...this.#recentMs].sort((a, b) => a - b)
+    return sorted[Math.floor(sorted.length / 2)]!
+  }
+
+  #holdTimer: TimerHandle | undefined
+  #armHoldExpiry (): void {
+    const next = this.ledger.nextExpiry()
+    if (next === undefined || this.#holdTimer !== undefined) return
+    this.#holdTimer = this.#c.clock.setTimeout(() => {
+      this.#holdTimer = undefined
+      if (this.ledger.expireHolds(this.#c.clock.now()) > 0) this.#c.onCapacityChange()
+      this.#armHoldExpiry()
+    }, Math.max(0, next - this.#c.clock.now()))
+  }
+
+  // ── task protocol ────────────────────────────────────────────────────────
+
+  onTaskMessage (from: string, msg: TaskMessage): void {
+    if (!this.#running) return
+    switch (msg.type) {
+      case 'award': this.#onAward(from, msg); break
+      case 'ack':
+        for (const a of msg.acks) {
+          const key = attemptKey(msg.jobId, a.taskId, a.attempt)
+          const e = this.#outbox.get(key)
+          if (e !== undefined && e.origin === from) {
+            for (const b of e.blobs) this.#c.blobs.drop(b)
+            this.#outbox.delete(key)
+          }
+        }
+        break
+      case 'cancel': this.cancel(from, msg.jobId, msg.tasks, msg.reason); break
+      default: break // accept/progress/result are for origins
+    }
+  }
+
+  #onAward (origin: string, msg: AwardMsg): void {
+    const accepted: Array<{ taskId: string, attempt: number }> = []
+    const rejected: Array<{ taskId: string, attempt: number, reason: string }> = []
+    const ability = this.#c.ability()
+    for (const task of msg.tasks) {
+      const key = attemptKey(msg.jobId, task.taskId, task.attempt)
+      if (this.#attempts.has(key)) { accepted.push(ref(task)); continue } // a duplicate award: already ours
+      const reason = !this.#trusts(origin)
+        ? 'this peer does not run jobs from that origin (trust.submitters)'
+        : task.kind === 'handler' && task.handler !== undefined && !ability.caps.handlers.includes(task.handler)
+          ? `no handler "${task.handler}" here`
+          : whyNot(ability, { id: task.taskId, attempt: task.attempt, demand: task.demand, workMs: 0, inputBytes: 0, kind: task.kind, handler: task.handler, command: task.exec?.command[0], tags: [], priority: 0, ageMs: 0, exclude: [] })
+      if (reason !== undefined) { this.ledger.release(key); rejected.push({ ...ref(task), reason }); continue }
+      const slot = this.ledger.reserve(key, toUnits(task.demand))
+      if (slot === undefined) { rejected.push({ ...ref(task), reason: 'capacity no longer free' }); continue }
+      const attempt: Attempt = { key, origin, jobId: msg.jobId, task, state: 'queued', abort: new AbortController() }
+      this.#attempts.set(key, attempt)
+      accepted.push(ref(task))
+      if (slot === 'now') this.#startAttempt(attempt)
+      else this.#queue.push(key)
+    }
+    void this.#c.send(origin, { v: TASK_VERSION, type: 'accept', jobId: msg.jobId, accepted, rejected })
+    this.#c.onCapacityChange()
+  }
+
+  /** Stop attempts of a job (all, or the listed ones) for `origin`. */
+  cancel (origin: string, jobId: string, tasks: Array<{ taskId: string, attempt: number }> | undefined, reason: string): void {
+    const keys = tasks === undefined
+      ? [...this.#attempts.values()].filter(a => a.jobId === jobId && a.origin === origin).map(a => a.key)
+      : tasks.map(t => attemptKey(jobId, t.taskId, t.attempt))
+    for (const key of keys) {
+      const a = this.#attempts.get(key)
+      if (a === undefined || a.origin !== origin) continue
+      this.#c.logger.debug({ jobId, taskId: a.task.taskId, reason }, 'attempt cancelled')
+      a.abort.abort()
+      this.#finishAttempt(a)
+    }
+    // A cancelled job's results are no longer wanted.
+    if (tasks === undefined) for (const [k, e] of this.#outbox) if (e.jobId === jobId && e.origin === origin) this.#outbox.delete(k)
+  }
+
+  // ── running ──────────────────────────────────────────────────────────────
+
+  #startAttempt (a: Attempt): void {
+    a.state = 'running'
+    a.startedAt = this.#c.clock.now()
+    this.#sendProgress([a])
+    void this.#run(a)
+  }
+
+  async #run (a: Attempt): Promise<void> {
+    const t = a.task
+    let outcome: RunOutcome
+    try {
+      const inputs: Record<string, Uint8Array> = {}
+      if (t.exec !== undefined) {
+        for (const [path, data] of Object.entries(t.exec.inputs)) inputs[path] = await this.#resolve(a.origin, data)
+      }
+      const req: RunRequest = {
+        jobId: a.jobId, taskId: t.taskId, attempt: t.attempt, index: t.index, count: t.count,
+        kind: t.kind, handler: t.handler, input: t.input, timeoutMs: t.timeoutMs,
+        memoryMB: t.demand.memoryMB, upstream: t.upstream,
+        exec: t.exec === undefined ? undefined : { command: t.exec.command, env: t.exec.env, stdin: t.exec.stdin, inputs, outputs: t.exec.outputs, shell: t.exec.shell }
+      }
+      outcome = await this.#c.runner.run(req, { signal: a.abort.signal, progress: (f, m) => { a.fraction = f; a.message = m?.slice(0, 256) } })
+    } catch (err) {
+      outcome = { ok: false, error: `executor error: ${(err as Error).message}`, reason: 'error', retryable: true }
+    }
+    if (a.abort.signal.aborted || !this.#attempts.has(a.key)) return // cancelled: nobody wants this result
+    const durationMs = this.#c.clock.now() - (a.startedAt ?? this.#c.clock.now())
+    this.#recentMs.push(durationMs)
+    if (this.#recentMs.length > 50) this.#recentMs.shift()
+    this.#finishAttempt(a)
+    this.#deliver(a, outcome, durationMs)
+  }
+
+  async #resolve (origin: string, data: FileData): Promise<Uint8Array> {
+    return 'inline' in data ? data.inline : await this.#c.blobs.fetch(origin, data.blob)
+  }
+
+  #finishAttempt (a: Attempt): void {
+    this.#attempts.delete(a.key)
+    this.ledger.release(a.key)
+    const qi = this.#queue.indexOf(a.key)
+    if (qi >= 0) this.#queue.splice(qi, 1)
+    this.#startQueued()
+    this.#c.onCapacityChange()
+  }
+
+  /** Start queued attempts, in arrival order, while they fit. */
+  #startQueued (): void {
+    for (let i = 0; i < this.#queue.length;) {
+      const a = this.#attempts.get(this.#queue[i]!)
+      if (a === undefined) { this.#queue.splice(i, 1); continue }
+      if (this.ledger.promote(a.key)) {
+        this.#queue.splice(i, 1)
+        this.#startAttempt(a)
+      } else {
+        i++
+      }
+    }
+  }
+
+  #deliver (a: Attempt, outcome: RunOutcome, durationMs: number): void {
+    const base = { taskId: a.task.taskId, attempt: a.task.attempt, durationMs }
+    const blobs: BlobRef[] = []
+    let result: TaskResult
+    if (outcome.ok) {
+      const outputs: Record<string, FileData> = {}
+      for (const [path, bytes] of Object.entries(outcome.outputs ?? {})) outputs[path] = this.#inlineOrBlob(bytes, blobs)
+      const encoded = encodeMessage(outcome.value ?? null)
+      result = encoded.byteLength <= TASK_LIMITS.inlineBytes
+        ? { ...base, ok: true, value: outcome.value, outputs }
+        : { ...base, ok: true, valueBlob: this.#blob(encoded, blobs), outputs }
+    } else {
+      result = { ...base, ok: false, error: outcome.error.slice(0, 4096), reason: outcome.reason, retryable: outcome.retryable, value: outcome.value }
+    }
+    // Durable before sent (DESIGN.md §1.4): the outbox keeps it until the origin acknowledges.
+    this.#outbox.set(a.key, { origin: a.origin, jobId: a.jobId, result, sentAt: this.#c.clock.now(), backoffMs: 1000, blobs })
+    const batchKey = `${a.origin}\n${a.jobId}`
+    const batch = this.#pendingResults.get(batchKey)
+    if (batch === undefined) this.#pendingResults.set(batchKey, [result])
+    else batch.push(result)
+    // Batch results that finish close together into one message per origin and job.
+    this.#flushTimer ??= this.#c.clock.setTimeout(() => { this.#flushTimer = undefined; this.#flushResults() }, 1)
+  }
+
+  #inlineOrBlob (bytes: Uint8Array, blobs: BlobRef[]): FileData {
+    return bytes.byteLength <= TASK_LIMITS.inlineBytes ? { inline: bytes } : { blob: this.#blob(bytes, blobs) }
+  }
+
+  #blob (bytes: Uint8Array, blobs: BlobRef[]): BlobRef {
+    const r = this.#c.blobs.put(bytes)
+    blobs.push(r)
+    return r
+  }
+
+  #flushResults (): void {
+    for (const [batchKey, results] of this.#pendingResults) {
+      const [origin, jobId] = batchKey.split('\n') as [string, string]
+      for (let i = 0; i < results.length; i += 512) {
+        void this.#c.send(origin, { v: TASK_VERSION, type: 'result', jobId, results: results.slice(i, i + 512) })
+      }
+    }
+    this.#pendingResults.clear()
+  }
+
+  // ── heartbeats and the outbox ────────────────────────────────────────────
+
+  #scheduleHeartbeat (): void {
+    this.#heartbeat = this.#c.clock.setTimeout(() => {
+      if (!this.#running) return
+      this.#sendProgress([...this.#attempts.values()])
+      this.#scheduleHeartbeat()
+    }, this.#init.heartbeatMs)
+  }
+
+  #sendProgress (attempts: Attempt[]): void {
+    const groups = new Map<string, Attempt[]>()
+    for (const a of attempts) {
+      const k = `${a.origin}\n${a.jobId}`
+      const g = groups.get(k)
+      if (g === undefined) groups.set(k, [a])
+      else g.push(a)
+    }
+    for (const [k, list] of groups) {
+      const [origin, jobId] = k.split('\n') as [string, string]
+      void this.#c.send(origin, {
+        v: TASK_VERSION,
+        type: 'progress',
+        jobId,
+        items: list.map(a => ({ ...ref(a.task), running: a.state === 'running', fraction: a.fraction, message: a.message }))
+      })
+    }
+  }
+
+  #scheduleResend (): void {
+    this.#resend = this.#c.clock.setTimeout(() => {
+      if (!this.#running) return
+      const now = this.#c.clock.now()
+      const due = new Map<string, TaskResult[]>()
+      for (const e of this.#outbox.values()) {
+        if (now - e.sentAt < e.backoffMs) continue
+        e.sentAt = now
+        e.backoffMs = Math.min(e.backoffMs * 2, 30_000)
+        const k = `${e.origin}\n${e.jobId}`
+        const list = due.get(k)
+        if (list === undefined) due.set(k, [e.result])
+        else list.push(e.result)
+      }
+      for (const [k, results] of due) {
+        const [origin, jobId] = k.split('\n') as [string, string]
+        for (let i = 0; i < results.length; i += 512) void this.#c.send(origin, { v: TASK_VERSION, type: 'result', jobId, results: results.slice(i, i + 512) })
+      }
+      this.#scheduleResend()
+    }, 500)
+  }
+
+  /** Free capacity as Resources (for ads). */
+  free (): PeerAbility['capacity'] {
+    return fromUnits(this.ledger.freeNow())
+  }
+}
+
+function ref (t: { taskId: string, attempt: number }): { taskId: string, attempt: number } {
+  return { taskId: t.taskId, attempt: t.attempt }
+}

@@ -1,0 +1,227 @@
+/**
+ * One job as its origin sees it: every task's state and attempts, the event
+ * history (for `job.events()` and `mesh submit --wait`), and snapshots for
+ * `mesh status` and `mesh results`. Mutated only by `Origin`.
+ */
+import type { FileData } from '../../protocols/task.ts'
+import type { TaskInstance } from './expand.ts'
+import type { JournalJob } from './journal.ts'
+import type { JobSpec } from './spec.ts'
+
+export type TaskStatus = 'blocked' | 'pending' | 'announced' | 'awarded' | 'queued' | 'running' | 'done' | 'failed' | 'cancelled'
+
+export interface AttemptRecord {
+  attempt: number
+  peer: string
+  state: 'awarded' | 'queued' | 'running' | 'done' | 'failed' | 'rejected' | 'lost' | 'cancelled'
+  awardedAt: number
+  startedAt?: number
+  endedAt?: number
+  /** Why it failed, was rejected or was lost. */
+  reason?: string
+  /** Last sign of life (accept, progress): the lease counts from here. */
+  lastHeartbeat: number
+}
+
+export interface TaskRecord {
+  id: string
+  inst: TaskInstance
+  status: TaskStatus
+  /** The current attempt number; only its result is accepted. */
+  attempt: number
+  attempts: AttemptRecord[]
+  /** When the task became ready (its age raises its value in bids). */
+  readyAt: number
+  nextTryAt: number
+  backoffMs: number
+  /** Why a pending task is not being announced ("no live peer offers gpu ≥ 1"). */
+  waiting?: string
+  exclude: string[]
+  retriesLeft: number
+  fraction?: number
+  result?: unknown
+  outputs?: Record<string, FileData>
+  error?: string
+}
+
+export type JobEvent =
+  | { type: 'job-submitted', jobId: string, tasks: number, at: number }
+  | { type: 'task-started', jobId: string, taskId: string, attempt: number, peer: string, at: number }
+  | { type: 'task-done', jobId: string, taskId: string, attempt: number, peer: string, durationMs: number, at: number }
+  | { type: 'task-failed', jobId: string, taskId: string, attempt: number, peer: string, error: string, willRetry: boolean, at: number }
+  | { type: 'task-waiting', jobId: string, taskId: string, reason: string, at: number }
+  | { type: 'task-migrated', jobId: string, taskId: string, attempt: number, peer: string, reason: string, at: number }
+  | { type: 'job-done' | 'job-failed' | 'job-cancelled', jobId: string, at: number, error?: string }
+
+export type JobState = 'running' | 'done' | 'failed' | 'cancelled'
+
+/** Events kept for late subscribers; older ones are dropped (the snapshot still has every task's state). */
+const MAX_HISTORY = 20_000
+
+export class JobView {
+  readonly id: string
+  readonly spec: JobSpec
+  readonly files: Record<string, FileData>
+  readonly submittedAt: number
+  readonly tasks = new Map<string, TaskRecord>()
+  state: JobState = 'running'
+  endedAt?: number
+  error?: string
+  nextRound = 0
+  readonly #history: JobEvent[] = []
+  readonly #listeners = new Set<(e: JobEvent) => void>()
+  readonly #durations = new Map<string, number[]>()
+  #doneCount = 0
+  readonly #doneByName = new Map<string, number>()
+  readonly #countByName = new Map<string, number>()
+
+  constructor (job: JournalJob, instances: TaskInstance[], now: number) {
+    this.id = job.id
+    this.spec = job.spec
+    this.files = job.files
+    this.submittedAt = job.submittedAt
+    for (const inst of instances) {
+      this.tasks.set(inst.id, {
+        id: inst.id, inst, status: 'blocked', attempt: 1, attempts: [], readyAt: now, nextTryAt: 0, backoffMs: 0,
+        exclude: [], retriesLeft: inst.spec.retries
+      })
+      this.#countByName.set(inst.name, (this.#countByName.get(inst.name) ?? 0) + 1)
+    }
+  }
+
+  emit (e: JobEvent): void {
+    if (e.type === 'task-done') {
+      this.#doneCount++
+      const name = this.tasks.get(e.taskId)?.inst.name
+      if (name !== undefined) this.#doneByName.set(name, (this.#doneByName.get(name) ?? 0) + 1)
+    }
+    this.#history.push(e)
+    if (this.#history.length > MAX_HISTORY) this.#history.splice(0, this.#history.length - MAX_HISTORY)
+    for (const l of this.#listeners) l(e)
+  }
+
+  /** The attempt record for (task, attempt) if it is the current attempt and on `peer`. */
+  currentAttempt (taskId: string, attempt: number, peer: string): AttemptRecord | undefined {
+    const t = this.tasks.get(taskId)
+    if (t === undefined || t.attempt !== attempt) return undefined
+    const a = t.attempts.at(-1)
+    return a !== undefined && a.attempt === attempt && a.peer === peer ? a : undefined
+  }
+
+  nameDone (name: string): boolean {
+    return (this.#doneByName.get(name) ?? 0) === (this.#countByName.get(name) ?? -1)
+  }
+
+  allDone (): boolean { return this.#doneCount === this.tasks.size }
+
+  recordDuration (name: string, ms: number): void {
+    const list = this.#durations.get(name) ?? []
+    list.push(ms)
+    if (list.length > 100) list.shift()
+    this.#durations.set(name, list)
+  }
+
+  /** Median measured duration of this task's attempts so far, if any. */
+  typicalMs (name: string): number | undefined {
+    const list = this.#durations.get(name)
+    if (list === undefined || list.length === 0) return undefined
+    return [...list].sort((a, b) => a - b)[Math.floor(list.length / 2)]
+  }
+
+  /** Every event from the start (as far as kept), then live ones, ending after the job ends. */
+  async * events (): AsyncGenerator<JobEvent> {
+    const queue: JobEvent[] = [...this.#history]
+    let wake: (() => void) | undefined
+    const listener = (e: JobEvent): void => { queue.push(e); wake?.() }
+    this.#listeners.add(listener)
+    try {
+      for (;;) {
+        while (queue.length > 0) {
+          const e = queue.shift()!
+          yield e
+          if (e.type === 'job-done' || e.type === 'job-failed' || e.type === 'job-cancelled') return
+        }
+        await new Promise<void>(resolve => { wake = resolve })
+        wake = undefined
+      }
+    } finally {
+      this.#listeners.delete(listener)
+    }
+  }
+
+  /** Resolves when the job ends. */
+  async finished (): Promise<JobState> {
+    if (this.state !== 'running') return this.state
+    for await (const e of this.events()) {
+      if (e.type === 'job-done' || e.type === 'job-failed' || e.type === 'job-cancelled') break
+    }
+    return this.state
+  }
+
+  counts (): Record<TaskStatus, number> {
+    const c: Record<TaskStatus, number> = { blocked: 0, pending: 0, announced: 0, awarded: 0, queued: 0, running: 0, done: 0, failed: 0, cancelled: 0 }
+    for (const t of this.tasks.values()) c[t.status]++
+    return c
+  }
+
+  /** A plain-data summary for the control API and `mesh status`. */
+  snapshot (withTasks: boolean): JobSnapshot {
+    const peers: Record<string, { running: number, done: number }> = {}
+    for (const t of this.tasks.values()) {
+      const a = t.attempts.at(-1)
+      if (a === undefined) continue
+      const p = peers[a.peer] ??= { running: 0, done: 0 }
+      if (a.state === 'running') p.running++
+      if (a.state === 'done') p.done++
+    }
+    return {
+      id: this.id,
+      name: this.spec.name,
+      state: this.state,
+      submittedAt: this.submittedAt,
+      endedAt: this.endedAt,
+      error: this.error,
+      counts: this.counts(),
+      total: this.tasks.size,
+      peers,
+      tasks: withTasks
+        ? [...this.tasks.values()].map(t => ({
+            id: t.id,
+            status: t.status,
+            attempt: t.attempt,
+            peer: t.attempts.at(-1)?.peer,
+            fraction: t.fraction,
+            waiting: t.waiting,
+            error: t.error,
+            attempts: t.attempts.map(a => ({
+              attempt: a.attempt, peer: a.peer, state: a.state, reason: a.reason,
+              durationMs: a.startedAt !== undefined && a.endedAt !== undefined ? a.endedAt - a.startedAt : undefined
+            }))
+          }))
+        : undefined
+    }
+  }
+}
+
+export interface JobSnapshot {
+  id: string
+  name: string
+  state: JobState
+  submittedAt: number
+  endedAt?: number
+  error?: string
+  counts: Record<TaskStatus, number>
+  total: number
+  /** Per peer: attempts running now and tasks it finished. */
+  peers: Record<string, { running: number, done: number }>
+  tasks?: Array<{
+    id: string
+    status: TaskStatus
+    attempt: number
+    peer?: string
+    fraction?: number
+    waiting?: string
+    error?: string
+    attempts: Array<{ attempt: number, peer: string, state: AttemptRecord['state'], reason?: string, durationMs?: number }>
+  }>
+}

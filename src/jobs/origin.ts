@@ -1,0 +1,482 @@
+/**
+ * The origin: the peer where a job was submitted runs its auctions and collects
+ * its results (DESIGN.md §1.1, §6, §7). For each job it keeps every task's
+ * state, announces ready tasks in rounds of about as many as the mesh has room
+ * for, awards each to the lowest-ETA bid, and accepts exactly one result per
+ * task, fenced by the attempt number.
+ *
+ *   blocked ─upstream done─▶ pending ─announced─▶ (round) ─won─▶ awarded ─accept─▶ queued ─progress─▶ running ─result─▶ done
+ *      ▲                       ▲  ▲                  │no bid                │reject                          │failure, retries left
+ *      │                       │  └──backoff / capacity appears──┘         │                               │lost (peer gone, lease)
+ *      │                       └───────────────────────────────────────────┴───────────────────────────────┘
+ */
+import type { AuctionMessage, Bid, OpenTask } from '../../protocols/auction.ts'
+import { AUCTION_VERSION } from '../../protocols/auction.ts'
+import type { AwardedTask, BlobRef, FileData, TaskMessage, TaskResult } from '../../protocols/task.ts'
+import { TASK_VERSION } from '../../protocols/task.ts'
+import { decodeValue } from '../../protocols/codec.ts'
+import type { Clock, TimerHandle } from '../clock.ts'
+import type { Logger } from '../logger.ts'
+import { chooseWinners, type ReceivedBid } from '../auction/award.ts'
+import { whyNobody, whyNot, type PeerAbility } from '../auction/feasibility.ts'
+import { toUnits } from '../resources/ledger.ts'
+import type { BlobStore } from '../execution/executor.ts'
+import { expandJob, upstreamFor } from './expand.ts'
+import type { Journal, JournalJob } from './journal.ts'
+import { JobView, type JobEvent, type TaskRecord } from './job-view.ts'
+
+export interface OriginComponents {
+  clock: Clock
+  logger: Logger
+  journal: Journal
+  blobs: BlobStore
+  self: string
+  publish: (msg: AuctionMessage) => void
+  /** Hand a call for bids to this peer's own bidder (gossip does not echo our own messages). */
+  bidLocally: (msg: Extract<AuctionMessage, { type: 'cfb' }>) => void
+  send: (peer: string, msg: TaskMessage) => Promise<boolean>
+  /** Live peers (this one included) with their free capacity, for feasibility and round sizing. */
+  livePeers: () => Array<PeerAbility & { free: PeerAbility['capacity'] }>
+}
+
+export interface OriginInit {
+  bidWindowMs: number
+  queueDepth: number
+  heartbeatMs: number
+  leaseMs: number
+}
+
+interface Round {
+  jobId: string
+  round: number
+  tasks: Map<string, OpenTask>
+  expected: Set<string>
+  answered: Set<string>
+  bids: ReceivedBid[]
+  timer: TimerHandle
+}
+
+/** Backoff for tasks that found no bidder: doubles from 100 ms to 5 s, reset when capacity appears. */
+const NO_BID_BACKOFF = { minMs: 100, maxMs: 5000 }
+
+export class Origin {
+  readonly #c: OriginComponents
+  readonly #init: OriginInit
+  readonly #jobs = new Map<string, JobView>()
+  readonly #rounds = new Map<string, Round>()
+  readonly #pendingAcks = new Map<string, Array<{ taskId: string, attempt: number }>>()
+  #ackTimer: TimerHandle | undefined
+  #leaseTimer: TimerHandle | undefined
+  #retryTimer: TimerHandle | undefined
+  #running = false
+
+  constructor (components: OriginComponents, init: OriginInit) {
+    this.#c = components
+    this.#init = init
+  }
+
+  start (): void {
+    this.#running = true
+    this.#scheduleLeaseCheck()
+  }
+
+  stop (): void {
+    this.#running = false
+    for (const r of this.#rounds.values()) this.#c.clock.clearTimeout(r.timer)
+    for (const t of [this.#ackTimer, this.#leaseTimer, this.#retryTimer]) if (t !== undefined) this.#c.clock.clearTimeout(t)
+  }
+
+  job (id: string): JobView | undefined { return this.#jobs.get(id) }
+  jobs (): JobView[] { return [...this.#jobs.values()] }
+
+  /** Accept a validated job: journal it, expand it, and start auctioning its ready tasks. */
+  async submit (job: JournalJob): Promise<JobView> {
+    await this.#c.journal.putJob(job)
+    const view = new JobView(job, expandJob(job.spec), this.#c.clock.now())
+    this.#jobs.set(job.id, view)
+    view.emit({ type: 'job-submitted', jobId: job.id, tasks: view.tasks.size, at: this.#c.clock.now() })
+    this.#unblock(view)
+    this.#pump(view)
+    return view
+  }
+
+  cancel (jobId: string, reason = 'cancelled by the user'): boolean {
+    const job = this.#jobs.get(jobId)
+    if (job === undefined || job.state !== 'running') return false
+    this.#endJob(job, 'cancelled', reason)
+    return true
+  }
+
+  // ── auction rounds ──────────────────────────────────────────────────────
+
+  /** Capacity appeared somewhere (an ad, a finished task): retry tasks that found no bidder. */
+  capacityAppeared (): void {
+    for (const job of this.#jobs.values()) {
+      if (job.state !== 'running') continue
+      for (const t of job.tasks.values()) if (t.status === 'pending') { t.nextTryAt = 0; t.backoffMs = 0 }
+      this.#pump(job)
+    }
+  }
+
+  #pump (job: JobView): void {
+    if (!this.#running || job.state !== 'running' || this.#rounds.has(job.id)) return
+    const now = this.#c.clock.now()
+    const peers = this.#c.livePeers()
+    const ready: TaskRecord[] = []
+    let nextTry = Infinity
+    for (const t of job.tasks.values()) {
+      if (t.status !== 'pending') continue
+      if (t.nextTryAt > now) { nextTry = Math.min(nextTry, t.nextTryAt); continue }
+      const open = this.#openTask(job, t, now)
+      // A task no live peer can run waits with the reason, and is not announced until that changes.
+      const nobody = whyNobody(peers, open)
+      if (nobody !== undefined) {
+        if (t.waiting !== nobody) {
+          t.waiting = nobody
+          job.emit({ type: 'task-waiting', jobId: job.id, taskId: t.id, reason: nobody, at: now })
+        }
+        continue
+      }
+      t.waiting = undefined
+      ready.push(t)
+    }
+    if (nextTry < Infinity) this.#scheduleRetry(nextTry)
+    if (ready.length === 0) return
+
+    const batch = ready.slice(0, this.#roundSize(peers, ready[0]!))
+    const tasks = new Map(batch.map(t => [t.id, this.#openTask(job, t, now)]))
+    const expected = new Set(peers.filter(p => [...tasks.values()].some(o => whyNot(p, o) === undefined)).map(p => p.id))
+    const round = job.nextRound++
+    const r: Round = {
+      jobId: job.id, round, tasks, expected, answered: new Set(), bids: [],
+      timer: this.#c.clock.setTimeout(() => { this.#closeRound(job.id) }, this.#init.bidWindowMs)
+    }
+    this.#rounds.set(job.id, r)
+    for (const t of batch) t.status = 'announced'
+    const cfb = { v: AUCTION_VERSION, type: 'cfb' as const, jobId: job.id, round, origin: this.#c.self, windowMs: this.#init.bidWindowMs, tasks: [...tasks.values()] }
+    if (expected.size > (expected.has(this.#c.self) ? 1 : 0)) this.#c.publish(cfb)
+    if (expected.has(this.#c.self)) this.#c.bidLocally(cfb)
+  }
+
+  /** About as many tasks as the mesh has room for now (free + queue), so huge jobs do not flood it. */
+  #roundSize (peers: Array<PeerAbility & { free: PeerAbility['capacity'] }>, sample: TaskRecord): number {
+    const demand = toUnits(sample.inst.spec.resources)
+    let slots = 0
+    for (const p of peers) {
+      const free = toUnits(p.free)
+      const cap = toUnits(p.capacity)
+      slots += fitCount(demand, free) + this.#init.queueDepth * fitCount(demand, cap)
+    }
+    return Math.max(1, Math.min(512, slots))
+  }
+
+  #openTask (job: JobView, t: TaskRecord, now: number): OpenTask {
+    const s = t.inst.spec
+    return {
+      id: t.id,
+      attempt: t.attempt,
+      demand: s.resources,
+      workMs: s.estimateMs ?? job.typicalMs(t.inst.name) ?? 100,
+      inputBytes: 0,
+      kind: s.kind,
+      handler: s.kind === 'handler' ? s.handler : undefined,
+      command: s.kind === 'exec' ? s.command[0] : undefined,
+      tags: s.tags,
+      priority: s.priority,
+      ageMs: Math.max(0, now - t.readyAt),
+      exclude: t.exclude.slice(-32)
+    }
+  }
+
+  /** A bid arrived over `/meshwork/bid/1.0.0` (or from our own bidder). */
+  onBid (from: string, bid: Bid): void {
+    const r = this.#rounds.get(bid.jobId)
+    if (r === undefined || r.round !== bid.round) return // late: the round closed
+    for (const b of bid.bids) {
+      const open = r.tasks.get(b.taskId)
+      if (open === undefined || open.attempt !== b.attempt || open.exclude.includes(from)) continue
+      r.bids.push({ peer: from, taskId: b.taskId, attempt: b.attempt, etaMs: b.etaMs, load: bid.load })
+    }
+    r.answered.add(from)
+    // Close as soon as every live capable peer has answered.
+    if ([...r.expected].every(p => r.answered.has(p))) this.#closeRound(bid.jobId)
+  }
+
+  #closeRound (jobId: string): void {
+    const r = this.#rounds.get(jobId)
+    if (r === undefined) return
+    this.#rounds.delete(jobId)
+    this.#c.clock.clearTimeout(r.timer)
+    const job = this.#jobs.get(jobId)
+    if (job === undefined || job.state !== 'running') return
+    const now = this.#c.clock.now()
+    const winners = chooseWinners(r.bids)
+    const awards = new Map<string, AwardedTask[]>()
+    for (const [taskId] of r.tasks) {
+      const t = job.tasks.get(taskId)
+      if (t === undefined || t.status !== 'announced') continue
+      const w = winners.get(taskId)
+      if (w === undefined) {
+        // Nobody had room: try again when capacity appears, or after a backoff.
+        t.status = 'pending'
+        t.backoffMs = Math.min(Math.max(NO_BID_BACKOFF.minMs, t.backoffMs * 2), NO_BID_BACKOFF.maxMs)
+        t.nextTryAt = now + t.backoffMs
+        continue
+      }
+      t.status = 'awarded'
+      t.backoffMs = 0
+      t.attempts.push({ attempt: t.attempt, peer: w.peer, state: 'awarded', awardedAt: now, lastHeartbeat: now })
+      const list = awards.get(w.peer) ?? []
+      list.push(this.#awarded(job, t))
+      awards.set(w.peer, list)
+    }
+    for (const [peer, tasks] of awards) {
+      void this.#c.send(peer, { v: TASK_VERSION, type: 'award', jobId, round: r.round, tasks })
+    }
+    this.#pump(job)
+  }
+
+  #awarded (job: JobView, t: TaskRecord): AwardedTask {
+    const s = t.inst.spec
+    const upstream = upstreamFor(job.spec, t.inst.name, id => job.tasks.get(id)?.result)
+    const base = { taskId: t.id, attempt: t.attempt, index: t.inst.index, count: t.inst.count, demand: s.resources, timeoutMs: s.timeoutMs, upstream }
+    if (s.kind === 'handler') return { ...base, kind: 'handler', handler: s.handler, input: s.input }
+    const inputs: Record<string, FileData> = {}
+    for (const [dest, src] of Object.entries(s.inputs)) {
+      const data = job.files[src]
+      if (data !== undefined) inputs[dest] = data
+    }
+    return { ...base, kind: 'exec', exec: { command: s.command, env: s.env, stdin: s.stdin, inputs, outputs: s.outputs, shell: s.shell } }
+  }
+
+  // ── executor messages ───────────────────────────────────────────────────
+
+  onTaskMessage (from: string, msg: TaskMessage): void {
+    const job = this.#jobs.get(msg.jobId)
+    if (job === undefined) {
+      // Results for a job we do not know (cancelled and forgotten): acknowledge so the executor stops resending.
+      if (msg.type === 'result') this.#ack(from, msg.jobId, msg.results)
+      return
+    }
+    const now = this.#c.clock.now()
+    switch (msg.type) {
+      case 'accept':
+        for (const a of msg.accepted) {
+          const at = job.currentAttempt(a.taskId, a.attempt, from)
+          if (at !== undefined && at.state === 'awarded') { at.state = 'queued'; at.lastHeartbeat = now; job.tasks.get(a.taskId)!.status = 'queued' }
+        }
+        for (const a of msg.rejected) {
+          const t = job.tasks.get(a.taskId)
+          const at = job.currentAttempt(a.taskId, a.attempt, from)
+          if (t === undefined || at === undefined) continue
+          at.state = 'rejected'
+          at.reason = a.reason
+          at.endedAt = now
+          t.attempt++
+          t.status = 'pending'
+          t.nextTryAt = now
+        }
+        if (msg.rejected.length > 0) this.#pump(job)
+        break
+      case 'progress':
+        for (const p of msg.items) {
+          const t = job.tasks.get(p.taskId)
+          const at = job.currentAttempt(p.taskId, p.attempt, from)
+          if (t === undefined || at === undefined || t.status === 'done') continue
+          at.lastHeartbeat = now
+          if (p.fraction !== undefined) t.fraction = p.fraction
+          if (p.running && at.state !== 'running') {
+            at.state = 'running'
+            at.startedAt = now
+            t.status = 'running'
+            job.emit({ type: 'task-started', jobId: job.id, taskId: t.id, attempt: at.attempt, peer: from, at: now })
+          }
+        }
+        break
+      case 'result':
+        for (const res of msg.results) void this.#onResult(job, from, res)
+        break
+      default: break
+    }
+  }
+
+  async #onResult (job: JobView, from: string, res: TaskResult): Promise<void> {
+    const t = job.tasks.get(res.taskId)
+    const at = job.currentAttempt(res.taskId, res.attempt, from)
+    // Fencing: one result per task, from its current attempt. Stale or duplicate results are acknowledged and dropped.
+    if (t === undefined || at === undefined || t.status === 'done' || t.status === 'failed' || job.state !== 'running') {
+      this.#ack(from, job.id, [res])
+      return
+    }
+    const now = this.#c.clock.now()
+    if (res.ok) {
+      let value = res.value
+      const outputs: Record<string, FileData> = {}
+      try {
+        // Bring blobs home before acknowledging: the executor may leave once it is acked.
+        if (res.valueBlob !== undefined) value = await this.#fetchValue(from, res.valueBlob)
+        for (const [path, data] of Object.entries(res.outputs ?? {})) {
+          outputs[path] = 'blob' in data ? { blob: this.#c.blobs.put(await this.#c.blobs.fetch(from, data.blob)) } : data
+        }
+      } catch (err) {
+        this.#c.logger.warn({ jobId: job.id, taskId: t.id, err: (err as Error).message }, 'could not fetch a result blob; waiting for a resend')
+        return
+      }
+      // The status may have changed while blobs were fetched (a duplicate result finished first).
+      if ((t.status as string) === 'done' || job.currentAttempt(res.taskId, res.attempt, from) === undefined) { this.#ack(from, job.id, [res]); return }
+      await this.#c.journal.putResult(job.id, { taskId: t.id, attempt: res.attempt, peer: from, value, outputs, durationMs: res.durationMs, at: now })
+      at.state = 'done'
+      at.endedAt = now
+      at.startedAt ??= now - res.durationMs
+      t.status = 'done'
+      t.result = value
+      t.outputs = outputs
+      job.recordDuration(t.inst.name, res.durationMs)
+      this.#ack(from, job.id, [res])
+      job.emit({ type: 'task-done', jobId: job.id, taskId: t.id, attempt: res.attempt, peer: from, durationMs: res.durationMs, at: now })
+      this.#unblock(job)
+      if (job.allDone()) this.#endJob(job, 'done')
+      else this.#pump(job)
+      return
+    }
+    this.#ack(from, job.id, [res])
+    at.state = 'failed'
+    at.endedAt = now
+    at.reason = res.error
+    const willRetry = res.retryable && t.retriesLeft > 0
+    job.emit({ type: 'task-failed', jobId: job.id, taskId: t.id, attempt: res.attempt, peer: from, error: res.error, willRetry, at: now })
+    if (willRetry) {
+      t.retriesLeft--
+      this.#retry(job, t, from, Math.min(1000 * 2 ** (t.attempt - 1), 30_000))
+    } else {
+      t.status = 'failed'
+      t.error = res.error
+      this.#endJob(job, 'failed', `task ${t.id} failed: ${res.error}`)
+    }
+  }
+
+  async #fetchValue (peer: string, ref: BlobRef): Promise<unknown> {
+    const d = decodeValue(await this.#c.blobs.fetch(peer, ref))
+    if (!d.ok) throw new Error(`result value blob: ${d.detail}`)
+    return d.value
+  }
+
+  /** Try the task again with a new attempt number, preferring another peer. */
+  #retry (job: JobView, t: TaskRecord, avoid: string, delayMs: number): void {
+    t.attempt++
+    if (!t.exclude.includes(avoid)) t.exclude.push(avoid)
+    // If every live peer is excluded, allow them again rather than wait forever.
+    if (this.#c.livePeers().every(p => t.exclude.includes(p.id))) t.exclude = []
+    t.status = 'pending'
+    t.nextTryAt = this.#c.clock.now() + delayMs
+    this.#scheduleRetry(t.nextTryAt)
+  }
+
+  #ack (peer: string, jobId: string, results: Array<{ taskId: string, attempt: number }>): void {
+    const k = `${peer}\n${jobId}`
+    const list = this.#pendingAcks.get(k) ?? []
+    for (const r of results) list.push({ taskId: r.taskId, attempt: r.attempt })
+    this.#pendingAcks.set(k, list)
+    this.#ackTimer ??= this.#c.clock.setTimeout(() => {
+      this.#ackTimer = undefined
+      for (const [key, acks] of this.#pendingAcks) {
+        const [p, j] = key.split('\n') as [string, string]
+        void this.#c.send(p, { v: TASK_VERSION, type: 'ack', jobId: j, acks })
+      }
+      this.#pendingAcks.clear()
+    }, 1)
+  }
+
+  #unblock (job: JobView): void {
+    const now = this.#c.clock.now()
+    for (const t of job.tasks.values()) {
+      if (t.status === 'blocked' && t.inst.after.every(n => job.nameDone(n))) {
+        t.status = 'pending'
+        t.readyAt = now
+        t.nextTryAt = 0
+      }
+    }
+  }
+
+  #endJob (job: JobView, state: 'done' | 'failed' | 'cancelled', error?: string): void {
+    const now = this.#c.clock.now()
+    job.state = state
+    job.endedAt = now
+    job.error = error
+    const r = this.#rounds.get(job.id)
+    if (r !== undefined) { this.#c.clock.clearTimeout(r.timer); this.#rounds.delete(job.id) }
+    if (state !== 'done') {
+      // Stop every attempt still out there: a direct cancel to each peer, and one on gossip for good measure.
+      const peers = new Set<string>()
+      for (const t of job.tasks.values()) {
+        if (t.status !== 'done' && t.status !== 'failed') t.status = 'cancelled'
+        for (const a of t.attempts) if (a.state === 'awarded' || a.state === 'queued' || a.state === 'running') { a.state = 'cancelled'; a.endedAt = now; peers.add(a.peer) }
+      }
+      for (const p of peers) void this.#c.send(p, { v: TASK_VERSION, type: 'cancel', jobId: job.id, reason: error ?? state })
+      this.#c.publish({ v: AUCTION_VERSION, type: 'cancel', jobId: job.id, origin: this.#c.self })
+    }
+    void this.#c.journal.putJobState(job.id, { state, at: now, error })
+    job.emit({ type: state === 'done' ? 'job-done' : state === 'failed' ? 'job-failed' : 'job-cancelled', jobId: job.id, at: now, error })
+  }
+
+  // ── leases (a first cut; migration builds on it) ────────────────────────
+
+  /** A peer is gone: every attempt it held is lost; run it again elsewhere. */
+  peerGone (peer: string): void {
+    for (const job of this.#jobs.values()) {
+      if (job.state !== 'running') continue
+      for (const t of job.tasks.values()) this.#loseIfOn(job, t, peer, 'peer gone')
+      this.#pump(job)
+    }
+  }
+
+  #loseIfOn (job: JobView, t: TaskRecord, peer: string | undefined, reason: string): void {
+    if (t.status !== 'awarded' && t.status !== 'queued' && t.status !== 'running') return
+    const at = t.attempts.at(-1)
+    if (at === undefined || at.attempt !== t.attempt || (peer !== undefined && at.peer !== peer)) return
+    const now = this.#c.clock.now()
+    at.state = 'lost'
+    at.endedAt = now
+    at.reason = reason
+    job.emit({ type: 'task-migrated', jobId: job.id, taskId: t.id, attempt: at.attempt, peer: at.peer, reason, at: now })
+    void this.#c.send(at.peer, { v: TASK_VERSION, type: 'cancel', jobId: job.id, tasks: [{ taskId: t.id, attempt: at.attempt }], reason })
+    this.#retry(job, t, at.peer, 0)
+  }
+
+  #scheduleLeaseCheck (): void {
+    this.#leaseTimer = this.#c.clock.setTimeout(() => {
+      if (!this.#running) return
+      const now = this.#c.clock.now()
+      for (const job of this.#jobs.values()) {
+        if (job.state !== 'running') continue
+        let lost = false
+        for (const t of job.tasks.values()) {
+          const at = t.attempts.at(-1)
+          if (at !== undefined && at.attempt === t.attempt && (t.status === 'awarded' || t.status === 'queued' || t.status === 'running') &&
+            now - at.lastHeartbeat > this.#init.leaseMs) {
+            this.#loseIfOn(job, t, undefined, `no heartbeat for ${now - at.lastHeartbeat} ms`)
+            lost = true
+          }
+        }
+        if (lost) this.#pump(job)
+      }
+      this.#scheduleLeaseCheck()
+    }, this.#init.heartbeatMs)
+  }
+
+  #scheduleRetry (at: number): void {
+    if (this.#retryTimer !== undefined) return
+    this.#retryTimer = this.#c.clock.setTimeout(() => {
+      this.#retryTimer = undefined
+      for (const job of this.#jobs.values()) this.#pump(job)
+    }, Math.max(0, at - this.#c.clock.now()))
+  }
+}
+
+function fitCount (demand: Map<string, number>, room: Map<string, number>): number {
+  let n = Infinity
+  for (const [k, v] of demand) if (v > 0) n = Math.min(n, Math.floor((room.get(k) ?? 0) / v))
+  return Number.isFinite(n) ? Math.max(0, n) : 64
+}
+
+export type { JobEvent }

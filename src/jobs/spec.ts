@@ -1,0 +1,476 @@
+/**
+ * The job spec (DESIGN.md §8, §10): what `mesh submit job.json` reads and
+ * `peer.submit(spec)` takes. This module is the schema, its defaults and every
+ * rule a spec must meet before it is journalled; `expand.ts` turns a valid spec
+ * into task instances.
+ *
+ * A spec is checked once, at the origin, before anything is accepted: a typo
+ * found here costs the user a second, found on a remote peer an hour. So
+ * unknown fields are errors, every problem is reported (not just the first),
+ * and each names its path, e.g. `tasks.train.resources.cpu: must be > 0`.
+ */
+import { z } from 'zod'
+import { MeshError } from '../errors.ts'
+import { LIMITS as AD_LIMITS, RESOURCE_NAME } from '../../protocols/resources.ts'
+
+export const JOB_LIMITS = {
+  maxTasks: 1000,
+  /** Instances after fan-out, over the whole job (also the largest `count`). */
+  maxInstances: 100_000,
+  /** The whole spec, as UTF-8 JSON: it is journalled and travels to the origin whole. */
+  maxSpecBytes: 16 * 1024 * 1024,
+  maxRetries: 100,
+  maxPriority: 1000,
+  maxTimeoutMs: 7 * 24 * 3600_000,
+  /** Larger than any machine, so a typo (`"cpu": 4000`) is caught rather than never scheduled. */
+  maxCpu: 1024,
+  maxTags: AD_LIMITS.maxTags,
+  maxNameLength: AD_LIMITS.maxNameLength,
+  maxCustomResources: AD_LIMITS.maxCustomResources,
+  /** Nesting of a handler's `input`: deeper values break encoders' stacks. */
+  maxInputDepth: 512
+} as const
+
+/** Task names end up in ids as `name[i]`, so brackets are not allowed. */
+export const TASK_NAME = /^[A-Za-z0-9_.-]{1,64}$/
+export const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/
+
+// ---------------------------------------------------------------- the types
+
+export interface TaskResources { cpu: number, memoryMB: number, gpu: number, custom: Record<string, number> }
+
+interface TaskSpecBase {
+  resources: TaskResources
+  /** Fan-out: instances `0..count-1`; absent means one instance. */
+  count?: number
+  /** Names of upstream tasks: every instance of each must finish first. */
+  after: string[]
+  retries: number
+  /** Estimated work in ms at speed 1.0 (the reference machine). */
+  estimateMs?: number
+  priority: number
+  /** Peer tags required to run the task, e.g. `site=lab1`. */
+  tags: string[]
+  timeoutMs?: number
+}
+
+export interface HandlerTaskSpec extends TaskSpecBase {
+  kind: 'handler'
+  handler: string
+  /** Any JSON value; `null` when absent. Each instance gets the same input and its own `ctx.index`. */
+  input: unknown
+}
+
+export interface ExecTaskSpec extends TaskSpecBase {
+  kind: 'exec'
+  /** argv; `{i}` becomes the instance index. */
+  command: string[]
+  env: Record<string, string>
+  stdin?: string
+  /** Scratch-relative path → path on the submitting machine. */
+  inputs: Record<string, string>
+  /** Scratch-relative paths collected after a successful exit. */
+  outputs: string[]
+  /** Run through `/bin/sh -c` instead of directly. */
+  shell: boolean
+}
+
+export type TaskSpec = HandlerTaskSpec | ExecTaskSpec
+export interface JobSpec { name: string, tasks: Record<string, TaskSpec> }
+
+/** One problem in a spec: where (`tasks.train.resources.cpu`) and what. */
+export interface JobSpecProblem { path: string, problem: string }
+
+/** The longest problem list spelled out in an error message; `problems` keeps them all. */
+const MESSAGE_PROBLEMS = 20
+
+export class JobSpecError extends MeshError {
+  readonly problems: JobSpecProblem[]
+  constructor (problems: JobSpecProblem[], source = 'job spec') {
+    const shown = problems.slice(0, MESSAGE_PROBLEMS).map(p => `${p.path}: ${p.problem}`)
+    if (problems.length > MESSAGE_PROBLEMS) shown.push(`… and ${problems.length - MESSAGE_PROBLEMS} more`)
+    super('MESH_ERR_JOB_SPEC', `${source}: ${shown.join('; ')}`)
+    this.name = 'JobSpecError'
+    this.problems = problems
+  }
+}
+
+// ---------------------------------------------------------------- the schema
+
+const noNul = (s: string) => !s.includes('\0')
+const NUL = { error: 'must not contain a NUL character' }
+
+/**
+ * Why `p` is not a safe scratch-relative path, or undefined when it is. The
+ * executor joins these to its per-attempt scratch directory, so an absolute
+ * path or a `..` segment would read or write outside it. Backslashes count as
+ * separators too, so a spec means the same on every peer.
+ */
+export function scratchPathProblem (p: string): string | undefined {
+  if (p === '') return 'must not be empty'
+  if (!noNul(p)) return NUL.error
+  if (/^[/\\]/.test(p) || /^[A-Za-z]:/.test(p)) return 'must be a relative path inside the scratch directory, not absolute'
+  const segments = p.split(/[/\\]/)
+  if (segments.includes('..')) return 'must not contain ".." segments (it must stay inside the scratch directory)'
+  if (segments.every(s => s === '' || s === '.')) return 'must name a file inside the scratch directory'
+  return undefined
+}
+
+const scratchPath = z.string().superRefine((p, ctx) => {
+  const problem = scratchPathProblem(p)
+  if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem })
+})
+
+const whole = (min: number, max: number, what = 'a whole number', note = '') => {
+  const error = `must be ${what} from ${min} to ${max}${note}`
+  return z.number({ error }).int({ error }).min(min, { error }).max(max, { error })
+}
+
+const resourcesSchema = z.strictObject({
+  /** Cores; fractions are fine (0.5 is half a core). */
+  cpu: z.number().positive({ error: 'must be > 0' }).max(JOB_LIMITS.maxCpu, { error: `must be at most ${JOB_LIMITS.maxCpu} cores` }).default(1),
+  memoryMB: z.number().int({ error: 'must be a whole number of MB' }).min(0, { error: 'must be ≥ 0' }).max(AD_LIMITS.maxQuantity).default(0),
+  gpu: z.number().int({ error: 'must be a whole number of GPUs' }).min(0, { error: 'must be ≥ 0' }).max(AD_LIMITS.maxQuantity).default(0),
+  custom: z.record(
+    z.string().regex(RESOURCE_NAME, { error: 'resource names use letters, digits and _ . : - (1–64 chars)' }),
+    z.number().min(0, { error: 'must be ≥ 0' }).max(AD_LIMITS.maxQuantity)
+  ).refine(r => Object.keys(r).length <= JOB_LIMITS.maxCustomResources, { error: `at most ${JOB_LIMITS.maxCustomResources} custom resources` }).default({})
+})
+
+const PRIORITY_ERROR = `must be a number from ${-JOB_LIMITS.maxPriority} to ${JOB_LIMITS.maxPriority}`
+
+const base = {
+  resources: resourcesSchema.prefault({}),
+  count: whole(1, JOB_LIMITS.maxInstances).optional(),
+  after: z.array(z.string()).default([]),
+  retries: whole(0, JOB_LIMITS.maxRetries).default(0),
+  estimateMs: z.number().positive({ error: 'must be a number of milliseconds > 0' }).optional(),
+  priority: z.number({ error: PRIORITY_ERROR }).min(-JOB_LIMITS.maxPriority, { error: PRIORITY_ERROR }).max(JOB_LIMITS.maxPriority, { error: PRIORITY_ERROR }).default(0),
+  tags: z.array(z.string().min(1).max(JOB_LIMITS.maxNameLength)).max(JOB_LIMITS.maxTags).default([]),
+  timeoutMs: whole(1, JOB_LIMITS.maxTimeoutMs, 'a whole number of milliseconds', ' (7 days)').optional()
+}
+
+const handlerTaskSchema = z.strictObject({
+  kind: z.literal('handler'),
+  handler: z.string().min(1).max(JOB_LIMITS.maxNameLength),
+  input: z.unknown().superRefine((value, ctx) => {
+    for (const p of jsonProblems(value)) ctx.addIssue({ code: 'custom', path: p.path, message: p.problem })
+  }).default(null),
+  ...base
+})
+
+const execTaskSchema = z.strictObject({
+  kind: z.literal('exec'),
+  command: z.array(z.string().min(1).refine(noNul, NUL)).min(1, { error: 'needs at least the program to run' }),
+  env: z.record(
+    z.string().regex(ENV_NAME, { error: 'environment variable names use letters, digits and _, not starting with a digit' }),
+    z.string().refine(noNul, NUL)
+  ).default({}),
+  stdin: z.string().optional(),
+  inputs: z.record(scratchPath, z.string().min(1)).default({}),
+  outputs: z.array(scratchPath).superRefine((outs, ctx) => {
+    const seen = new Set<string>()
+    outs.forEach((o, i) => {
+      if (seen.has(o)) ctx.addIssue({ code: 'custom', path: [i], message: `duplicate: "${o}" is already listed` })
+      seen.add(o)
+    })
+  }).default([]),
+  shell: z.boolean().default(false),
+  ...base
+})
+
+const KIND_ERROR = 'must be "handler" or "exec"'
+
+const taskSchema = z.discriminatedUnion('kind', [handlerTaskSchema, execTaskSchema], {
+  error: iss => isPlainObject(iss.input) ? KIND_ERROR : 'must be an object with a "kind" ("handler" or "exec")'
+})
+
+/**
+ * Per-task rules. Rules that need the whole graph (dependencies, cycles,
+ * totals) live in `structureProblems`, which runs even when some task is
+ * malformed, so the user sees every problem at once.
+ */
+export const jobSpecSchema = z.strictObject({
+  name: z.string().min(1).max(JOB_LIMITS.maxNameLength),
+  tasks: z.record(
+    z.string().regex(TASK_NAME, { error: 'task names use letters, digits and _ . - (1–64 chars)' }),
+    taskSchema
+  )
+})
+
+/** What a user may write: defaulted fields optional. */
+export type JobSpecInput = z.input<typeof jobSpecSchema>
+
+/**
+ * Validate a spec (parsed JSON, or an object from the embedding API) and fill
+ * in defaults. Throws `JobSpecError` listing every problem.
+ */
+export function parseJobSpec (raw: unknown, source?: string): JobSpec {
+  const tooBig = sizeProblem(raw)
+  if (tooBig !== undefined) throw new JobSpecError([tooBig], source)
+  const result = jobSpecSchema.safeParse(raw, { error: genericMessage })
+  // concat, not push(...): a spec can hold more problems than a call has arguments.
+  const problems = (result.success ? [] : result.error.issues.flatMap(i => describeIssue(i, raw))).concat(structureProblems(raw))
+  if (problems.length > 0 || !result.success) throw new JobSpecError(problems, source)
+  return result.data
+}
+
+/** The 16 MiB cap, checked first so a huge spec costs one stringify, not a full validation. */
+function sizeProblem (raw: unknown): JobSpecProblem | undefined {
+  const problem = `must be at most ${JOB_LIMITS.maxSpecBytes / 1024 / 1024} MiB as JSON`
+  let json: string | undefined
+  try {
+    json = JSON.stringify(raw)
+  } catch (err) {
+    // Too long a string, or nesting too deep for the encoder; a bigint or a
+    // cycle (TypeError) is reported by the schema with its path instead.
+    return err instanceof RangeError ? { path: '(root)', problem: `${problem} (too large or too deeply nested to encode)` } : undefined
+  }
+  if (json === undefined || json.length * 3 <= JOB_LIMITS.maxSpecBytes) return undefined
+  const bytes = json.length > JOB_LIMITS.maxSpecBytes ? json.length : new TextEncoder().encode(json).byteLength
+  return bytes > JOB_LIMITS.maxSpecBytes ? { path: '(root)', problem: `${problem} (it is ${(bytes / 1024 / 1024).toFixed(1)} MiB)` } : undefined
+}
+
+/** Messages for issues whose schema sets none: plain words instead of zod's defaults. */
+function genericMessage (iss: z.core.$ZodRawIssue): string | undefined {
+  switch (iss.code) {
+    case 'invalid_type':
+      if (iss.input === undefined) return 'required'
+      return ({ string: 'must be a string', number: 'must be a number', boolean: 'must be true or false', array: 'must be a list', object: 'must be an object', record: 'must be an object' } as Record<string, string>)[iss.expected]
+    case 'invalid_value': return `must be ${iss.values.map(v => JSON.stringify(v)).join(' or ')}`
+    case 'too_small':
+      if (iss.origin === 'string') return iss.minimum === 1 ? 'must not be empty' : `must be at least ${iss.minimum} characters`
+      if (iss.origin === 'array') return iss.minimum === 1 ? 'must not be empty' : `needs at least ${iss.minimum} entries`
+      return `must be ≥ ${iss.minimum}`
+    case 'too_big':
+      if (iss.origin === 'string') return `must be at most ${iss.maximum} characters`
+      if (iss.origin === 'array') return `at most ${iss.maximum} entries`
+      return `must be ≤ ${iss.maximum}`
+    default: return undefined
+  }
+}
+
+const HANDLER_FIELDS = Object.keys(handlerTaskSchema.shape)
+const EXEC_FIELDS = Object.keys(execTaskSchema.shape)
+const FIELDS_AT_DEPTH: Record<number, readonly string[]> = {
+  0: Object.keys(jobSpecSchema.shape),
+  3: Object.keys(resourcesSchema.shape)
+}
+
+function describeIssue (issue: z.core.$ZodIssue, raw: unknown): JobSpecProblem[] {
+  const path = issue.path.map(String)
+  const at = path.length === 0 ? '(root)' : path.join('.')
+  if (issue.code === 'unrecognized_keys') {
+    return issue.keys.map(k => ({ path: path.length === 0 ? k : `${at}.${k}`, problem: 'unknown field' + unknownFieldHint(k, path, raw) }))
+  }
+  if (issue.code === 'invalid_key') {
+    return [{ path: at, problem: issue.issues[0]?.message ?? issue.message }]
+  }
+  return [{ path: at, problem: issue.message }]
+}
+
+/** `(did you mean "after"?)`, or `(only "exec" tasks have it)` for the other kind's field. */
+function unknownFieldHint (key: string, path: string[], raw: unknown): string {
+  let known = FIELDS_AT_DEPTH[path.length] ?? []
+  if (path.length === 2 && path[0] === 'tasks') {
+    const kind = (lookup(raw, path) as { kind?: unknown } | undefined)?.kind
+    const [own, other, otherKind] = kind === 'exec' ? [EXEC_FIELDS, HANDLER_FIELDS, 'handler'] : [HANDLER_FIELDS, EXEC_FIELDS, 'exec']
+    if (other.includes(key)) return ` (only "${otherKind}" tasks have it)`
+    known = own
+  }
+  const guess = closest(key, known)
+  return guess === undefined ? '' : ` (did you mean "${guess}"?)`
+}
+
+function lookup (value: unknown, path: readonly string[]): unknown {
+  return path.reduce<unknown>((v, p) => isPlainObject(v) && Object.hasOwn(v, p) ? v[p] : undefined, value)
+}
+
+// ---------------------------------------------------------------- whole-job rules
+
+/**
+ * Rules across tasks: the number of tasks and instances, `after` naming real
+ * tasks, and no cycles. Works on the raw input, defensively, so it also runs
+ * when the schema failed elsewhere.
+ */
+function structureProblems (raw: unknown): JobSpecProblem[] {
+  const tasks = isPlainObject(raw) && Object.hasOwn(raw, 'tasks') ? raw.tasks : undefined
+  if (!isPlainObject(tasks)) return []
+  const problems: JobSpecProblem[] = []
+  const names = Object.keys(tasks)
+  if (names.length === 0) problems.push({ path: 'tasks', problem: 'needs at least one task' })
+  if (names.length > JOB_LIMITS.maxTasks) problems.push({ path: 'tasks', problem: `at most ${JOB_LIMITS.maxTasks} tasks (found ${names.length})` })
+
+  problems.push(...protoKeyProblems(tasks))
+
+  let instances = 0
+  const upstream = new Map<string, string[]>()
+  for (const name of names) {
+    const task = tasks[name]
+    const count = isPlainObject(task) ? task.count : undefined
+    instances += Number.isInteger(count) && (count as number) >= 1 && (count as number) <= JOB_LIMITS.maxInstances ? count as number : 1
+    const after = isPlainObject(task) && Array.isArray(task.after) ? task.after as unknown[] : []
+    const ups = new Set<string>()
+    after.forEach((u, j) => {
+      if (typeof u !== 'string') return
+      const at = `tasks.${name}.after.${j}`
+      if (u === name) problems.push({ path: at, problem: 'a task cannot depend on itself' })
+      else if (!Object.hasOwn(tasks, u)) {
+        // Guessing costs a string distance per task name: only for problems the message shows.
+        const guess = problems.length < MESSAGE_PROBLEMS ? closest(u, names) : undefined
+        problems.push({ path: at, problem: `unknown task "${u}"` + (guess === undefined ? '' : ` (did you mean "${guess}"?)`) })
+      } else if (ups.has(u)) problems.push({ path: at, problem: `duplicate: "${u}" is already listed` })
+      else ups.add(u)
+    })
+    upstream.set(name, [...ups])
+  }
+  if (instances > JOB_LIMITS.maxInstances) {
+    problems.push({ path: 'tasks', problem: `too many task instances: ${instances} in all (at most ${JOB_LIMITS.maxInstances})` })
+  }
+  for (const cycle of sortTasks(names, n => upstream.get(n) ?? []).cycles) {
+    problems.push({ path: 'tasks', problem: describeCycle(cycle) })
+  }
+  return problems
+}
+
+/**
+ * zod skips a record key named `__proto__` (assigning it would swap the
+ * output's prototype), so a task or variable of that name would vanish
+ * without a word. Say so instead. Strict objects already report it as unknown.
+ */
+function protoKeyProblems (tasks: Record<string, unknown>): JobSpecProblem[] {
+  const problem = '"__proto__" is not allowed as a name'
+  const problems: JobSpecProblem[] = []
+  if (Object.hasOwn(tasks, '__proto__')) problems.push({ path: 'tasks.__proto__', problem })
+  for (const [name, task] of Object.entries(tasks)) {
+    for (const field of ['env', 'inputs', 'resources.custom']) {
+      const record = lookup(task, field.split('.'))
+      if (isPlainObject(record) && Object.hasOwn(record, '__proto__')) problems.push({ path: `tasks.${name}.${field}.__proto__`, problem })
+    }
+  }
+  return problems
+}
+
+/** `dependency cycle a → b → a`, arrows pointing downstream (a runs before b). */
+export function describeCycle (cycle: readonly string[]): string {
+  return `dependency cycle ${[...cycle, cycle[0]].join(' → ')}`
+}
+
+/**
+ * Order task names so every name comes after all its upstream names (Kahn's
+ * algorithm; ties keep the spec's order), and find the cycles that prevent
+ * it. Unknown upstream names and self-edges are ignored: they are reported
+ * separately. Each cycle lists its names downstream-wise, starting from the one
+ * that appears first in `names`; one cycle is reported per tangle, so the list
+ * stays short even for a badly knotted graph.
+ */
+export function sortTasks (names: readonly string[], upstreamOf: (name: string) => readonly string[]): { order: string[], cycles: string[][] } {
+  const position = new Map(names.map((n, i) => [n, i]))
+  const ups = new Map(names.map(n => [n, [...new Set(upstreamOf(n))].filter(u => u !== n && position.has(u))]))
+  const downs = new Map<string, string[]>(names.map(n => [n, []]))
+  const waiting = new Map<string, number>()
+  for (const n of names) {
+    for (const u of ups.get(n) ?? []) downs.get(u)?.push(n)
+    waiting.set(n, ups.get(n)?.length ?? 0)
+  }
+  const order = names.filter(n => waiting.get(n) === 0)
+  for (let i = 0; i < order.length; i++) {
+    for (const d of downs.get(order[i] as string) ?? []) {
+      const left = (waiting.get(d) ?? 0) - 1
+      waiting.set(d, left)
+      if (left === 0) order.push(d)
+    }
+  }
+
+  // Every name left over has an upstream that is left over too, so walking
+  // upstream from any of them must come back to a name already visited.
+  const left = new Set(names.filter(n => (waiting.get(n) ?? 0) > 0))
+  const cycles: string[][] = []
+  while (left.size > 0) {
+    const path: string[] = []
+    const seen = new Map<string, number>()
+    let cur = left.values().next().value as string
+    while (!seen.has(cur)) {
+      seen.set(cur, path.length)
+      path.push(cur)
+      cur = (ups.get(cur) ?? []).find(u => left.has(u)) as string
+    }
+    const cycle = path.slice(seen.get(cur)).reverse()
+    const first = cycle.reduce((best, n, i) => (position.get(n) ?? 0) < (position.get(cycle[best] as string) ?? 0) ? i : best, 0)
+    cycles.push([...cycle.slice(first), ...cycle.slice(0, first)])
+    for (const n of cycle) left.delete(n)
+    // Drop names that were only stuck behind this cycle, so the invariant holds again.
+    for (let changed = true; changed;) {
+      changed = false
+      for (const n of left) {
+        if (!(ups.get(n) ?? []).some(u => left.has(u))) { left.delete(n); changed = true }
+      }
+    }
+  }
+  return { order, cycles }
+}
+
+// ---------------------------------------------------------------- helpers
+
+function isPlainObject (v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && [Object.prototype, null].includes(Object.getPrototypeOf(v) as object | null)
+}
+
+/** The most problems reported inside one handler input. */
+const MAX_INPUT_PROBLEMS = 10
+
+/**
+ * Where `value` is not plain JSON. A spec from a file always is; one from the
+ * embedding API may hold a function, a bigint, a Date or a cycle, which would
+ * be lost or mangled on the way to the executor. Iterative, so deep nesting
+ * is reported rather than overflowing the stack.
+ */
+export function jsonProblems (value: unknown): Array<{ path: Array<string | number>, problem: string }> {
+  // Each entry links to its parent instead of copying paths and ancestor
+  // lists, so a million-element input costs a million small objects, no more.
+  interface Entry { v: unknown, key: string | number, parent: Entry | undefined, depth: number }
+  const pathOf = (e: Entry | undefined): Array<string | number> => {
+    const path: Array<string | number> = []
+    for (; e?.parent !== undefined; e = e.parent) path.unshift(e.key)
+    return path
+  }
+  const problems: Array<{ path: Array<string | number>, problem: string }> = []
+  const stack: Entry[] = [{ v: value, key: '', parent: undefined, depth: 0 }]
+  while (stack.length > 0 && problems.length < MAX_INPUT_PROBLEMS) {
+    const e = stack.pop() as Entry
+    const { v } = e
+    const fail = (problem: string) => { problems.push({ path: pathOf(e), problem }) }
+    if (v === null || typeof v === 'string' || typeof v === 'boolean') continue
+    if (typeof v === 'number') { if (!Number.isFinite(v)) fail('must be a finite number (JSON has no NaN or Infinity)'); continue }
+    if (typeof v !== 'object') { fail(`must be JSON: ${v === undefined ? 'undefined' : `a ${typeof v}`} is not`); continue }
+    if (e.depth >= JOB_LIMITS.maxInputDepth) { problems.push({ path: [], problem: `must be nested at most ${JOB_LIMITS.maxInputDepth} levels deep` }); break }
+    let cyclic = false
+    for (let a = e.parent; a !== undefined && !cyclic; a = a.parent) cyclic = a.v === v
+    if (cyclic) { fail('must be JSON: the value contains itself (a cycle)'); continue }
+    if (!Array.isArray(v) && !isPlainObject(v)) { fail(`must be JSON: a ${typeof v.constructor === 'function' ? v.constructor.name : 'non-plain object'} is not (use plain objects and arrays)`); continue }
+    const keys: Array<string | number> = Array.isArray(v) ? Array.from(v.keys()) : Object.keys(v)
+    for (let i = keys.length - 1; i >= 0; i--) {
+      const key = keys[i] as string | number
+      stack.push({ v: (v as Record<string | number, unknown>)[key], key, parent: e, depth: e.depth + 1 })
+    }
+  }
+  return problems
+}
+
+/** The candidate within edit distance 2 of `word` (a likely typo), if any. */
+function closest (word: string, candidates: readonly string[]): string | undefined {
+  let best: string | undefined
+  let bestDistance = 3
+  for (const c of candidates) {
+    if (Math.abs(c.length - word.length) >= bestDistance) continue
+    let prev = Array.from({ length: c.length + 1 }, (_, j) => j)
+    for (let i = 1; i <= word.length; i++) {
+      const row = [i]
+      for (let j = 1; j <= c.length; j++) row.push(Math.min((prev[j] ?? 0) + 1, (row[j - 1] ?? 0) + 1, (prev[j - 1] ?? 0) + (word[i - 1] === c[j - 1] ? 0 : 1)))
+      prev = row
+    }
+    const d = prev[c.length] ?? Infinity
+    if (d < bestDistance) { best = c; bestDistance = d }
+  }
+  return best
+}

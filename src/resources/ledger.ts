@@ -1,0 +1,146 @@
+/**
+ * The capacity ledger: what this peer has promised. Amounts are kept as integer
+ * milli-units (1 core = 1000), as Ray's FixedPoint does, so adding and releasing
+ * many fractional demands never drifts.
+ *
+ *   free now   = capacity − reserved(running + starting) − holds for immediate bids
+ *   queue room = queueDepth × capacity − reserved(queued) − holds for queued bids
+ *
+ * Invariant (checked by tests and the simulator): reserved-now + held-now ≤ capacity
+ * in every resource, at every moment.
+ */
+import type { Resources } from '../../protocols/resources.ts'
+
+export type Units = Map<string, number>
+
+const SCALE = 1000
+
+export function toUnits (r: Resources): Units {
+  const u: Units = new Map([['cpu', Math.round(r.cpu * SCALE)], ['memoryMB', Math.round(r.memoryMB * SCALE)], ['gpu', Math.round(r.gpu * SCALE)]])
+  for (const [k, v] of Object.entries(r.custom)) u.set(`custom:${k}`, Math.round(v * SCALE))
+  return u
+}
+
+export function fromUnits (u: Units): Resources {
+  const custom: Record<string, number> = {}
+  for (const [k, v] of u) if (k.startsWith('custom:')) custom[k.slice(7)] = v / SCALE
+  return { cpu: (u.get('cpu') ?? 0) / SCALE, memoryMB: Math.floor((u.get('memoryMB') ?? 0) / SCALE), gpu: (u.get('gpu') ?? 0) / SCALE, custom }
+}
+
+/** Does `demand` fit in `room` in every resource? (A resource absent from `room` has none.) */
+export function fitsIn (demand: Units, room: Units): boolean {
+  for (const [k, v] of demand) if (v > 0 && v > (room.get(k) ?? 0)) return false
+  return true
+}
+
+function add (a: Units, b: Units, sign: 1 | -1): void {
+  for (const [k, v] of b) a.set(k, (a.get(k) ?? 0) + sign * v)
+}
+
+type Slot = 'now' | 'queue'
+
+interface Entry { demand: Units, slot: Slot, kind: 'hold' | 'reserved', until: number }
+
+export class Ledger {
+  readonly capacity: Units
+  readonly queueCapacity: Units
+  /** Everything promised, by key (`job\ntask\nattempt`). A key is held or reserved, never both. */
+  readonly #entries = new Map<string, Entry>()
+  readonly #used: Record<Slot, Units> = { now: new Map(), queue: new Map() }
+
+  constructor (capacity: Resources, queueDepth: number) {
+    this.capacity = toUnits(capacity)
+    this.queueCapacity = new Map([...this.capacity].map(([k, v]) => [k, v * queueDepth]))
+  }
+
+  /** Room for work that would start now. */
+  freeNow (): Units {
+    const out = new Map(this.capacity)
+    add(out, this.#used.now, -1)
+    return out
+  }
+
+  /** Room in the bounded queue beyond free capacity. */
+  queueRoom (): Units {
+    const out = new Map(this.queueCapacity)
+    add(out, this.#used.queue, -1)
+    return out
+  }
+
+  has (key: string): boolean { return this.#entries.has(key) }
+  slotOf (key: string): Slot | undefined { return this.#entries.get(key)?.slot }
+  kindOf (key: string): 'hold' | 'reserved' | undefined { return this.#entries.get(key)?.kind }
+
+  /** Hold capacity for a bid until `until` (clock ms). Fails (false) when it does not fit. */
+  hold (key: string, demand: Units, slot: Slot, until: number): boolean {
+    if (this.#entries.has(key)) return false
+    if (!fitsIn(demand, slot === 'now' ? this.freeNow() : this.queueRoom())) return false
+    this.#put(key, { demand, slot, kind: 'hold', until })
+    return true
+  }
+
+  /**
+   * Reserve capacity for an accepted attempt: the bid's hold if there is one,
+   * else fresh room now, else room in the queue. Returns where it landed, or
+   * undefined when there is no room at all.
+   */
+  reserve (key: string, demand: Units): Slot | undefined {
+    const existing = this.#entries.get(key)
+    if (existing !== undefined) {
+      this.release(key)
+    }
+    const slot: Slot | undefined = fitsIn(demand, this.freeNow()) ? 'now' : fitsIn(demand, this.queueRoom()) ? 'queue' : undefined
+    if (slot === undefined) {
+      // Put the hold back: the caller rejects the award, the bid may still be honoured later.
+      if (existing !== undefined) this.#put(key, existing)
+      return undefined
+    }
+    this.#put(key, { demand, slot, kind: 'reserved', until: Infinity })
+    return slot
+  }
+
+  /** Move a queued reservation to running, if it fits now. */
+  promote (key: string): boolean {
+    const e = this.#entries.get(key)
+    if (e === undefined || e.kind !== 'reserved' || e.slot !== 'queue') return false
+    add(this.#used.queue, e.demand, -1)
+    if (!fitsIn(e.demand, this.freeNow())) {
+      add(this.#used.queue, e.demand, 1)
+      return false
+    }
+    e.slot = 'now'
+    add(this.#used.now, e.demand, 1)
+    return true
+  }
+
+  release (key: string): void {
+    const e = this.#entries.get(key)
+    if (e === undefined) return
+    this.#entries.delete(key)
+    add(this.#used[e.slot], e.demand, -1)
+  }
+
+  /** Drop holds whose bids expired. Returns how many were dropped. */
+  expireHolds (now: number): number {
+    let n = 0
+    for (const [key, e] of this.#entries) {
+      if (e.kind === 'hold' && e.until <= now) { this.release(key); n++ }
+    }
+    return n
+  }
+
+  /** The earliest hold expiry, for the caller's timer. */
+  nextExpiry (): number | undefined {
+    let next: number | undefined
+    for (const e of this.#entries.values()) if (e.kind === 'hold' && (next === undefined || e.until < next)) next = e.until
+    return next
+  }
+
+  /** Amounts reserved or held for work starting now (for invariant checks and ads). */
+  usedNow (): Units { return new Map(this.#used.now) }
+
+  #put (key: string, e: Entry): void {
+    this.#entries.set(key, e)
+    add(this.#used[e.slot], e.demand, 1)
+  }
+}
