@@ -1,20 +1,35 @@
 /**
  * `mesh demo` / `npm run demo`: a 3-peer mesh on this machine (loopback only,
- * mDNS off). The peers find each other, one is killed with SIGKILL, the others
- * notice, it restarts under the same peer id, and the mesh is whole again.
+ * mDNS off). The peers find each other; the Monte Carlo π example is submitted
+ * on peer 2; peer 3 is killed with SIGKILL a third of the way through; its
+ * tasks run again elsewhere and the job still finishes; peer 3 restarts under
+ * the same peer id.
  */
 import { join } from 'node:path'
 import type { PeersReply } from './cli/peers.ts'
 import { renderPeers } from './cli/peers.ts'
 import { color } from './cli/format.ts'
 import { readControlFile } from './control/control-file.ts'
-import { controlGet, createLocalMesh, type LocalDaemon } from './local-mesh.ts'
+import { controlGet, createLocalMesh, ROOT, type LocalDaemon } from './local-mesh.ts'
+import { readFile } from 'node:fs/promises'
+import { callDaemon, type ControlTarget } from './control/client.ts'
+import { followJob } from './cli/progress.ts'
+import type { JobSnapshot } from '../src/jobs/job-view.ts'
 
 const say = (line = ''): void => { process.stdout.write(line + '\n') }
 
+/** Config each demo peer gets on top of its ports: the example handlers and program. */
+function demoConfig (): Record<string, unknown> {
+  const handlers = join(ROOT, 'examples', 'pi', 'handlers.ts')
+  return {
+    executor: { handlers: { 'pi.sample': `${handlers}#sample`, 'pi.reduce': `${handlers}#reduce` }, exec: { allow: ['awk'] } }
+  }
+}
+
 export async function runDemo (): Promise<void> {
-  const mesh = await createLocalMesh(3)
+  const mesh = await createLocalMesh(3, demoConfig)
   const token = (i: number): string => readControlFile(join(mesh.dir, `data${i + 1}`))?.token ?? ''
+  const target = (i: number): ControlTarget => ({ url: mesh.daemons[i]!.controlUrl, token: token(i) })
   const peersOf = async (i: number): Promise<PeersReply> => await controlGet<PeersReply>(mesh.daemons[i]!, '/v1/peers', token(i))
   const until = async (what: string, cond: () => Promise<boolean>, timeoutMs = 10_000): Promise<number> => {
     const t0 = performance.now()
@@ -44,22 +59,45 @@ export async function runDemo (): Promise<void> {
     say(`\nall three see each other ${secs(formed)} after the last one was ready. As peer 2 sees the mesh:`)
     say(renderPeers(await peersOf(1), Date.now()))
 
+    // The job: Monte Carlo π, 32 sampling tasks and a reduce, submitted on peer 2.
+    const spec = JSON.parse(await readFile(join(ROOT, 'examples', 'pi', 'pi.json'), 'utf8')) as unknown
+    const { id } = await callDaemon<{ id: string }>(target(1), '/v1/jobs', { method: 'POST', body: { spec } })
+    say(`\nsubmitted examples/pi/pi.json on peer 2 as job ${id}; peer 3 will be killed once a third of it is done`)
     const victim = mesh.daemons[2] as LocalDaemon
-    say(`\nkilling peer 3 with SIGKILL (no goodbye) …`)
-    victim.signal('SIGKILL')
-    const gone = await until('peer 1 to mark peer 3 gone', async () =>
-      (await peersOf(0)).peers.find(p => p.id === victim.peerId)?.state === 'gone')
-    const reason = (await peersOf(0)).peers.find(p => p.id === victim.peerId)?.reason
-    say(`peer 1 marked it ${color('red', 'gone')} after ${secs(gone)} (${reason})`)
-    await victim.exited()
+    const killer = (async () => {
+      await until('a third of the job', async () => {
+        const s = await callDaemon<JobSnapshot>(target(1), `/v1/jobs/${id}?tasks=0`)
+        return s.counts.done >= 11 || s.state !== 'running'
+      }, 120_000)
+      victim.signal('SIGKILL')
+      return performance.now()
+    })()
+    const snap = await followJob(target(1), id)
+    const killedAt = await killer
+    const gone = (await peersOf(0)).peers.find(p => p.id === victim.peerId)
+    say(`peer 3 was killed with SIGKILL mid-job; peer 1 lists it as ${gone?.state ?? '?'} (${gone?.reason ?? ''})`)
+
+    const results = await callDaemon<{ results: Record<string, unknown> }>(target(1), `/v1/jobs/${id}/results`)
+    const detail = await callDaemon<JobSnapshot>(target(1), `/v1/jobs/${id}`)
+    const moved = (detail.tasks ?? []).filter(t => t.attempts.length > 1)
+    const names = new Map(mesh.daemons.map((d, i) => [d.peerId, `peer ${i + 1}`]))
+    const byPeer = new Map<string, string[]>()
+    for (const t of detail.tasks ?? []) {
+      const p = names.get(t.peer ?? '') ?? '?'
+      byPeer.set(p, [...(byPeer.get(p) ?? []), t.id])
+    }
+    say(`\njob ${snap.state} in ${secs((snap.endedAt ?? Date.now()) - snap.submittedAt)}; ${moved.length} task(s) ran again elsewhere after the kill (${secs(performance.now() - killedAt)} ago):`)
+    for (const t of moved) say(`  ${t.id}: ${t.attempts.map(a => `#${a.attempt} ${names.get(a.peer) ?? a.peer} ${a.state}${a.reason !== undefined ? ` (${a.reason})` : ''}`).join(' → ')}`)
+    say('who ran what (the final attempt of each task):')
+    for (const [p, tasks] of [...byPeer].sort()) say(`  ${p}: ${tasks.length} tasks`)
+    say(color('bold', `result: π ≈ ${(results.results.reduce as { pi: number }).pi}`))
 
     say('\nrestarting peer 3 with the same config …')
     const oldId = victim.peerId
     await victim.start()
     const back = await until('peer 3 to be back', async () =>
       (await peersOf(0)).peers.find(p => p.id === oldId)?.state === 'alive')
-    say(`back ${color('green', 'alive')} under the same peer id (${victim.peerId === oldId ? 'yes' : 'NO'}) ${secs(back)} after it was ready:`)
-    say(renderPeers(await peersOf(0), Date.now()))
+    say(`back ${color('green', 'alive')} under the same peer id (${victim.peerId === oldId ? 'yes' : 'NO'}) ${secs(back)} after it was ready.`)
   } finally {
     process.removeListener('SIGINT', interrupted)
     say('\nstopping the mesh (SIGTERM: each peer says goodbye) …')

@@ -27,6 +27,23 @@ export function findDaemon (configPath?: string): ControlTarget {
   return { url: info.url, token: info.token }
 }
 
+/** Read a streaming NDJSON endpoint, calling `onLine` for each parsed line, until it ends. */
+export async function streamDaemon (target: ControlTarget, path: string, onLine: (value: unknown) => void, signal?: AbortSignal): Promise<void> {
+  const res = await fetch(new URL(path, target.url), { headers: { authorization: `Bearer ${target.token}` }, signal })
+  if (!res.ok || res.body === null) throw new MeshError('MESH_ERR_CONTROL', `daemon answered ${res.status} for ${path}`)
+  const decoder = new TextDecoder()
+  let buf = ''
+  for await (const chunk of res.body) {
+    buf += decoder.decode(chunk as Uint8Array, { stream: true })
+    let nl: number
+    while ((nl = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, nl)
+      buf = buf.slice(nl + 1)
+      if (line.trim() !== '') onLine(JSON.parse(line))
+    }
+  }
+}
+
 export async function callDaemon<T> (target: ControlTarget, path: string, init: { method?: string, body?: unknown } = {}): Promise<T> {
   let res: Response
   try {

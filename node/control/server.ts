@@ -4,12 +4,20 @@
  * routing, JSON handling, error replies and clean shutdown in a few lines and
  * is fast and well kept; the API is small but grows with jobs.
  *
- *   GET /v1/health  → { ok, peerId }
- *   GET /v1/peers   → { self, peers: PeerView[], stats }
+ *   GET  /v1/health             → { ok, peerId }
+ *   GET  /v1/peers              → { self, peers: PeerView[], stats }
+ *   POST /v1/jobs               { spec, files?: {path: base64} } → 201 { id } | 400 { error, problems }
+ *   GET  /v1/jobs               → { jobs: JobSnapshot[] }
+ *   GET  /v1/jobs/:id           → JobSnapshot with every task
+ *   GET  /v1/jobs/:id/events    → NDJSON, one JobEvent per line, from the start, ending when the job ends
+ *   GET  /v1/jobs/:id/results   → { id, state, results: {task: value}, outputs: {task: {path: bytes}}, errors }
+ *   GET  /v1/jobs/:id/output?task=T&path=P → the output file's bytes
+ *   POST /v1/jobs/:id/cancel    → { cancelled }
  */
 import { randomBytes, timingSafeEqual } from 'node:crypto'
 import Fastify, { type FastifyInstance } from 'fastify'
 import type { Peer } from '../peer.ts'
+import { registerJobRoutes } from './jobs-routes.ts'
 
 export interface ControlServer {
   url: string
@@ -33,6 +41,7 @@ export async function startControlServer (peer: Peer, host: string, port: number
 
   app.get('/v1/health', async () => ({ ok: true, peerId: peer.id }))
   app.get('/v1/peers', async () => ({ self: peer.id, peers: peer.peers(), stats: peer.stats() }))
+  registerJobRoutes(app, peer)
 
   const address = await app.listen({ host, port })
   return { url: address, token, close: async () => { await app.close() } }

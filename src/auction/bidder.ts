@@ -52,22 +52,35 @@ export function decideBids (tasks: OpenTask[], view: BidderView, solver: LpSolve
     else skipped.push({ taskId: t.id, reason })
   }
   // now: work that can start at once.
-  const now = choose(capable, view.freeNow, t => etaMs(t, view.speed, 0), solver)
+  const now = choose(capable, view.freeNow, t => etaMs(t, view.speed, 0), solver, view.self.id)
   const taken = new Set(now.map(b => b.task))
   // queue: what is left, behind running work.
   const rest = capable.filter(t => !taken.has(t))
-  const queued = choose(rest, view.queueRoom, t => etaMs(t, view.speed, view.queueWaitMs), solver)
+  const queued = choose(rest, view.queueRoom, t => etaMs(t, view.speed, view.queueWaitMs), solver, view.self.id)
   return {
     bids: [...now.map(b => ({ ...b, slot: 'now' as const })), ...queued.map(b => ({ ...b, slot: 'queue' as const }))],
     skipped
   }
 }
 
-function choose (tasks: OpenTask[], room: Units, eta: (t: OpenTask) => number, solver: LpSolver): Array<Omit<TaskBid, 'slot'>> {
+/**
+ * A tie-break in (0, 1) that differs per peer and task. Fan-out tasks have equal
+ * values, and without it every bidder's LP would pick the same few of them and
+ * all but one bidder would lose: with it, bidders pick different subsets, so one
+ * round fills the whole mesh.
+ */
+export function tieBreak (peer: string, taskId: string): number {
+  let h = 2166136261
+  for (const s of [peer, taskId]) for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 16777619)
+  return ((h >>> 0) + 1) / 4294967297
+}
+
+function choose (tasks: OpenTask[], room: Units, eta: (t: OpenTask) => number, solver: LpSolver, peer: string): Array<Omit<TaskBid, 'slot'>> {
   if (tasks.length === 0 || ![...room.values()].some(v => v > 0)) return []
   const items = tasks.map(t => {
     const e = eta(t)
-    return { task: t, etaMs: e, demand: toUnits(t.demand), value: taskValue(t) - LAMBDA * e }
+    // The tie-break is worth at most a thousandth of a ms of ETA: it only orders equals.
+    return { task: t, etaMs: e, demand: toUnits(t.demand), value: taskValue(t) - LAMBDA * e + 1e-3 * tieBreak(peer, t.id) }
   }).filter(i => i.value > 0)
   if (items.length === 0) return []
 

@@ -80,6 +80,14 @@ export class Executor {
   #heartbeat: TimerHandle | undefined
   #resend: TimerHandle | undefined
   #running = false
+  /**
+   * Holds placed for each job's latest round. An origin runs one round per job
+   * at a time, so a call for round r means round r−1 is closed: holds from it
+   * that no award claimed are released at once instead of idling until they
+   * expire. (An award that arrives after this still finds room or is rejected;
+   * the ledger never over-commits.)
+   */
+  readonly #roundHolds = new Map<string, { round: number, keys: string[] }>()
   /** Recent attempt durations (ms), for the queue-wait estimate in bids. */
   #recentMs: number[] = []
 
@@ -129,6 +137,12 @@ export class Executor {
     if (!this.#running || !this.#trusts(cfb.origin)) return
     const now = this.#c.clock.now()
     this.ledger.expireHolds(now)
+    const jobKey = `${cfb.origin}\n${cfb.jobId}`
+    const previous = this.#roundHolds.get(jobKey)
+    if (previous !== undefined && previous.round < cfb.round) {
+      for (const key of previous.keys) if (this.ledger.kindOf(key) === 'hold') this.ledger.release(key)
+      this.#roundHolds.delete(jobKey)
+    }
     const ability = this.#c.ability()
     const decision = decideBids(cfb.tasks, {
       self: ability,
@@ -143,7 +157,12 @@ export class Executor {
     const bids: Bid['bids'] = []
     for (const b of decision.bids) {
       const key = attemptKey(cfb.jobId, b.task.id, b.task.attempt)
-      if (this.ledger.hold(key, b.demand, b.slot, now + validMs)) bids.push({ taskId: b.task.id, attempt: b.task.attempt, etaMs: Math.round(b.etaMs * 10) / 10 })
+      if (this.ledger.hold(key, b.demand, b.slot, now + validMs)) {
+        bids.push({ taskId: b.task.id, attempt: b.task.attempt, etaMs: Math.round(b.etaMs * 10) / 10 })
+        const held = this.#roundHolds.get(jobKey) ?? { round: cfb.round, keys: [] }
+        held.keys.push(key)
+        this.#roundHolds.set(jobKey, held)
+      }
     }
     const cpu = this.ledger.capacity.get('cpu') ?? 0
     const load = cpu > 0 ? 1 - (this.ledger.freeNow().get('cpu') ?? 0) / cpu : 1

@@ -259,6 +259,11 @@ export class Origin {
       return
     }
     const now = this.#c.clock.now()
+    // An ended job takes no more news, but executors still need their results acknowledged.
+    if (job.state !== 'running') {
+      if (msg.type === 'result') this.#ack(from, msg.jobId, msg.results)
+      return
+    }
     switch (msg.type) {
       case 'accept':
         for (const a of msg.accepted) {
