@@ -128,6 +128,12 @@ export class Origin {
       if (t.status !== 'pending') continue
       if (t.nextTryAt > now) { nextTry = Math.min(nextTry, t.nextTryAt); continue }
       const open = this.#openTask(job, t, now)
+      // Exclusions are a preference ("preferably on another peer", DESIGN.md §7): when only
+      // excluded peers could run the task, allow them again rather than wait forever.
+      if (t.exclude.length > 0 && whyNobody(peers, open) !== undefined && whyNobody(peers, { ...open, exclude: [] }) === undefined) {
+        t.exclude = []
+        open.exclude = []
+      }
       // A task no live peer can run waits with the reason, and is not announced until that changes.
       const nobody = whyNobody(peers, open)
       if (nobody !== undefined) {

@@ -1,0 +1,96 @@
+/**
+ * Jobs through real daemons, driven only by the CLI: the π example submitted
+ * from the second daemon completes with the right result; `mesh run --count 8`
+ * works; `mesh cancel` stops a running job's processes on every peer; a bad
+ * job file is refused with the path of the problem.
+ */
+import { execFileSync } from 'node:child_process'
+import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { ROOT, makeMesh, mesh, peersJson, type LocalDaemon } from '../helpers/daemons.ts'
+import { waitFor } from '../helpers/wait.ts'
+
+let daemons: LocalDaemon[]
+let dir: string
+let cleanup: () => Promise<void>
+const handlers = join(ROOT, 'examples', 'pi', 'handlers.ts')
+
+beforeAll(async () => {
+  ({ daemons, dir, cleanup } = await makeMesh(3, {
+    executor: { handlers: { 'pi.sample': `${handlers}#sample`, 'pi.reduce': `${handlers}#reduce` }, exec: { allow: ['awk'] } }
+  }))
+  await Promise.all(daemons.map(async d => { await d.start() }))
+  await waitFor('the mesh to form', async () => {
+    for (const d of daemons) if ((await peersJson(d.config)).peers.filter(p => p.state === 'alive').length !== 3) return false
+    return true
+  }, { timeoutMs: 10_000, intervalMs: 200 })
+})
+
+afterAll(async () => { await cleanup() })
+
+/** Processes whose command line contains `marker` (the spin jobs below carry a unique one). */
+function countProcesses (marker: string): number {
+  try {
+    return Number(execFileSync('pgrep', ['-fc', marker], { encoding: 'utf8' }).trim())
+  } catch {
+    return 0 // pgrep exits 1 when nothing matches
+  }
+}
+
+describe('jobs through the daemons', () => {
+  it('mesh submit --wait --json on the second daemon completes the π example correctly', async () => {
+    const r = await mesh(['submit', join(ROOT, 'examples', 'pi', 'pi.json'), '--wait', '--json', '--config', daemons[1]!.config], { timeoutMs: 120_000 })
+    expect(r.code, r.stderr).toBe(0)
+    const out = JSON.parse(r.stdout) as { state: string, results: Record<string, unknown>, counts: { done: number } }
+    expect(out.state).toBe('done')
+    expect(out.counts.done).toBe(33)
+    const reduce = out.results.reduce as { pi: number, samples: number, tasks: number }
+    expect(reduce.tasks).toBe(32)
+    expect(reduce.samples).toBe(32 * 4_000_000)
+    expect(Math.abs(reduce.pi - Math.PI)).toBeLessThan(0.01)
+    // `mesh results` on the origin gives the same answer; other daemons do not hold the job.
+    const results = await mesh(['results', JSON.parse(r.stdout).id as string, '--json', '--config', daemons[1]!.config])
+    expect((JSON.parse(results.stdout) as { results: { reduce: unknown } }).results.reduce).toEqual(reduce)
+  })
+
+  it('mesh run --count 8 runs every instance with its index', async () => {
+    const r = await mesh(['run', '--count', '8', '--cpu', '0.5', '--wait', '--json', '--config', daemons[0]!.config, '--', 'awk', 'BEGIN { print {i} * {i} }'], { timeoutMs: 60_000 })
+    expect(r.code, r.stderr).toBe(0)
+    const out = JSON.parse(r.stdout) as { results: Record<string, { stdout: string, exitCode: number }> }
+    for (let i = 0; i < 8; i++) {
+      expect(out.results[`run[${i}]`]).toEqual(expect.objectContaining({ exitCode: 0, stdout: `${i * i}\n` }))
+    }
+  })
+
+  it('mesh cancel stops a running job on every peer', async () => {
+    const marker = `meshwork_cancel_${process.pid}_${Date.now()}`
+    const job = join(dir, 'spin.json')
+    // Six one-core spinners on three two-core peers: every peer runs some.
+    writeFileSync(job, JSON.stringify({ name: 'spin', tasks: { spin: { kind: 'exec', command: ['awk', `BEGIN { m = "${marker}"; while (1) {} }`], count: 6, resources: { cpu: 1 } } } }))
+    const origin = daemons[2]!
+    const sub = await mesh(['submit', job, '--json', '--config', origin.config])
+    expect(sub.code, sub.stderr).toBe(0)
+    const id = (JSON.parse(sub.stdout) as { id: string }).id
+    await waitFor('spinners running on at least two peers', async () => {
+      const s = JSON.parse((await mesh(['status', id, '--json', '--config', origin.config])).stdout) as { tasks: Array<{ status: string, peer?: string }> }
+      return new Set(s.tasks.filter(t => t.status === 'running').map(t => t.peer)).size >= 2
+    }, { timeoutMs: 20_000, intervalMs: 200 })
+    expect(countProcesses(marker)).toBeGreaterThan(0)
+
+    const c = await mesh(['cancel', id, '--config', origin.config])
+    expect(c.code, c.stderr).toBe(0)
+    await waitFor('every spinner process to be gone', () => countProcesses(marker) === 0, { timeoutMs: 10_000, intervalMs: 100 })
+    const s = JSON.parse((await mesh(['status', id, '--json', '--config', origin.config])).stdout) as { state: string }
+    expect(s.state).toBe('cancelled')
+  })
+
+  it('a bad job file is refused with the path of each problem', async () => {
+    const job = join(dir, 'bad.json')
+    writeFileSync(job, JSON.stringify({ name: 'bad', tasks: { a: { kind: 'handler', handler: 'x', resources: { cpu: 0 } }, b: { kind: 'handler', handler: 'x', after: ['nope'] } } }))
+    const r = await mesh(['submit', job, '--config', daemons[0]!.config])
+    expect(r.code).toBe(2)
+    expect(r.stderr).toMatch(/tasks\.a\.resources\.cpu/)
+    expect(r.stderr).toMatch(/tasks\.b\.after\.0: unknown task "nope"/)
+  })
+})
