@@ -68,6 +68,13 @@ export class JobView {
   endedAt?: number
   error?: string
   nextRound = 0
+  /**
+   * After a round in which some task found no bidder, no new round starts
+   * before this time, unless capacity is seen to appear (a result, a rejection,
+   * an ad with room), which resets it. Doubles from 100 ms to 5 s.
+   */
+  idleUntil = 0
+  idleBackoffMs = 0
   readonly #history: JobEvent[] = []
   readonly #listeners = new Set<(e: JobEvent) => void>()
   readonly #durations = new Map<string, number[]>()

@@ -15,7 +15,7 @@ import { AUCTION_VERSION } from '../../protocols/auction.ts'
 import type { AwardedTask, BlobRef, FileData, TaskMessage, TaskResult } from '../../protocols/task.ts'
 import { TASK_VERSION } from '../../protocols/task.ts'
 import { decodeValue } from '../../protocols/codec.ts'
-import type { Clock, TimerHandle } from '../clock.ts'
+import { Alarm, type Clock, type TimerHandle } from '../clock.ts'
 import type { Logger } from '../logger.ts'
 import { chooseWinners, type ReceivedBid } from '../auction/award.ts'
 import { whyNobody, whyNot, type PeerAbility } from '../auction/feasibility.ts'
@@ -50,6 +50,7 @@ interface Round {
   jobId: string
   round: number
   tasks: Map<string, OpenTask>
+  openedAt: number
   expected: Set<string>
   answered: Set<string>
   bids: ReceivedBid[]
@@ -67,12 +68,13 @@ export class Origin {
   readonly #pendingAcks = new Map<string, Array<{ taskId: string, attempt: number }>>()
   #ackTimer: TimerHandle | undefined
   #leaseTimer: TimerHandle | undefined
-  #retryTimer: TimerHandle | undefined
+  readonly #retryAlarm: Alarm
   #running = false
 
   constructor (components: OriginComponents, init: OriginInit) {
     this.#c = components
     this.#init = init
+    this.#retryAlarm = new Alarm(components.clock, () => { for (const job of this.#jobs.values()) this.#pump(job) })
   }
 
   start (): void {
@@ -83,7 +85,8 @@ export class Origin {
   stop (): void {
     this.#running = false
     for (const r of this.#rounds.values()) this.#c.clock.clearTimeout(r.timer)
-    for (const t of [this.#ackTimer, this.#leaseTimer, this.#retryTimer]) if (t !== undefined) this.#c.clock.clearTimeout(t)
+    for (const t of [this.#ackTimer, this.#leaseTimer]) if (t !== undefined) this.#c.clock.clearTimeout(t)
+    this.#retryAlarm.cancel()
   }
 
   job (id: string): JobView | undefined { return this.#jobs.get(id) }
@@ -109,18 +112,21 @@ export class Origin {
 
   // ── auction rounds ──────────────────────────────────────────────────────
 
-  /** Capacity appeared somewhere (an ad, a finished task): retry tasks that found no bidder. */
+  /** Capacity appeared somewhere (an ad with room, a finished task): announce what found no bidder, now. */
   capacityAppeared (): void {
-    for (const job of this.#jobs.values()) {
-      if (job.state !== 'running') continue
-      for (const t of job.tasks.values()) if (t.status === 'pending') { t.nextTryAt = 0; t.backoffMs = 0 }
-      this.#pump(job)
-    }
+    for (const job of this.#jobs.values()) this.#wake(job)
+  }
+
+  #wake (job: JobView): void {
+    if (job.state !== 'running') return
+    job.idleUntil = 0
+    this.#pump(job)
   }
 
   #pump (job: JobView): void {
     if (!this.#running || job.state !== 'running' || this.#rounds.has(job.id)) return
     const now = this.#c.clock.now()
+    if (now < job.idleUntil) { this.#scheduleRetry(job.idleUntil); return }
     const peers = this.#c.livePeers()
     const ready: TaskRecord[] = []
     let nextTry = Infinity
@@ -154,7 +160,7 @@ export class Origin {
     const expected = new Set(peers.filter(p => [...tasks.values()].some(o => whyNot(p, o) === undefined)).map(p => p.id))
     const round = job.nextRound++
     const r: Round = {
-      jobId: job.id, round, tasks, expected, answered: new Set(), bids: [],
+      jobId: job.id, round, tasks, expected, answered: new Set(), bids: [], openedAt: now,
       timer: this.#c.clock.setTimeout(() => { this.#closeRound(job.id) }, this.#init.bidWindowMs)
     }
     this.#rounds.set(job.id, r)
@@ -218,15 +224,15 @@ export class Origin {
     const now = this.#c.clock.now()
     const winners = chooseWinners(r.bids)
     const awards = new Map<string, AwardedTask[]>()
+    let unbid = 0
+    this.#c.logger.debug({ jobId, round: r.round, tasks: r.tasks.size, bids: r.bids.length, winners: winners.size, answered: r.answered.size, expected: r.expected.size, ms: now - r.openedAt }, 'round closed')
     for (const [taskId] of r.tasks) {
       const t = job.tasks.get(taskId)
       if (t === undefined || t.status !== 'announced') continue
       const w = winners.get(taskId)
       if (w === undefined) {
-        // Nobody had room: try again when capacity appears, or after a backoff.
         t.status = 'pending'
-        t.backoffMs = Math.min(Math.max(NO_BID_BACKOFF.minMs, t.backoffMs * 2), NO_BID_BACKOFF.maxMs)
-        t.nextTryAt = now + t.backoffMs
+        unbid++
         continue
       }
       t.status = 'awarded'
@@ -238,6 +244,13 @@ export class Origin {
     }
     for (const [peer, tasks] of awards) {
       void this.#c.send(peer, { v: TASK_VERSION, type: 'award', jobId, round: r.round, tasks })
+    }
+    // Nobody had room for some tasks: wait until capacity appears (a result, an ad), or a backoff passes.
+    if (unbid > 0) {
+      job.idleBackoffMs = Math.min(Math.max(NO_BID_BACKOFF.minMs, job.idleBackoffMs * 2), NO_BID_BACKOFF.maxMs)
+      job.idleUntil = now + job.idleBackoffMs
+    } else {
+      job.idleBackoffMs = 0
     }
     this.#pump(job)
   }
@@ -287,7 +300,7 @@ export class Origin {
           t.status = 'pending'
           t.nextTryAt = now
         }
-        if (msg.rejected.length > 0) this.#pump(job)
+        if (msg.rejected.length > 0) this.#wake(job)
         break
       case 'progress':
         for (const p of msg.items) {
@@ -306,6 +319,8 @@ export class Origin {
         break
       case 'result':
         for (const res of msg.results) void this.#onResult(job, from, res)
+        // The executor has room again: every job of ours may use it.
+        this.capacityAppeared()
         break
       default: break
     }
@@ -475,12 +490,9 @@ export class Origin {
     }, this.#init.heartbeatMs)
   }
 
+  /** Pump again at `at` (the earliest requested time wins). */
   #scheduleRetry (at: number): void {
-    if (this.#retryTimer !== undefined) return
-    this.#retryTimer = this.#c.clock.setTimeout(() => {
-      this.#retryTimer = undefined
-      for (const job of this.#jobs.values()) this.#pump(job)
-    }, Math.max(0, at - this.#c.clock.now()))
+    this.#retryAlarm.armAt(at)
   }
 }
 

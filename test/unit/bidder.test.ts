@@ -57,6 +57,9 @@ function within (used: Units, room: Units): boolean {
 
 // ── generators ──────────────────────────────────────────────────────────────
 
+/** `n` licences as a custom resource (none when 0). */
+const licence = (n: number): Record<string, number> => n > 0 ? { [LIC]: n } : {}
+
 /** Mostly 0, sometimes 1..max: GPUs and licences are rare in real demands. */
 const rare = (max: number): fc.Arbitrary<number> => fc.oneof({ weight: 3, arbitrary: fc.constant(0) }, { weight: 1, arbitrary: fc.integer({ min: 1, max }) })
 
@@ -66,7 +69,7 @@ const resourcesArb = (cpuTenths: [number, number], mem: [number, number], gpu: f
     memoryMB: fc.integer({ min: mem[0], max: mem[1] }),
     gpu,
     lic
-  }).map(r => ({ cpu: r.cpu, memoryMB: r.memoryMB, gpu: r.gpu, custom: r.lic > 0 ? { [LIC]: r.lic } : {} }))
+  }).map(r => ({ cpu: r.cpu, memoryMB: r.memoryMB, gpu: r.gpu, custom: licence(r.lic) }))
 
 /** Random tasks: cpu 0.1–4, memory 0–4096 MB, gpu 0–2, a licence 0–2; some the peer cannot run (unknown handler, excluded, untagged, too big). */
 const taskArb: fc.Arbitrary<OpenTask> = fc.record({
@@ -86,7 +89,7 @@ const percent = (max: number): fc.Arbitrary<number> => fc.integer({ min: 0, max 
 const scenarioArb = fc.record({
   tasks: fc.array(taskArb, { minLength: 0, maxLength: 30 }).map(ts => ts.map((t, i) => ({ ...t, id: `t${i}`, attempt: 1 + (i % 3) }))),
   capacity: fc.record({ cpu: fc.constantFrom(1, 2, 2.5, 4, 8, 16), memoryMB: fc.integer({ min: 2048, max: 16_384 }), gpu: fc.integer({ min: 0, max: 2 }), lic: fc.integer({ min: 0, max: 3 }) })
-    .map(c => ({ cpu: c.cpu, memoryMB: c.memoryMB, gpu: c.gpu, custom: c.lic > 0 ? { [LIC]: c.lic } : {} })),
+    .map(c => ({ cpu: c.cpu, memoryMB: c.memoryMB, gpu: c.gpu, custom: licence(c.lic) })),
   /** Share (0–1) of each resource that is free now / room in the queue. */
   freeShare: fc.record({ cpu: percent(100), mem: percent(100), gpu: fc.integer({ min: 0, max: 2 }), lic: fc.integer({ min: 0, max: 3 }) }),
   queueShare: fc.record({ cpu: percent(200), mem: percent(200), gpu: fc.integer({ min: 0, max: 2 }), lic: fc.integer({ min: 0, max: 3 }) }),

@@ -22,6 +22,11 @@ function register (mesh: TestMesh, name: string, fn: (peer: string) => TestHandl
   for (const id of peers) mesh.runners.get(id)!.register(name, fn(id))
 }
 
+/** Let one gossip interval pass, so every peer's ad lists the handlers registered since. */
+async function settle (mesh: TestMesh): Promise<void> {
+  await mesh.advance(mesh.config.gossip.intervalMs + 50)
+}
+
 /** The task's accepted value, as the origin holds it. */
 const resultOf = (job: JobView, taskId: string): unknown => job.tasks.get(taskId)?.result
 
@@ -32,6 +37,7 @@ describe('Jobs on a 3-peer mesh: fan-out and reduce', () => {
     const rand = seeded(64)
     const durations = Array.from({ length: 64 }, () => 100 + Math.floor(rand() * 201)) // 100–300 ms each
     const running = new Map(IDS.map(id => [id, 0]))
+    const maxRunning = new Map<string, number>()
     const overCapacity: string[] = []
     const ranOn = new Map<number, string>()
     const sqTimes: Array<{ index: number, start: number, end: number }> = []
@@ -42,6 +48,7 @@ describe('Jobs on a 3-peer mesh: fan-out and reduce', () => {
       const peer = mesh.peer(id)
       const now = (running.get(id) ?? 0) + 1
       running.set(id, now)
+      maxRunning.set(id, Math.max(maxRunning.get(id) ?? 0, now))
       // The executor's own accounting, read at the start of every attempt.
       const counted = peer.executor.counts().running
       const usedCpu = (peer.executor.ledger.usedNow().get('cpu') ?? 0) / 1000
@@ -60,6 +67,7 @@ describe('Jobs on a 3-peer mesh: fan-out and reduce', () => {
       return { values, total: values.reduce((a, b) => a + b, 0) }
     })
 
+    await settle(mesh)
     const job = await mesh.peer('b').submit(spec({
       sq: { kind: 'handler', handler: 'sq', count: 64, resources: { cpu: 1 } },
       total: { kind: 'handler', handler: 'sum', after: ['sq'], resources: { cpu: 1 } }
@@ -68,6 +76,7 @@ describe('Jobs on a 3-peer mesh: fan-out and reduce', () => {
     expect(await runUntilEnd(mesh, job, 60_000)).toBe('done')
 
     expect(overCapacity).toEqual([])
+    expect([...maxRunning.values()]).toContain(2) // the check was not vacuous: peers did run two at once
     for (let i = 0; i < 64; i++) expect(resultOf(job, `sq[${i}]`)).toBe(i * i + 1)
     const expected = Array.from({ length: 64 }, (_, i) => i * i + 1)
     expect(resultOf(job, 'total')).toEqual({ values: expected, total: expected.reduce((a, b) => a + b, 0) })
@@ -85,6 +94,7 @@ describe('Jobs: a task no live peer can run', () => {
     // in real life… a training step needs a GPU and the only GPU box is switched off; the user sees why, and it runs when the box comes up.
     const mesh = await threePeers()
     register(mesh, 'train', id => async () => { await sleep(mesh.clock, 200); return `trained on ${id}` })
+    await settle(mesh)
     const job = await mesh.peer('b').submit(spec({ train: { kind: 'handler', handler: 'train', resources: { cpu: 1, gpu: 1 } } }))
     const events = recordEvents(job)
     await mesh.advance(100)
@@ -125,6 +135,7 @@ describe('Jobs: retries', () => {
       if (ctx.attempt === 1) throw new Error('mount not ready')
       return `ok from ${id}`
     })
+    await settle(mesh)
     const job = await mesh.peer('b').submit(spec({ step: { kind: 'handler', handler: 'flaky', retries: 2 } }))
     const events = recordEvents(job)
     expect(await runUntilEnd(mesh, job, 30_000)).toBe('done')
@@ -153,10 +164,30 @@ describe('Jobs: retries', () => {
       if (ctx.attempt === 1) throw new Error('licence server hiccup')
       return 'ok'
     }, ['c'])
-    await mesh.advance(1_100) // c's handler reaches the others in its next ad
+    await settle(mesh)
     const job = await mesh.peer('a').submit(spec({ step: { kind: 'handler', handler: 'licensed', retries: 1 } }))
     expect(await runUntilEnd(mesh, job, 30_000)).toBe('done')
     expect(attempts).toEqual([{ peer: 'c', attempt: 1 }, { peer: 'c', attempt: 2 }])
+  })
+
+  it('waits longer before each retry (backoff), even while capacity keeps appearing', async () => {
+    // in real life… a task fails because a licence server is down; hammering it every second would not help.
+    const mesh = await threePeers()
+    const runs: Array<{ attempt: number, start: number, end: number }> = []
+    register(mesh, 'down', () => async (_input, ctx) => {
+      const start = mesh.clock.now()
+      await sleep(mesh.clock, 50)
+      runs.push({ attempt: ctx.attempt, start, end: mesh.clock.now() })
+      throw new Error('licence server down')
+    })
+    await settle(mesh)
+    const job = await mesh.peer('b').submit(spec({ step: { kind: 'handler', handler: 'down', retries: 3 } }))
+    expect(await runUntilEnd(mesh, job, 60_000)).toBe('failed')
+    expect(runs.map(r => r.attempt)).toEqual([1, 2, 3, 4])
+    // Each retry waits at least as long as the one before (the origin's backoff starts at 1 s and doubles).
+    const gaps = runs.slice(1).map((r, i) => r.start - runs[i]!.end)
+    expect(gaps[0]).toBeGreaterThanOrEqual(1_000)
+    for (let i = 1; i < gaps.length; i++) expect(gaps[i]).toBeGreaterThanOrEqual(2 * gaps[i - 1]! - 200)
   })
 
   it('fails the job when a task runs out of retries, with the error in the snapshot, and cancels other running attempts', async () => {
@@ -176,6 +207,7 @@ describe('Jobs: retries', () => {
       })
       return 'finished'
     })
+    await settle(mesh)
     const job = await mesh.peer('b').submit(spec({
       bad: { kind: 'handler', handler: 'bad', retries: 1 },
       long: { kind: 'handler', handler: 'long', count: 2 }
@@ -192,7 +224,138 @@ describe('Jobs: retries', () => {
     expect(snap.tasks!.find(t => t.id === 'bad')).toEqual(expect.objectContaining({ status: 'failed', error: expect.stringMatching(/TypeError: x is undefined/) }))
     expect(events.filter(e => e.type === 'task-failed').map(e => e.type === 'task-failed' && e.willRetry)).toEqual([true, false])
     expect(events.at(-1)).toEqual(expect.objectContaining({ type: 'job-failed', error: expect.stringMatching(/x is undefined/) }))
-    expect(aborted.sort().map(s => s.split(':')[1])).toEqual(['long[0]', 'long[1]'])
+    expect(aborted.map(s => s.split(':')[1]).sort()).toEqual(['long[0]', 'long[1]'])
     for (const id of IDS) expect(mesh.peer(id).executor.counts()).toEqual({ running: 0, queued: 0 })
+  })
+})
+
+/** A handler that runs until its attempt is cancelled (or `ms` pass), recording cancellations. */
+function untilCancelled (mesh: TestMesh, aborted: string[], ms = 600_000): (peer: string) => TestHandler {
+  return id => async (_input, ctx) => {
+    await new Promise<void>(resolve => {
+      const h = mesh.clock.setTimeout(resolve, ms)
+      ctx.signal.addEventListener('abort', () => { aborted.push(`${id}:${ctx.taskId}:${ctx.attempt}`); mesh.clock.clearTimeout(h); resolve() })
+    })
+    return 'finished'
+  }
+}
+
+describe('Jobs: fencing', () => {
+  it('ignores the late result of an attempt that lost its lease; the retry\'s value is the one kept', async () => {
+    // in real life… a laptop's lid closes mid-task (SIGSTOP-like); the task is re-run elsewhere, then the laptop wakes and delivers its stale result.
+    const mesh = await threePeers()
+    const starts: Array<{ peer: string, attempt: number }> = []
+    register(mesh, 'slow', id => async (_input, ctx) => {
+      starts.push({ peer: id, attempt: ctx.attempt })
+      await sleep(mesh.clock, ctx.attempt === 1 ? 3_000 : 5_000)
+      return `attempt ${ctx.attempt} on ${id}`
+    }, ['a', 'c']) // not on the origin b, so both attempts run remotely
+    await settle(mesh)
+    const job = await mesh.peer('b').submit(spec({ step: { kind: 'handler', handler: 'slow' } }))
+    const events = recordEvents(job)
+    await advanceUntil(mesh, 'attempt 1 started', () => starts.length === 1)
+    const first = starts[0]!.peer
+    const frozenAt = mesh.clock.now()
+    mesh.network.freeze(first)
+
+    // The lease expires and attempt 2 starts on the other capable peer.
+    await advanceUntil(mesh, 'attempt 2 started', () => starts.length === 2, 10_000)
+    const second = starts[1]!
+    expect(second).toEqual({ peer: first === 'a' ? 'c' : 'a', attempt: 2 })
+    expect(mesh.clock.now() - frozenAt).toBeGreaterThanOrEqual(mesh.config.failure.leaseMs)
+    expect(events).toContainEqual(expect.objectContaining({ type: 'task-migrated', taskId: 'step', attempt: 1, peer: first }))
+
+    // Attempt 1 finishes on the frozen peer, which keeps its result in the outbox; then the peer thaws.
+    await advanceUntil(mesh, 'attempt 1 finished into the outbox', () => mesh.peer(first).executor.outboxSize() === 1, 10_000)
+    expect(job.tasks.get('step')!.status).toBe('running')
+    mesh.network.thaw(first)
+    // The stale result reaches the origin while attempt 2 still runs: it is acknowledged (the outbox empties) and dropped.
+    await advanceUntil(mesh, 'stale result acknowledged', () => mesh.peer(first).executor.outboxSize() === 0, 10_000)
+    expect(job.state).toBe('running')
+    expect(job.tasks.get('step')).toEqual(expect.objectContaining({ status: 'running', attempt: 2 }))
+    expect(job.tasks.get('step')!.result).toBeUndefined()
+
+    expect(await runUntilEnd(mesh, job, 20_000)).toBe('done')
+    expect(resultOf(job, 'step')).toBe(`attempt 2 on ${second.peer}`)
+    expect(events.filter(e => e.type === 'task-done')).toEqual([expect.objectContaining({ taskId: 'step', attempt: 2, peer: second.peer })])
+    const attempts = job.snapshot(true).tasks![0]!.attempts
+    expect(attempts.map(a => [a.attempt, a.peer, a.state])).toEqual([[1, first, 'lost'], [2, second.peer, 'done']])
+    expect(starts).toHaveLength(2) // no third attempt
+  })
+})
+
+describe('Jobs: cancel', () => {
+  it('cancel stops the running attempts on every peer and ends the job cancelled', async () => {
+    // in real life… the user notices a wrong parameter and hits Ctrl-C / `mesh cancel` on a job spread over the mesh.
+    const mesh = await threePeers()
+    const aborted: string[] = []
+    register(mesh, 'long', untilCancelled(mesh, aborted))
+    await settle(mesh)
+    const job = await mesh.peer('b').submit(spec({ work: { kind: 'handler', handler: 'long', count: 6 } }))
+    const events = recordEvents(job)
+    const startedOn = () => IDS.flatMap(id => mesh.runners.get(id)!.started.filter(r => r.jobId === job.id).map(() => id))
+    await advanceUntil(mesh, 'all six running', () => startedOn().length === 6, 20_000)
+    expect(new Set(startedOn())).toEqual(new Set(IDS))
+
+    expect(mesh.peer('b').origin.cancel(job.id)).toBe(true)
+    expect(job.state).toBe('cancelled')
+    await mesh.advance(100)
+    expect(aborted).toHaveLength(6)
+    expect(new Set(aborted.map(s => s.split(':')[0]))).toEqual(new Set(IDS))
+    for (const id of IDS) expect(mesh.peer(id).executor.counts()).toEqual({ running: 0, queued: 0 })
+    expect(events.at(-1)).toEqual(expect.objectContaining({ type: 'job-cancelled' }))
+    expect(events.filter(e => e.type === 'task-done')).toEqual([])
+    expect(job.snapshot(false).counts.cancelled).toBe(6)
+    // Cancelling twice is a no-op.
+    expect(mesh.peer('b').origin.cancel(job.id)).toBe(false)
+  })
+})
+
+describe('Jobs: who runs what', () => {
+  it('runs a job whose origin is the only capable peer: the origin bids on its own tasks', async () => {
+    // in real life… the app that submits the job is also the only machine with its handler installed.
+    const mesh = await threePeers()
+    register(mesh, 'local', id => async (_input, ctx) => { await sleep(mesh.clock, 150); return `${ctx.index}@${id}` }, ['b'])
+    await settle(mesh)
+    const job = await mesh.peer('b').submit(spec({ local: { kind: 'handler', handler: 'local', count: 5 } }))
+    expect(await runUntilEnd(mesh, job, 30_000)).toBe('done')
+    for (let i = 0; i < 5; i++) expect(resultOf(job, `local[${i}]`)).toBe(`${i}@b`)
+    for (const id of ['a', 'c']) expect(mesh.runners.get(id)!.started).toEqual([])
+  })
+
+  it('runs a job on a peer that is alone in its mesh', async () => {
+    // in real life… `mesh start` on one laptop with no other machines around: `mesh run` still works.
+    const mesh = new TestMesh()
+    const solo = mesh.add('solo', fakeProbe({ cpuCores: 2 }))
+    mesh.runners.get('solo')!.register('sq', async (_input, ctx) => { await sleep(mesh.clock, 100); return ctx.index * ctx.index })
+    await mesh.advance(2_000)
+    const job = await solo.submit(spec({ sq: { kind: 'handler', handler: 'sq', count: 7 } }))
+    expect(await runUntilEnd(mesh, job, 30_000)).toBe('done')
+    expect(Array.from({ length: 7 }, (_, i) => resultOf(job, `sq[${i}]`))).toEqual([0, 1, 4, 9, 16, 25, 36])
+  })
+
+  it('a peer that trusts only itself never runs another origin\'s tasks, but runs its own', async () => {
+    // in real life… a desktop joins the lab mesh to submit work, but its owner does not lend it out.
+    const mesh = new TestMesh()
+    mesh.add('a', fakeProbe({ cpuCores: 2 }))
+    mesh.add('b', fakeProbe({ cpuCores: 2 }))
+    mesh.add('c', fakeProbe({ cpuCores: 2 }), parseConfig({ mdns: false, trust: { submitters: 'self' } }))
+    const ran: Array<{ peer: string, jobId: string }> = []
+    register(mesh, 'w', id => async (_input, ctx) => { ran.push({ peer: id, jobId: ctx.jobId }); await sleep(mesh.clock, 200); return id })
+    mesh.network.link('a', 'b')
+    mesh.network.link('b', 'c')
+    await mesh.advance(2_000)
+
+    const fromB = await mesh.peer('b').submit(spec({ w: { kind: 'handler', handler: 'w', count: 12 } }))
+    const fromA = await mesh.peer('a').submit(spec({ w: { kind: 'handler', handler: 'w', count: 12 } }))
+    expect(await runUntilEnd(mesh, fromB, 30_000)).toBe('done')
+    expect(await runUntilEnd(mesh, fromA, 30_000)).toBe('done')
+    expect(ran.filter(r => r.peer === 'c')).toEqual([])
+    expect(ran).toHaveLength(24)
+    expect(mesh.peer('c').executor.ledger.usedNow().get('cpu') ?? 0).toBe(0)
+
+    const fromC = await mesh.peer('c').submit(spec({ w: { kind: 'handler', handler: 'w', count: 4, resources: { cpu: 2 } } }))
+    expect(await runUntilEnd(mesh, fromC, 30_000)).toBe('done')
+    expect(ran.filter(r => r.jobId === fromC.id).map(r => r.peer)).toContain('c')
   })
 })
