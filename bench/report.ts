@@ -21,6 +21,22 @@ export function writeReport (): string {
       `| idle RSS per daemon | ${m.idle.rssMB.join(' / ')} MB | ${m.idle.how.split(';')[0]} (window ${m.idle.windowMs / 1000} s) |`,
       `| idle CPU per daemon | ${m.idle.cpuPercentOfCore.join(' / ')} % of a core | ${m.idle.how.split(';')[1]?.trim()} |`, '')
   }
+  const j = read('jobs')
+  if (j !== undefined) {
+    const s = (x: Summary): string => `p50 ${x.p50} ms, p99 ${x.p99} ms (min ${x.min}, max ${x.max}, n=${x.n})`
+    out.push('## Jobs (3 real daemons)', '', `Run ${j.machine.when}. ${j.what}.`, '',
+      '| figure | value | how |', '| --- | --- | --- |',
+      `| submit → first task start, single-task job | ${s(j.latency.submitToStartMs)} | ${j.latency.how.split(':')[0]}: POST → the handler's own clock at start |`,
+      `| submit → job done, single-task job | ${s(j.latency.submitToDoneMs)} | POST → the job-done event |`)
+    for (const [label, t] of [['queueDepth 1 (default)', j.throughput], ['queueDepth 8', j.throughputQueueDepth8]] as const) {
+      for (const [k, v] of Object.entries(t ?? {})) {
+        if (k === 'how') continue
+        const r = v as { tasks: number, seconds: number, tasksPerSecond: number }
+        out.push(`| throughput, ${r.tasks} no-op tasks at ${k}, ${label} | ${r.tasksPerSecond} tasks/s (${r.seconds.toFixed(2)} s) | one job, POST → job-done |`)
+      }
+    }
+    out.push('')
+  }
   const file = join(RESULTS_DIR, '..', 'RESULTS.md')
   writeFileSync(file, out.join('\n'))
   return file

@@ -6,6 +6,7 @@
 export const ERROR_CODES = {
   MESH_ERR_CONFIG: 'the configuration is invalid; the message names the field',
   MESH_ERR_CONFIG_FILE: 'the configuration file cannot be read or is not JSON',
+  MESH_ERR_JOB_FAILED: 'the job failed or was cancelled; the message names the task and its error',
   MESH_ERR_STATE: 'the peer is not in a state that allows this call (e.g. not started)',
   MESH_ERR_CONTROL: 'the CLI cannot reach or authenticate with the daemon control API',
   MESH_ERR_JOB_SPEC: 'the job spec is invalid; the message names the path (tasks.train.resources.cpu)'

@@ -9,7 +9,7 @@ import { AUCTION_VERSION } from '../../protocols/auction.ts'
 import { encodeMessage } from '../../protocols/codec.ts'
 import type { AwardMsg, AwardedTask, BlobRef, FileData, TaskMessage, TaskResult } from '../../protocols/task.ts'
 import { TASK_LIMITS, TASK_VERSION } from '../../protocols/task.ts'
-import type { Clock, TimerHandle } from '../clock.ts'
+import { Alarm, type Clock, type TimerHandle } from '../clock.ts'
 import type { Logger } from '../logger.ts'
 import type { PeerAbility } from '../auction/feasibility.ts'
 import { whyNot } from '../auction/feasibility.ts'
@@ -106,6 +106,7 @@ export class Executor {
   stop (): void {
     this.#running = false
     for (const h of [this.#heartbeat, this.#resend, this.#flushTimer]) if (h !== undefined) this.#c.clock.clearTimeout(h)
+    this.#holdAlarm?.cancel()
     for (const a of this.#attempts.values()) a.abort.abort()
   }
 
@@ -176,15 +177,17 @@ export class Executor {
     return sorted[Math.floor(sorted.length / 2)]!
   }
 
-  #holdTimer: TimerHandle | undefined
+  /** Fires at the earliest hold expiry (bids from origins with different windows expire out of order). */
+  #holdAlarm: Alarm | undefined
   #armHoldExpiry (): void {
     const next = this.ledger.nextExpiry()
-    if (next === undefined || this.#holdTimer !== undefined) return
-    this.#holdTimer = this.#c.clock.setTimeout(() => {
-      this.#holdTimer = undefined
+    if (next === undefined) return
+    this.#holdAlarm ??= new Alarm(this.#c.clock, () => {
+      if (!this.#running) return
       if (this.ledger.expireHolds(this.#c.clock.now()) > 0) this.#c.onCapacityChange()
       this.#armHoldExpiry()
-    }, Math.max(0, next - this.#c.clock.now()))
+    })
+    this.#holdAlarm.armAt(next)
   }
 
   // ── task protocol ────────────────────────────────────────────────────────

@@ -4,6 +4,7 @@
  * `mesh status` and `mesh results`. Mutated only by `Origin`.
  */
 import type { FileData } from '../../protocols/task.ts'
+import { MeshError } from '../errors.ts'
 import type { TaskInstance } from './expand.ts'
 import type { JournalJob } from './journal.ts'
 import type { JobSpec } from './spec.ts'
@@ -163,6 +164,18 @@ export class JobView {
       if (e.type === 'job-done' || e.type === 'job-failed' || e.type === 'job-cancelled') break
     }
     return this.state
+  }
+
+  /**
+   * The job's results by task id, in task order, once it is done. Rejects with
+   * `MESH_ERR_JOB_FAILED` (naming the task and its error) if it fails or is cancelled.
+   */
+  async results (): Promise<Record<string, unknown>> {
+    const state = await this.finished()
+    if (state !== 'done') throw new MeshError('MESH_ERR_JOB_FAILED', `job ${this.id} ${state}${this.error !== undefined ? `: ${this.error}` : ''}`)
+    const out: Record<string, unknown> = {}
+    for (const t of this.tasks.values()) out[t.id] = t.result
+    return out
   }
 
   counts (): Record<TaskStatus, number> {

@@ -323,6 +323,23 @@ describe('Executor: holds prevent over-commit across auctions', () => {
     expect(ex.bids.at(-1)!.bid.bids.map(b => b.taskId).sort()).toEqual(['t[0]', 't[1]'])
   })
 
+  it('a short-lived hold placed after a long-lived one still expires on time', async () => {
+    // in real life… two origins with different bid windows (config auction.bidWindowMs) bid at this peer; the
+    // short bid's capacity must come back when it expires, not when the long one does.
+    const ex = makeExecutor(cpu(2), { queueDepth: 0 })
+    ex.executor.onCallForBids({ ...cfb('slow-origin', 'j1', 1), windowMs: 1_000 })
+    ex.executor.onCallForBids({ ...cfb('fast-origin', 'j2', 1), windowMs: 50 })
+    const [long, short] = ex.bids.map(b => b.bid.validMs)
+    expect(long).toBeGreaterThan(short!)
+    expect(ex.executor.free().cpu).toBe(0)
+    const changesBefore = ex.capacityChanges()
+    await ex.clock.advanceAsync(short!)
+    expect(ex.executor.free().cpu).toBe(1)
+    expect(ex.capacityChanges()).toBeGreaterThan(changesBefore)
+    await ex.clock.advanceAsync(long! - short!)
+    expect(ex.executor.free().cpu).toBe(2)
+  })
+
   it('an award turns the hold into a running attempt; an award it has no room for is rejected', async () => {
     // in real life… we won o1's auction (held) and, unasked, o2 awards us work too while we are full.
     const ex = makeExecutor(cpu(1), { queueDepth: 0 })
