@@ -97,7 +97,9 @@ export const bidSchema = z.object({
     taskId: id,
     attempt: z.number().int().min(1),
     /** Estimated completion time on this bidder (ms from now): queue wait + work ÷ speed + transfer. */
-    etaMs: z.number().finite().min(0)
+    etaMs: z.number().finite().min(0),
+    /** True when the task would wait in the bidder's queue rather than start at once. */
+    queued: z.boolean().optional()
   })).max(AUCTION_LIMITS.maxTasksPerCall)
 })
 export type Bid = z.infer<typeof bidSchema>

@@ -82,7 +82,9 @@ export const resourceAdSchema = z.object({
     kinds: z.array(name).max(LIMITS.maxKinds),
     handlers: z.array(name).max(LIMITS.maxHandlers),
     commands: z.array(name).max(LIMITS.maxCommands),
-    tags: z.array(name).max(LIMITS.maxTags)
+    tags: z.array(name).max(LIMITS.maxTags),
+    /** Origins whose jobs this peer runs, when not every peer's (trust.submitters); absent = any. */
+    origins: z.array(z.string().min(1).max(128)).max(LIMITS.maxHandlers).optional()
   }),
   /** Set on the last ad of a peer that stops cleanly: mark it gone at once. */
   leaving: z.boolean().optional()

@@ -213,14 +213,19 @@ export class MeshPeer {
       kinds: executor.exec.allow.length > 0 ? ['handler', 'exec'] : ['handler'],
       handlers: this.#c.handlerNames().slice(0, 64),
       commands: executor.exec.allow.slice(0, 64),
-      tags: this.config.tags
+      tags: this.config.tags,
+      ...(this.config.trust.submitters === 'mesh' ? {} : { origins: this.config.trust.submitters === 'self' ? [this.id] : [this.id, ...this.config.trust.submitters].slice(0, 64) })
     }
   }
 
   /** This peer and every alive peer, with what they can run and have free. */
   #livePeers (): Array<PeerAbility & { free: Resources }> {
     const out: Array<PeerAbility & { free: Resources }> = [{ ...this.#ability(), free: this.#free }]
-    for (const e of this.membership.table.alive()) out.push({ id: e.id, capacity: e.ad.capacity, caps: e.ad.caps, free: e.ad.free })
+    for (const e of this.membership.table.alive()) {
+      // A peer that runs only some origins' jobs is no candidate for ours unless we are one of them.
+      if (e.ad.caps.origins !== undefined && !e.ad.caps.origins.includes(this.id)) continue
+      out.push({ id: e.id, capacity: e.ad.capacity, caps: e.ad.caps, free: e.ad.free })
+    }
     return out
   }
 

@@ -3,7 +3,7 @@
  * ties go to the less loaded bidder, then to the lower peer id, so every origin
  * decides the same way from the same bids.
  */
-export interface ReceivedBid { peer: string, taskId: string, attempt: number, etaMs: number, load: number }
+export interface ReceivedBid { peer: string, taskId: string, attempt: number, etaMs: number, load: number, queued?: boolean }
 
 export function chooseWinners (bids: ReceivedBid[]): Map<string, ReceivedBid> {
   const best = new Map<string, ReceivedBid>()

@@ -21,8 +21,12 @@ export interface BidderView {
   speed: number
   freeNow: Units
   queueRoom: Units
-  /** Expected wait (ms) before queued work starts: time until running work frees capacity. */
-  queueWaitMs: number
+  /**
+   * Expected wait (ms) before queued work starts: time until running work frees
+   * capacity. Undefined before this peer has finished anything: then each task
+   * is assumed to wait about its own duration (it queues behind work like it).
+   */
+  queueWaitMs: number | undefined
 }
 
 export interface TaskBid { task: OpenTask, etaMs: number, slot: 'now' | 'queue', demand: Units }
@@ -56,7 +60,7 @@ export function decideBids (tasks: OpenTask[], view: BidderView, solver: LpSolve
   const taken = new Set(now.map(b => b.task))
   // queue: what is left, behind running work.
   const rest = capable.filter(t => !taken.has(t))
-  const queued = choose(rest, view.queueRoom, t => etaMs(t, view.speed, view.queueWaitMs), solver, view.self.id)
+  const queued = choose(rest, view.queueRoom, t => etaMs(t, view.speed, view.queueWaitMs ?? t.workMs / Math.max(view.speed, 0.01)), solver, view.self.id)
   return {
     bids: [...now.map(b => ({ ...b, slot: 'now' as const })), ...queued.map(b => ({ ...b, slot: 'queue' as const }))],
     skipped

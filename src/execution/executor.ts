@@ -159,7 +159,7 @@ export class Executor {
     for (const b of decision.bids) {
       const key = attemptKey(cfb.jobId, b.task.id, b.task.attempt)
       if (this.ledger.hold(key, b.demand, b.slot, now + validMs)) {
-        bids.push({ taskId: b.task.id, attempt: b.task.attempt, etaMs: Math.round(b.etaMs * 10) / 10 })
+        bids.push({ taskId: b.task.id, attempt: b.task.attempt, etaMs: Math.round(b.etaMs * 10) / 10, ...(b.slot === 'queue' ? { queued: true } : {}) })
         const held = this.#roundHolds.get(jobKey) ?? { round: cfb.round, keys: [] }
         held.keys.push(key)
         this.#roundHolds.set(jobKey, held)
@@ -171,8 +171,8 @@ export class Executor {
     this.#armHoldExpiry()
   }
 
-  #queueWaitMs (): number {
-    if (this.#recentMs.length === 0) return 1000
+  #queueWaitMs (): number | undefined {
+    if (this.#recentMs.length === 0) return undefined
     const sorted = [...this.#recentMs].sort((a, b) => a - b)
     return sorted[Math.floor(sorted.length / 2)]!
   }

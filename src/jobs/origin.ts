@@ -207,7 +207,7 @@ export class Origin {
     for (const b of bid.bids) {
       const open = r.tasks.get(b.taskId)
       if (open === undefined || open.attempt !== b.attempt || open.exclude.includes(from)) continue
-      r.bids.push({ peer: from, taskId: b.taskId, attempt: b.attempt, etaMs: b.etaMs, load: bid.load })
+      r.bids.push({ peer: from, taskId: b.taskId, attempt: b.attempt, etaMs: b.etaMs, load: bid.load, queued: b.queued === true })
     }
     r.answered.add(from)
     // Close as soon as every live capable peer has answered.
@@ -225,6 +225,11 @@ export class Origin {
     const winners = chooseWinners(r.bids)
     const awards = new Map<string, AwardedTask[]>()
     let unbid = 0
+    // A bidder whose start-now bid lost has room right now. While one does, a task whose best
+    // bid is a queue slot waits for the next round (announced at once) rather than queue behind
+    // work on a busy peer.
+    const spareRoom = r.bids.some(b => b.queued !== true && winners.get(b.taskId)?.peer !== b.peer)
+    let deferred = 0
     this.#c.logger.debug({ jobId, round: r.round, tasks: r.tasks.size, bids: r.bids.length, winners: winners.size, answered: r.answered.size, expected: r.expected.size, ms: now - r.openedAt }, 'round closed')
     for (const [taskId] of r.tasks) {
       const t = job.tasks.get(taskId)
@@ -233,6 +238,11 @@ export class Origin {
       if (w === undefined) {
         t.status = 'pending'
         unbid++
+        continue
+      }
+      if (w.queued === true && spareRoom) {
+        t.status = 'pending'
+        deferred++
         continue
       }
       t.status = 'awarded'
@@ -246,7 +256,7 @@ export class Origin {
       void this.#c.send(peer, { v: TASK_VERSION, type: 'award', jobId, round: r.round, tasks })
     }
     // Nobody had room for some tasks: wait until capacity appears (a result, an ad), or a backoff passes.
-    if (unbid > 0) {
+    if (unbid > 0 && deferred === 0) {
       job.idleBackoffMs = Math.min(Math.max(NO_BID_BACKOFF.minMs, job.idleBackoffMs * 2), NO_BID_BACKOFF.maxMs)
       job.idleUntil = now + job.idleBackoffMs
     } else {
