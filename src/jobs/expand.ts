@@ -17,7 +17,7 @@ export interface TaskInstance {
   count?: number
   /**
    * The task's spec with `{i}` replaced by the index in an exec task's
-   * command, env values, stdin, inputs keys and outputs. Handler input is left
+   * command, env values, stdin, inputs (both sides) and outputs. Handler input is left
    * alone (handlers get `ctx.index`). Instances without placeholders share
    * their task's spec object: treat it as read-only.
    */
@@ -111,7 +111,7 @@ const PLACEHOLDER = '{i}'
 function hasPlaceholder (task: ExecTaskSpec): boolean {
   const has = (s: string) => s.includes(PLACEHOLDER)
   return task.command.some(has) || Object.values(task.env).some(has) || (task.stdin !== undefined && has(task.stdin)) ||
-    Object.keys(task.inputs).some(has) || task.outputs.some(has)
+    Object.entries(task.inputs).some(([k, v]) => has(k) || has(v)) || task.outputs.some(has)
 }
 
 /** A copy of `task` with every `{i}` replaced by `index`, in the places a placeholder is allowed. */
@@ -123,7 +123,8 @@ function substitute (task: ExecTaskSpec, index: number): ExecTaskSpec {
     command: task.command.map(sub),
     env: Object.fromEntries(Object.entries(task.env).map(([k, v]) => [k, sub(v)])),
     ...(task.stdin === undefined ? {} : { stdin: sub(task.stdin) }),
-    inputs: Object.fromEntries(Object.entries(task.inputs).map(([k, v]) => [sub(k), v])),
+    // Both sides: `"part.csv": "parts/part-{i}.csv"` gives each instance its own file.
+    inputs: Object.fromEntries(Object.entries(task.inputs).map(([k, v]) => [sub(k), sub(v)])),
     outputs: task.outputs.map(sub)
   }
 }

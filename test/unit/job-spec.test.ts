@@ -224,14 +224,14 @@ describe('expandJob', () => {
     expect(countInstances(parseJobSpec(PI))).toBe(instances.length)
   })
 
-  it('replaces every {i} in exec fields, and leaves handler input and input sources alone', () => {
+  it('replaces every {i} in exec fields (input sources too, so each instance can stage its own file), and leaves handler input alone', () => {
     const spec = parseJobSpec(job({
       e: exec({ count: 3, command: ['run', '--part={i}/{i}'], env: { PART: 'p{i}', FIXED: 'f' }, stdin: 'line {i}\n', inputs: { 'in-{i}.csv': 'data/{i}.csv' }, outputs: ['out/{i}.png', 'log.txt'] }),
       h: handler({ count: 2, input: { file: 'x-{i}' } })
     }))
     const [e0, e1, e2, h0, h1] = expandJob(spec)
     expect(e2?.spec).toEqual({
-      ...spec.tasks.e, command: ['run', '--part=2/2'], env: { PART: 'p2', FIXED: 'f' }, stdin: 'line 2\n', inputs: { 'in-2.csv': 'data/{i}.csv' }, outputs: ['out/2.png', 'log.txt']
+      ...spec.tasks.e, command: ['run', '--part=2/2'], env: { PART: 'p2', FIXED: 'f' }, stdin: 'line 2\n', inputs: { 'in-2.csv': 'data/2.csv' }, outputs: ['out/2.png', 'log.txt']
     })
     expect((e0?.spec as ExecTaskSpec).command).toEqual(['run', '--part=0/0'])
     expect((e1?.spec as ExecTaskSpec).outputs).toEqual(['out/1.png', 'log.txt'])
