@@ -65,9 +65,12 @@ describe('jobs through the daemons', () => {
 
   it('mesh cancel stops a running job on every peer', async () => {
     const marker = `meshwork_cancel_${process.pid}_${Date.now()}`
+    // A sleep length unique to this run, so the check below cannot match anyone else's process.
+    const sleeper = `sleep 60.${process.pid % 100000}`
     const job = join(dir, 'spin.json')
-    // Six one-core spinners on three two-core peers: every peer runs some.
-    writeFileSync(job, JSON.stringify({ name: 'spin', tasks: { spin: { kind: 'exec', command: ['awk', `BEGIN { m = "${marker}"; while (1) {} }`], count: 6, resources: { cpu: 1 } } } }))
+    // Six one-core sleepers on three two-core peers: every peer runs some. Each is a process tree
+    // (awk → sh → sleep), so cancelling must kill the whole group; sleeping keeps the CPU free for the daemons.
+    writeFileSync(job, JSON.stringify({ name: 'spin', tasks: { spin: { kind: 'exec', command: ['awk', `BEGIN { m = "${marker}"; system("${sleeper}") }`], count: 6, resources: { cpu: 1 } } } }))
     const origin = daemons[2]!
     const sub = await mesh(['submit', job, '--json', '--config', origin.config])
     expect(sub.code, sub.stderr).toBe(0)
@@ -80,7 +83,7 @@ describe('jobs through the daemons', () => {
 
     const c = await mesh(['cancel', id, '--config', origin.config])
     expect(c.code, c.stderr).toBe(0)
-    await waitFor('every spinner process to be gone', () => countProcesses(marker) === 0, { timeoutMs: 10_000, intervalMs: 100 })
+    await waitFor('every task process to be gone', () => countProcesses(marker) === 0 && countProcesses(sleeper) === 0, { timeoutMs: 10_000, intervalMs: 100 })
     const s = JSON.parse((await mesh(['status', id, '--json', '--config', origin.config])).stdout) as { state: string }
     expect(s.state).toBe('cancelled')
   })
