@@ -84,6 +84,8 @@ export const configSchema = z.strictObject({
     goneMs: ms(0).default(2500),
     /** A gone peer stays listed (as gone) this long, then is forgotten. */
     forgetMs: ms(0).default(60_000),
+    /** An executor keeps a result for an origin that is away this long, resending with backoff. */
+    resultTtlMs: ms(1000, 30 * 24 * 3600_000).default(24 * 3600_000),
     /** Connection-monitor ping period; a frozen peer's connection closes after about this plus pingTimeoutMs. */
     pingIntervalMs: ms(100).default(500),
     pingTimeoutMs: ms(100).default(750)

@@ -18,6 +18,7 @@ import { TASK_PROTOCOL, decodeTaskMessage, encodeTaskMessage, type FileData, typ
 import type { PeerAbility } from './auction/feasibility.ts'
 import type { LpSolver } from './auction/lp.ts'
 import { Executor, type BlobStore } from './execution/executor.ts'
+import { MemoryOutboxStore, type OutboxStore } from './execution/outbox.ts'
 import type { TaskRunner } from './execution/runner.ts'
 import type { Journal } from './jobs/journal.ts'
 import type { JobView } from './jobs/job-view.ts'
@@ -36,6 +37,8 @@ export interface MeshPeerComponents {
   journal: Journal
   /** Names of the handlers this peer can run now (apps register more at any time). */
   handlerNames: () => string[]
+  /** Where finished results wait for acknowledgement (in memory unless given). */
+  outbox?: OutboxStore
 }
 
 /** One row of `mesh peers`: a peer as this peer sees it. */
@@ -107,14 +110,16 @@ export class MeshPeer {
       send: async (peer, msg) => await this.#sendTask(peer, msg),
       sendBid: async (peer, bid) => await this.#sendBid(peer, bid),
       onCapacityChange: () => { this.setFree(this.executor.free()) },
-      ability: () => this.#ability()
+      ability: () => this.#ability(),
+      outbox: components.outbox ?? new MemoryOutboxStore()
     }, {
       capacity: this.capacity,
       speed: components.probe.speed,
       queueDepth: config.auction.queueDepth,
       heartbeatMs: config.failure.heartbeatMs,
       bidWindowMs: config.auction.bidWindowMs,
-      trust: config.trust.submitters
+      trust: config.trust.submitters,
+      resultTtlMs: config.failure.resultTtlMs
     })
     this.origin = new Origin({
       clock: components.clock,
@@ -160,11 +165,15 @@ export class MeshPeer {
         if (!d.ok) { this.#drops.add(d.reason); return }
         this.#routeTask(from, d.value)
       }),
-      this.membership.onChange(change => { if (change.to === 'gone') this.origin.peerGone(change.peer) }),
+      this.membership.onChange(change => {
+        if (change.to === 'gone') this.origin.peerGone(change.peer)
+        // An origin that is back (restarted, or reachable again) gets its results now.
+        if (change.to === 'alive') this.executor.originBack(change.peer)
+      }),
       this.membership.onAd(ad => { if (ad.free.cpu > 0) this.origin.capacityAppeared() })
     )
     this.membership.start()
-    this.executor.start()
+    this.executor.start().catch((err: Error) => { this.#c.logger.error({ err: err.message }, 'cannot load the outbox; earlier results are not resent') })
     this.origin.start()
   }
 

@@ -17,6 +17,7 @@ import { decideBids } from '../auction/bidder.ts'
 import type { LpSolver } from '../auction/lp.ts'
 import { Ledger, fromUnits, toUnits } from '../resources/ledger.ts'
 import type { RunOutcome, RunRequest, TaskRunner } from './runner.ts'
+import type { OutboxStore } from './outbox.ts'
 
 export interface BlobStore {
   put: (bytes: Uint8Array) => BlobRef
@@ -37,6 +38,8 @@ export interface ExecutorComponents {
   sendBid: (peer: string, bid: Bid) => Promise<boolean>
   /** Free capacity changed (for early ads). */
   onCapacityChange: () => void
+  /** Where finished results wait for their acknowledgement; durable in a daemon. */
+  outbox: OutboxStore
   /** What this peer is and can run, current at call time (handlers may be registered later). */
   ability: () => PeerAbility
 }
@@ -49,6 +52,8 @@ export interface ExecutorInit {
   bidWindowMs: number
   /** Whose jobs this peer runs. */
   trust: 'mesh' | 'self' | string[]
+  /** A result whose origin never acknowledges it is dropped after this long. */
+  resultTtlMs: number
 }
 
 interface Attempt {
@@ -63,7 +68,7 @@ interface Attempt {
   message?: string
 }
 
-interface OutboxEntry { origin: string, jobId: string, result: TaskResult, sentAt: number, backoffMs: number, blobs: BlobRef[] }
+interface OutboxEntry { origin: string, jobId: string, result: TaskResult, at: number, sentAt: number, backoffMs: number, blobs: BlobRef[] }
 
 export const attemptKey = (jobId: string, taskId: string, attempt: number): string => `${jobId}\n${taskId}\n${attempt}`
 
@@ -97,10 +102,22 @@ export class Executor {
     this.ledger = new Ledger(init.capacity, init.queueDepth)
   }
 
-  start (): void {
+  /** Start; results left in the outbox by an earlier run are loaded and sent again. */
+  start (): Promise<void> {
     this.#running = true
     this.#scheduleHeartbeat()
     this.#scheduleResend()
+    return this.#c.outbox.load().then(entries => {
+      for (const e of entries) {
+        if (this.#outbox.has(e.key)) continue
+        this.#outbox.set(e.key, { origin: e.origin, jobId: e.jobId, result: e.result, at: e.at, sentAt: 0, backoffMs: 0, blobs: blobsOf(e.result) })
+      }
+    })
+  }
+
+  /** `peer` is reachable again (back from gone, or restarted): send its results now rather than after the backoff. */
+  originBack (peer: string): void {
+    for (const e of this.#outbox.values()) if (e.origin === peer) { e.backoffMs = 0; e.sentAt = 0 }
   }
 
   stop (): void {
@@ -203,6 +220,7 @@ export class Executor {
           if (e !== undefined && e.origin === from) {
             for (const b of e.blobs) this.#c.blobs.drop(b)
             this.#outbox.delete(key)
+            void this.#c.outbox.delete(key)
           }
         }
         break
@@ -249,7 +267,11 @@ export class Executor {
       this.#finishAttempt(a)
     }
     // A cancelled job's results are no longer wanted.
-    if (tasks === undefined) for (const [k, e] of this.#outbox) if (e.jobId === jobId && e.origin === origin) this.#outbox.delete(k)
+    if (tasks === undefined) {
+      for (const [k, e] of this.#outbox) {
+        if (e.jobId === jobId && e.origin === origin) { this.#outbox.delete(k); void this.#c.outbox.delete(k) }
+      }
+    }
   }
 
   // ── running ──────────────────────────────────────────────────────────────
@@ -328,14 +350,20 @@ export class Executor {
     } else {
       result = { ...base, ok: false, error: outcome.error.slice(0, 4096), reason: outcome.reason, retryable: outcome.retryable, value: outcome.value }
     }
+    const now = this.#c.clock.now()
+    this.#outbox.set(a.key, { origin: a.origin, jobId: a.jobId, result, at: now, sentAt: now, backoffMs: 1000, blobs })
     // Durable before sent (DESIGN.md §1.4): the outbox keeps it until the origin acknowledges.
-    this.#outbox.set(a.key, { origin: a.origin, jobId: a.jobId, result, sentAt: this.#c.clock.now(), backoffMs: 1000, blobs })
-    const batchKey = `${a.origin}\n${a.jobId}`
-    const batch = this.#pendingResults.get(batchKey)
-    if (batch === undefined) this.#pendingResults.set(batchKey, [result])
-    else batch.push(result)
-    // Batch results that finish close together into one message per origin and job.
-    this.#flushTimer ??= this.#c.clock.setTimeout(() => { this.#flushTimer = undefined; this.#flushResults() }, 1)
+    this.#c.outbox.put({ key: a.key, origin: a.origin, jobId: a.jobId, result, at: now }).then(() => {
+      const batchKey = `${a.origin}\n${a.jobId}`
+      const batch = this.#pendingResults.get(batchKey)
+      if (batch === undefined) this.#pendingResults.set(batchKey, [result])
+      else batch.push(result)
+      // Batch results that finish close together into one message per origin and job.
+      this.#flushTimer ??= this.#c.clock.setTimeout(() => { this.#flushTimer = undefined; this.#flushResults() }, 1)
+    }, (err: Error) => {
+      // Not durable: keep it in memory and let the resend loop deliver it; say so.
+      this.#c.logger.error({ jobId: a.jobId, taskId: a.task.taskId, err: err.message }, 'outbox write failed')
+    })
   }
 
   #inlineOrBlob (bytes: Uint8Array, blobs: BlobRef[]): FileData {
@@ -392,10 +420,16 @@ export class Executor {
       if (!this.#running) return
       const now = this.#c.clock.now()
       const due = new Map<string, TaskResult[]>()
-      for (const e of this.#outbox.values()) {
+      for (const [key, e] of this.#outbox) {
+        if (now - e.at > this.#init.resultTtlMs) {
+          this.#c.logger.warn({ jobId: e.jobId, taskId: e.result.taskId, origin: e.origin }, 'result dropped: its origin did not come back within failure.resultTtlMs')
+          this.#outbox.delete(key)
+          void this.#c.outbox.delete(key)
+          continue
+        }
         if (now - e.sentAt < e.backoffMs) continue
         e.sentAt = now
-        e.backoffMs = Math.min(e.backoffMs * 2, 30_000)
+        e.backoffMs = Math.min(Math.max(1000, e.backoffMs * 2), 30_000)
         const k = `${e.origin}\n${e.jobId}`
         const list = due.get(k)
         if (list === undefined) due.set(k, [e.result])
@@ -413,6 +447,14 @@ export class Executor {
   free (): PeerAbility['capacity'] {
     return fromUnits(this.ledger.freeNow())
   }
+}
+
+/** The blobs a result refers to (its value and output files). */
+function blobsOf (r: TaskResult): BlobRef[] {
+  if (!r.ok) return []
+  const out: BlobRef[] = r.valueBlob !== undefined ? [r.valueBlob] : []
+  for (const f of Object.values(r.outputs ?? {})) if ('blob' in f) out.push(f.blob)
+  return out
 }
 
 function ref (t: { taskId: string, attempt: number }): { taskId: string, attempt: number } {

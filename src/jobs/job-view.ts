@@ -76,6 +76,8 @@ export class JobView {
    */
   idleUntil = 0
   idleBackoffMs = 0
+  /** True while a closed round's awards are being journaled and sent: the next round waits for them. */
+  sendingAwards = false
   readonly #history: JobEvent[] = []
   readonly #listeners = new Set<(e: JobEvent) => void>()
   readonly #durations = new Map<string, number[]>()

@@ -28,22 +28,47 @@ export interface JournalResult {
 
 export type JournalJobState = { state: 'done' | 'failed' | 'cancelled', at: number, error?: string }
 
-export interface JournalSnapshot {
-  jobs: Array<{ job: JournalJob, results: JournalResult[], end?: JournalJobState }>
+/** An attempt handed to a peer: a restarted origin re-attaches to it if that peer still runs it. */
+export interface JournalAttempt {
+  taskId: string
+  attempt: number
+  peer: string
+  at: number
 }
 
+export interface JournalSnapshot {
+  jobs: Array<{
+    job: JournalJob
+    results: JournalResult[]
+    /** The latest attempt of each task (by taskId), done or not. */
+    attempts: JournalAttempt[]
+    end?: JournalJobState
+  }>
+}
+
+/**
+ * Implementations must make each write durable before its promise resolves
+ * (the origin acknowledges results and returns from submit only after), and
+ * must keep per-job order: a later putAttempt for a task replaces an earlier one.
+ */
 export interface Journal {
   putJob: (job: JournalJob) => Promise<void>
+  putAttempt: (jobId: string, attempt: JournalAttempt) => Promise<void>
   putResult: (jobId: string, result: JournalResult) => Promise<void>
   putJobState: (jobId: string, state: JournalJobState) => Promise<void>
   load: () => Promise<JournalSnapshot>
+  close?: () => Promise<void>
 }
 
 export class MemoryJournal implements Journal {
-  readonly #jobs = new Map<string, { job: JournalJob, results: Map<string, JournalResult>, end?: JournalJobState }>()
+  readonly #jobs = new Map<string, { job: JournalJob, results: Map<string, JournalResult>, attempts: Map<string, JournalAttempt>, end?: JournalJobState }>()
 
   async putJob (job: JournalJob): Promise<void> {
-    this.#jobs.set(job.id, { job, results: new Map() })
+    this.#jobs.set(job.id, { job, results: new Map(), attempts: new Map() })
+  }
+
+  async putAttempt (jobId: string, attempt: JournalAttempt): Promise<void> {
+    this.#jobs.get(jobId)?.attempts.set(attempt.taskId, attempt)
   }
 
   async putResult (jobId: string, result: JournalResult): Promise<void> {
@@ -56,6 +81,6 @@ export class MemoryJournal implements Journal {
   }
 
   async load (): Promise<JournalSnapshot> {
-    return { jobs: [...this.#jobs.values()].map(j => ({ job: j.job, results: [...j.results.values()], end: j.end })) }
+    return { jobs: [...this.#jobs.values()].map(j => ({ job: j.job, results: [...j.results.values()], attempts: [...j.attempts.values()], end: j.end })) }
   }
 }

@@ -22,7 +22,7 @@ import { whyNobody, whyNot, type PeerAbility } from '../auction/feasibility.ts'
 import { toUnits } from '../resources/ledger.ts'
 import type { BlobStore } from '../execution/executor.ts'
 import { expandJob, upstreamFor } from './expand.ts'
-import type { Journal, JournalJob } from './journal.ts'
+import type { Journal, JournalJob, JournalSnapshot } from './journal.ts'
 import { JobView, type JobEvent, type TaskRecord } from './job-view.ts'
 
 export interface OriginComponents {
@@ -80,6 +80,7 @@ export class Origin {
   start (): void {
     this.#running = true
     this.#scheduleLeaseCheck()
+    for (const job of this.#jobs.values()) this.#pump(job)
   }
 
   stop (): void {
@@ -103,6 +104,54 @@ export class Origin {
     return view
   }
 
+  /**
+   * Rebuild jobs from the journal after a restart (before `start`). Finished
+   * tasks keep their results; a task whose attempt was handed out is
+   * re-attached to it for one lease (the executor may still be running it, or
+   * hold its result in its outbox); everything else is announced again.
+   */
+  restore (snapshot: JournalSnapshot): JobView[] {
+    const now = this.#c.clock.now()
+    const restored: JobView[] = []
+    for (const { job, results, attempts, end } of snapshot.jobs) {
+      const view = new JobView(job, expandJob(job.spec), now)
+      this.#jobs.set(job.id, view)
+      restored.push(view)
+      for (const a of attempts) {
+        const t = view.tasks.get(a.taskId)
+        if (t === undefined) continue
+        t.attempt = a.attempt
+        t.status = 'awarded'
+        t.attempts.push({ attempt: a.attempt, peer: a.peer, state: 'awarded', awardedAt: a.at, lastHeartbeat: now })
+      }
+      for (const r of results) {
+        const t = view.tasks.get(r.taskId)
+        if (t === undefined) continue
+        t.status = 'done'
+        t.attempt = r.attempt
+        t.result = r.value
+        t.outputs = r.outputs
+        const at = t.attempts.at(-1)
+        if (at !== undefined && at.attempt === r.attempt) { at.state = 'done'; at.endedAt = r.at; at.startedAt = r.at - r.durationMs } else {
+          t.attempts.push({ attempt: r.attempt, peer: r.peer, state: 'done', awardedAt: r.at, startedAt: r.at - r.durationMs, endedAt: r.at, lastHeartbeat: r.at })
+        }
+        view.recordDuration(t.inst.name, r.durationMs)
+        view.emit({ type: 'task-done', jobId: job.id, taskId: t.id, attempt: r.attempt, peer: r.peer, durationMs: r.durationMs, at: r.at })
+      }
+      if (end !== undefined) {
+        view.state = end.state
+        view.endedAt = end.at
+        view.error = end.error
+        for (const t of view.tasks.values()) if (t.status !== 'done') t.status = 'cancelled'
+        view.emit({ type: end.state === 'done' ? 'job-done' : end.state === 'failed' ? 'job-failed' : 'job-cancelled', jobId: job.id, at: end.at, error: end.error })
+        continue
+      }
+      this.#unblock(view)
+      this.#c.logger.info({ jobId: job.id, done: results.length, reattached: attempts.length, tasks: view.tasks.size }, 'job restored from the journal')
+    }
+    return restored
+  }
+
   cancel (jobId: string, reason = 'cancelled by the user'): boolean {
     const job = this.#jobs.get(jobId)
     if (job === undefined || job.state !== 'running') return false
@@ -124,7 +173,7 @@ export class Origin {
   }
 
   #pump (job: JobView): void {
-    if (!this.#running || job.state !== 'running' || this.#rounds.has(job.id)) return
+    if (!this.#running || job.state !== 'running' || this.#rounds.has(job.id) || job.sendingAwards) return
     const now = this.#c.clock.now()
     if (now < job.idleUntil) { this.#scheduleRetry(job.idleUntil); return }
     const peers = this.#c.livePeers()
@@ -252,8 +301,25 @@ export class Origin {
       list.push(this.#awarded(job, t))
       awards.set(w.peer, list)
     }
-    for (const [peer, tasks] of awards) {
-      void this.#c.send(peer, { v: TASK_VERSION, type: 'award', jobId, round: r.round, tasks })
+    // Journal every award before sending it: a restarted origin must know each attempt
+    // number it handed out, to re-attach to it and never hand the same number out twice.
+    const journaled = [...awards].flatMap(([peer, tasks]) => tasks.map(async t =>
+      await this.#c.journal.putAttempt(jobId, { taskId: t.taskId, attempt: t.attempt, peer, at: now })))
+    const announceNext = (): void => { this.#pump(job) }
+    if (awards.size > 0) {
+      // The next round's call goes out after the awards, so it cannot overtake them and
+      // release (round-scoped) the very holds the awards are about to claim.
+      job.sendingAwards = true
+      void Promise.all(journaled).then(() => {
+        for (const [peer, tasks] of awards) void this.#c.send(peer, { v: TASK_VERSION, type: 'award', jobId, round: r.round, tasks })
+        job.sendingAwards = false
+        announceNext()
+      }, (err: Error) => {
+        // Unsent awards: their leases expire and the tasks are announced again.
+        this.#c.logger.error({ jobId, err: err.message }, 'journal write failed; awards not sent')
+        job.sendingAwards = false
+        announceNext()
+      })
     }
     // Nobody had room for some tasks: wait until capacity appears (a result, an ad), or a backoff passes.
     if (unbid > 0 && deferred === 0) {
@@ -262,7 +328,7 @@ export class Origin {
     } else {
       job.idleBackoffMs = 0
     }
-    this.#pump(job)
+    if (awards.size === 0) announceNext()
   }
 
   #awarded (job: JobView, t: TaskRecord): AwardedTask {

@@ -6,6 +6,7 @@ import type { Resources } from '../../protocols/resources.ts'
 import type { TaskMessage } from '../../protocols/task.ts'
 import { TASK_VERSION } from '../../protocols/task.ts'
 import { Ledger, fromUnits, toUnits } from '../../src/resources/ledger.ts'
+import { MemoryOutboxStore } from '../../src/execution/outbox.ts'
 import { Executor, attemptKey, type BlobStore } from '../../src/execution/executor.ts'
 import { createHighsSolver } from '../../src/auction/lp.ts'
 import { ManualClock } from '../../src/testing/manual-clock.ts'
@@ -241,9 +242,10 @@ function makeExecutor (capacity: Resources, opts: { queueDepth?: number, runner?
     send: async (to, msg) => { sent.push({ to, msg }); return true },
     sendBid: async (to, bid) => { bids.push({ to, bid }); return true },
     onCapacityChange: () => { capacityChanges++ },
-    ability: () => ({ id: 'x', capacity, caps: { kinds: ['handler'], handlers: runner.names(), commands: [], tags: [] } })
-  }, { capacity, speed: 1, queueDepth: opts.queueDepth ?? 1, heartbeatMs: 500, bidWindowMs: 50, trust: 'mesh' })
-  executor.start()
+    ability: () => ({ id: 'x', capacity, caps: { kinds: ['handler'], handlers: runner.names(), commands: [], tags: [] } }),
+    outbox: new MemoryOutboxStore()
+  }, { capacity, speed: 1, queueDepth: opts.queueDepth ?? 1, heartbeatMs: 500, bidWindowMs: 50, trust: 'mesh', resultTtlMs: 24 * 3600_000 })
+  void executor.start()
   return { clock, executor, bids, sent, runner, capacityChanges: () => capacityChanges }
 }
 
