@@ -104,6 +104,9 @@ export async function createLocalMesh (n: number, extra: (i: number) => Record<s
       dataDir: `./data${i + 1}`,
       control: { port: 0 },
       log: { level: 'warn' },
+      // Several daemons on one machine each see the others' tasks as outside load;
+      // on real machines, one daemon each, load shift stays on.
+      yield: { policy: 'off' },
       ...extra(i)
     }, null, 2) + '\n')
     return new LocalDaemon(config, port)

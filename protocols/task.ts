@@ -1,7 +1,8 @@
 /**
  * `/meshwork/task/1.0.0`: origin ↔ executor over one long-lived stream per
  * direction. Origin → executor: `award`, `ack`, `cancel`. Executor → origin:
- * `accept` (with rejections), `progress` (also the lease heartbeat), `result`.
+ * `accept` (with rejections), `progress` (also the lease heartbeat), `result`,
+ * `release` (tasks given back when the machine gets busy).
  * Every message batches many tasks of one job; every task reference carries its
  * attempt number, which fences stale attempts (DESIGN.md §7).
  *
@@ -113,7 +114,15 @@ const cancel = z.object({
   reason: z.string().max(256)
 })
 
-export const taskMessageSchema = z.discriminatedUnion('type', [award, accept, progress, result, ack, cancel])
+/** Executor → origin: tasks given back (the machine got busy: load shift). The origin re-announces them at once. */
+const release = z.object({
+  v: z.literal(TASK_VERSION),
+  type: z.literal('release'),
+  jobId: id,
+  tasks: z.array(attemptRef.extend({ reason: z.string().max(256) })).min(1).max(TASK_LIMITS.maxTasksPerMessage)
+})
+
+export const taskMessageSchema = z.discriminatedUnion('type', [award, accept, progress, result, ack, cancel, release])
 export type TaskMessage = z.infer<typeof taskMessageSchema>
 export type AwardMsg = z.infer<typeof award>
 export type AcceptMsg = z.infer<typeof accept>
@@ -121,6 +130,7 @@ export type ProgressMsg = z.infer<typeof progress>
 export type ResultMsg = z.infer<typeof result>
 export type AckMsg = z.infer<typeof ack>
 export type CancelMsg = z.infer<typeof cancel>
+export type ReleaseMsg = z.infer<typeof release>
 
 export function encodeTaskMessage (msg: TaskMessage): Uint8Array {
   return encodeMessage(msg)

@@ -91,7 +91,8 @@ export const configSchema = z.strictObject({
     pingTimeoutMs: ms(100).default(750)
   }).prefault({}),
   yield: z.strictObject({
-    policy: z.enum(['queued', 'checkpointed', 'all']).default('queued'),
+    /** What to give back when the machine gets busy with other work; "off" never yields. */
+    policy: z.enum(['queued', 'checkpointed', 'all', 'off']).default('queued'),
     cpuBusyPercent: z.number().min(1).max(100).default(85),
     sustainMs: ms(0).default(5000)
   }).prefault({}),

@@ -111,7 +111,8 @@ export class MeshPeer {
       sendBid: async (peer, bid) => await this.#sendBid(peer, bid),
       onCapacityChange: () => { this.setFree(this.executor.free()) },
       ability: () => this.#ability(),
-      outbox: components.outbox ?? new MemoryOutboxStore()
+      outbox: components.outbox ?? new MemoryOutboxStore(),
+      load: () => components.probe.load()
     }, {
       capacity: this.capacity,
       speed: components.probe.speed,
@@ -119,7 +120,8 @@ export class MeshPeer {
       heartbeatMs: config.failure.heartbeatMs,
       bidWindowMs: config.auction.bidWindowMs,
       trust: config.trust.submitters,
-      resultTtlMs: config.failure.resultTtlMs
+      resultTtlMs: config.failure.resultTtlMs,
+      yield: config.yield.policy === 'off' ? undefined : { ...config.yield, policy: config.yield.policy, memoryReserveMB: config.resources.reserve.memoryMB }
     })
     this.origin = new Origin({
       clock: components.clock,

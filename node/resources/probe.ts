@@ -3,7 +3,7 @@
  * systeminformation (CPU, memory, GPUs), then load sampled every period from
  * `os` and the event-loop monitor, which cost microseconds.
  */
-import { readFileSync } from 'node:fs'
+import { readdirSync, readFileSync } from 'node:fs'
 import { cpus, freemem, loadavg } from 'node:os'
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks'
 import si from 'systeminformation'
@@ -46,10 +46,46 @@ function readCgroupLimits (): { cpu?: number, memoryBytes?: number } {
   return out
 }
 
+/**
+ * CPU time (ms) used by this process's descendants (exec tasks and whatever
+ * they started), from /proc; undefined where there is no /proc. A process that
+ * starts and ends between two samples is missed, which only ever makes outside
+ * load look larger for one sample.
+ */
+export function descendantsCpuMs (): number | undefined {
+  let entries: string[]
+  try { entries = readdirSync('/proc') } catch { return undefined }
+  const parent = new Map<number, number>()
+  const cpu = new Map<number, number>()
+  for (const name of entries) {
+    const pid = Number(name)
+    if (!Number.isInteger(pid)) continue
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+      parent.set(pid, Number(f[1]))
+      cpu.set(pid, (Number(f[11]) + Number(f[12])) * 10)
+    } catch { /* the process ended meanwhile */ }
+  }
+  let total = 0
+  for (const [pid, ms] of cpu) {
+    // Walk up to see whether `pid` descends from us.
+    let p = parent.get(pid)
+    for (let hops = 0; p !== undefined && p > 1 && hops < 64; hops++) {
+      if (p === process.pid) { total += ms; break }
+      p = parent.get(p)
+    }
+  }
+  return total
+}
+
 /** Samples load on a timer; `load()` returns the latest sample without blocking. */
 export class LoadSampler {
   #latest: LoadSample
   #prevCpu = cpuTimes()
+  #prevSelf = process.cpuUsage()
+  #prevKids = descendantsCpuMs()
+  #prevAt = performance.now()
   readonly #eld: IntervalHistogram
   #timer: NodeJS.Timeout | undefined
 
@@ -78,11 +114,22 @@ export class LoadSampler {
     this.#prevCpu = now
     const p99 = this.#eld.percentile(99) / 1e6
     this.#eld.reset()
+    // The mesh's own CPU: this process (worker threads included) and its task processes.
+    const at = performance.now()
+    const self = process.cpuUsage(this.#prevSelf)
+    this.#prevSelf = process.cpuUsage()
+    const kids = descendantsCpuMs()
+    const kidsMs = kids !== undefined && this.#prevKids !== undefined ? Math.max(0, kids - this.#prevKids) : 0
+    this.#prevKids = kids
+    const wallMs = Math.max(1, at - this.#prevAt)
+    this.#prevAt = at
+    const meshMs = (self.user + self.system) / 1000 + kidsMs
     this.#latest = {
       avg1: round2(loadavg()[0] ?? 0),
       cpuBusy: total > 0 ? round2(Math.min(100, Math.max(0, 100 * (1 - idle / total)))) : 0,
       eventLoopDelayMs: Number.isFinite(p99) ? round2(p99) : 0,
-      memoryAvailableMB: Math.floor(freemem() / 1048576)
+      memoryAvailableMB: Math.floor(freemem() / 1048576),
+      meshCpuBusy: round2(Math.min(100, 100 * meshMs / (wallMs * cpus().length)))
     }
     return this.#latest
   }

@@ -18,6 +18,8 @@ import type { LpSolver } from '../auction/lp.ts'
 import { Ledger, fromUnits, toUnits } from '../resources/ledger.ts'
 import type { RunOutcome, RunRequest, TaskRunner } from './runner.ts'
 import type { OutboxStore } from './outbox.ts'
+import { YieldWatcher, type YieldPolicy } from './yield.ts'
+import type { LoadSample } from '../resources/capacity.ts'
 
 export interface BlobStore {
   put: (bytes: Uint8Array) => BlobRef
@@ -40,6 +42,8 @@ export interface ExecutorComponents {
   onCapacityChange: () => void
   /** Where finished results wait for their acknowledgement; durable in a daemon. */
   outbox: OutboxStore
+  /** The machine's latest load sample (for load shift); absent: never yield. */
+  load?: () => LoadSample
   /** What this peer is and can run, current at call time (handlers may be registered later). */
   ability: () => PeerAbility
 }
@@ -54,6 +58,8 @@ export interface ExecutorInit {
   trust: 'mesh' | 'self' | string[]
   /** A result whose origin never acknowledges it is dropped after this long. */
   resultTtlMs: number
+  /** Load shift: when and how to give work back. Absent: never yield. */
+  yield?: { policy: YieldPolicy, cpuBusyPercent: number, sustainMs: number, memoryReserveMB: number }
 }
 
 interface Attempt {
@@ -66,6 +72,8 @@ interface Attempt {
   startedAt?: number
   fraction?: number
   message?: string
+  /** The task has saved a checkpoint in this attempt, so it can be given back without losing its work. */
+  checkpointed?: boolean
 }
 
 interface OutboxEntry { origin: string, jobId: string, result: TaskResult, at: number, sentAt: number, backoffMs: number, blobs: BlobRef[] }
@@ -96,10 +104,15 @@ export class Executor {
   /** Recent attempt durations (ms), for the queue-wait estimate in bids. */
   #recentMs: number[] = []
 
+  readonly #yield: YieldWatcher | undefined
+  /** Why this peer is not taking work now (load shift), for status displays. */
+  yieldReason: string | undefined
+
   constructor (components: ExecutorComponents, init: ExecutorInit) {
     this.#c = components
     this.#init = init
     this.ledger = new Ledger(init.capacity, init.queueDepth)
+    this.#yield = init.yield === undefined ? undefined : new YieldWatcher(init.yield, init.yield.memoryReserveMB)
   }
 
   /** Start; results left in the outbox by an earlier run are loaded and sent again. */
@@ -386,11 +399,44 @@ export class Executor {
     this.#pendingResults.clear()
   }
 
+  // ── load shift ───────────────────────────────────────────────────────────
+
+  #checkLoad (): void {
+    const load = this.#c.load?.()
+    if (this.#yield === undefined || load === undefined) return
+    const d = this.#yield.sample(load, this.#c.clock.now())
+    if (d.busy !== this.ledger.blocked) {
+      this.ledger.blocked = d.busy
+      this.yieldReason = d.busy ? d.reason : undefined
+      this.#c.logger.info({ busy: d.busy, reason: d.reason }, d.busy ? 'yielding: the machine is busy with other work' : 'taking work again')
+      this.#c.onCapacityChange()
+    }
+    if (d.started) this.#giveBack(this.#init.yield!.policy, d.reason ?? 'machine busy')
+  }
+
+  /** Give work back to its origins by policy: queued always, then checkpointed or all running attempts. */
+  #giveBack (policy: YieldPolicy, reason: string): void {
+    const back = [...this.#attempts.values()].filter(a =>
+      a.state === 'queued' || policy === 'all' || (policy === 'checkpointed' && a.checkpointed === true))
+    const groups = new Map<string, Attempt[]>()
+    for (const a of back) {
+      a.abort.abort()
+      this.#finishAttempt(a)
+      const k = `${a.origin}\n${a.jobId}`
+      groups.set(k, [...(groups.get(k) ?? []), a])
+    }
+    for (const [k, list] of groups) {
+      const [origin, jobId] = k.split('\n') as [string, string]
+      void this.#c.send(origin, { v: TASK_VERSION, type: 'release', jobId, tasks: list.map(a => ({ ...ref(a.task), reason: `given back: ${reason}` })) })
+    }
+  }
+
   // ── heartbeats and the outbox ────────────────────────────────────────────
 
   #scheduleHeartbeat (): void {
     this.#heartbeat = this.#c.clock.setTimeout(() => {
       if (!this.#running) return
+      this.#checkLoad()
       this.#sendProgress([...this.#attempts.values()])
       this.#scheduleHeartbeat()
     }, this.#init.heartbeatMs)

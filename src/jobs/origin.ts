@@ -393,6 +393,14 @@ export class Origin {
           }
         }
         break
+      case 'release':
+        // The executor's machine got busy: run these elsewhere, now.
+        for (const r of msg.tasks) {
+          const t = job.tasks.get(r.taskId)
+          if (t !== undefined && job.currentAttempt(r.taskId, r.attempt, from) !== undefined) this.#loseIfOn(job, t, from, r.reason)
+        }
+        this.#wake(job)
+        break
       case 'result':
         for (const res of msg.results) void this.#onResult(job, from, res)
         // The executor has room again: every job of ours may use it.

@@ -24,6 +24,12 @@ export interface LoadSample {
   eventLoopDelayMs: number
   /** Memory the OS reports available, MB. */
   memoryAvailableMB: number
+  /**
+   * CPU busy % (of the whole machine) used by this peer itself: its process,
+   * worker threads and the task processes it started. Load that is not the
+   * mesh's is `cpuBusy − meshCpuBusy`. Undefined when the probe cannot tell.
+   */
+  meshCpuBusy?: number
 }
 
 /** What the core asks of the machine; `node/` answers with systeminformation and `os`. */

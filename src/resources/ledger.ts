@@ -53,8 +53,15 @@ export class Ledger {
     this.queueCapacity = new Map([...this.capacity].map(([k, v]) => [k, v * queueDepth]))
   }
 
+  /**
+   * While true (the machine's owner needs it: load shift), there is no room
+   * for new work at all; what is already reserved keeps its reservation.
+   */
+  blocked = false
+
   /** Room for work that would start now. */
   freeNow (): Units {
+    if (this.blocked) return new Map([...this.capacity.keys()].map(k => [k, 0]))
     const out = new Map(this.capacity)
     add(out, this.#used.now, -1)
     return out
@@ -62,6 +69,7 @@ export class Ledger {
 
   /** Room in the bounded queue beyond free capacity. */
   queueRoom (): Units {
+    if (this.blocked) return new Map([...this.capacity.keys()].map(k => [k, 0]))
     const out = new Map(this.queueCapacity)
     add(out, this.#used.queue, -1)
     return out

@@ -1,0 +1,45 @@
+/**
+ * The executor's durable outbox (DESIGN.md §1.4) on LMDB: the `outbox` named
+ * database of the peer's store (`<dataDir>/db`, see `db.ts`), one record per
+ * entry keyed by `entry.key` (`job\ntask\nattempt`). `put` and `delete` resolve
+ * once their transaction is committed and fsynced.
+ */
+import type { OutboxEntry, OutboxStore } from '../../src/execution/outbox.ts'
+import { decodeRecord, encodeRecord, openStore, type Store, type StoreDb } from './db.ts'
+
+export class LmdbOutboxStore implements OutboxStore {
+  readonly #store: Store
+  readonly #db: StoreDb
+
+  /** Use a reference from `openStore` (the outbox closes it on `close`). */
+  constructor (store: Store) {
+    this.#store = store
+    this.#db = store.outbox
+  }
+
+  static async open (dataDir: string): Promise<LmdbOutboxStore> {
+    return new LmdbOutboxStore(openStore(dataDir))
+  }
+
+  async put (entry: OutboxEntry): Promise<void> {
+    await this.#db.put(entry.key, encodeRecord(entry))
+  }
+
+  async delete (key: string): Promise<void> {
+    await this.#db.remove(key)
+  }
+
+  /** Every entry, in key order (by job, then task, then attempt). */
+  async load (): Promise<OutboxEntry[]> {
+    const out: OutboxEntry[] = []
+    for (const { key, value } of this.#db.getRange({})) {
+      if (typeof key !== 'string') continue
+      out.push(decodeRecord(value, `outbox ${JSON.stringify(key)}`) as OutboxEntry)
+    }
+    return out
+  }
+
+  async close (): Promise<void> {
+    await this.#store.close()
+  }
+}
