@@ -61,7 +61,9 @@ export const awardedTaskSchema = attemptRef.extend({
   demand: resourcesSchema,
   timeoutMs: z.number().int().min(1).optional(),
   /** Upstream results by task name (see RunRequest.upstream). */
-  upstream: z.record(z.string(), z.unknown())
+  upstream: z.record(z.string(), z.unknown()),
+  /** The last checkpoint of an earlier attempt: this attempt resumes from it. */
+  restored: z.unknown().optional()
 })
 export type AwardedTask = z.infer<typeof awardedTaskSchema>
 
@@ -114,6 +116,15 @@ const cancel = z.object({
   reason: z.string().max(256)
 })
 
+/** Executor → origin: the last checkpoint an attempt saved (inline, or as a blob when large). */
+const checkpoint = attemptRef.extend({
+  v: z.literal(TASK_VERSION),
+  type: z.literal('checkpoint'),
+  jobId: id,
+  state: z.unknown().optional(),
+  stateBlob: blobRefSchema.optional()
+})
+
 /** Executor → origin: tasks given back (the machine got busy: load shift). The origin re-announces them at once. */
 const release = z.object({
   v: z.literal(TASK_VERSION),
@@ -122,7 +133,7 @@ const release = z.object({
   tasks: z.array(attemptRef.extend({ reason: z.string().max(256) })).min(1).max(TASK_LIMITS.maxTasksPerMessage)
 })
 
-export const taskMessageSchema = z.discriminatedUnion('type', [award, accept, progress, result, ack, cancel, release])
+export const taskMessageSchema = z.discriminatedUnion('type', [award, accept, progress, result, ack, cancel, release, checkpoint])
 export type TaskMessage = z.infer<typeof taskMessageSchema>
 export type AwardMsg = z.infer<typeof award>
 export type AcceptMsg = z.infer<typeof accept>

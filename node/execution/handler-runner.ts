@@ -45,6 +45,13 @@ export interface HandlerContext {
   signal: AbortSignal
   /** Report progress (0–1) and an optional short message. */
   progress: (fraction: number, message?: string) => void
+  /**
+   * Save a checkpoint (a structured-cloneable, msgpack-able value). If the task
+   * moves to another peer, its next attempt starts with the last one as `restored`.
+   */
+  checkpoint: (state: unknown) => void
+  /** The last checkpoint of an earlier attempt, when this attempt resumes one. */
+  restored?: unknown
 }
 
 /** A task handler. Its value must be structured-cloneable (it travels as msgpack). */
@@ -140,7 +147,8 @@ export class HandlerRunner implements TaskRunner {
     const hctx: HandlerContext = {
       ...contextOf(req),
       signal: controller.signal,
-      progress: (fraction, message) => { if (!done) report(ctx, fraction, message) }
+      progress: (fraction, message) => { if (!done) report(ctx, fraction, message) },
+      checkpoint: state => { if (!done) ctx.checkpoint?.(state) }
     }
     let unwatch = (): void => {}
     const stopped = new Promise<Stop>(resolve => {
@@ -169,6 +177,7 @@ export class HandlerRunner implements TaskRunner {
     const portClosed = new Promise<void>(resolve => port1.once('close', () => { resolve() }))
     port1.on('message', (msg: PortMessage) => {
       if (msg?.type === 'progress') report(ctx, msg.fraction, msg.message)
+      else if (msg?.type === 'checkpoint') ctx.checkpoint?.(msg.state)
     })
     const controller = new AbortController()
     let stop: Stop | undefined
@@ -246,6 +255,7 @@ function contextOf (req: RunRequest): WorkerTask['context'] {
     jobId: req.jobId, taskId: req.taskId, attempt: req.attempt, index: req.index, upstream: req.upstream
   }
   if (req.count !== undefined) ctx.count = req.count
+  if (req.restored !== undefined) ctx.restored = req.restored
   return ctx
 }
 

@@ -26,7 +26,7 @@ export interface WorkerTask {
   /** Export to call; `default` when the spec had no `#name`. */
   exportName: string
   input: unknown
-  context: Pick<HandlerContext, 'jobId' | 'taskId' | 'attempt' | 'index' | 'count' | 'upstream'>
+  context: Pick<HandlerContext, 'jobId' | 'taskId' | 'attempt' | 'index' | 'count' | 'upstream' | 'restored'>
   /** Worker → main: progress. Main → worker: abort. Transferred with the task. */
   port: MessagePort
 }
@@ -36,6 +36,7 @@ export type WorkerReply = { ok: true, value: unknown } | { ok: false, error: str
 /** Messages on the task's port. */
 export type PortMessage =
   | { type: 'progress', fraction: number, message?: string }
+  | { type: 'checkpoint', state: unknown }
   | { type: 'abort' }
 
 /**
@@ -77,7 +78,8 @@ export default async function runTask (task: WorkerTask): Promise<WorkerReply> {
           ? { type: 'progress', fraction: Number(fraction) }
           : { type: 'progress', fraction: Number(fraction), message: String(message) }
         port.postMessage(msg)
-      }
+      },
+      checkpoint: state => { port.postMessage({ type: 'checkpoint', state } satisfies PortMessage) }
     }
     const value = await fn(task.input, ctx)
     const bad = findUncloneable(value)

@@ -74,6 +74,8 @@ interface Attempt {
   message?: string
   /** The task has saved a checkpoint in this attempt, so it can be given back without losing its work. */
   checkpointed?: boolean
+  /** Blobs holding the latest checkpoint (large ones), for the origin to fetch. */
+  checkpointBlobs?: BlobRef[]
 }
 
 interface OutboxEntry { origin: string, jobId: string, result: TaskResult, at: number, sentAt: number, backoffMs: number, blobs: BlobRef[] }
@@ -307,10 +309,14 @@ export class Executor {
       const req: RunRequest = {
         jobId: a.jobId, taskId: t.taskId, attempt: t.attempt, index: t.index, count: t.count,
         kind: t.kind, handler: t.handler, input: t.input, timeoutMs: t.timeoutMs,
-        memoryMB: t.demand.memoryMB, upstream: t.upstream,
+        memoryMB: t.demand.memoryMB, upstream: t.upstream, restored: t.restored,
         exec: t.exec === undefined ? undefined : { command: t.exec.command, env: t.exec.env, stdin: t.exec.stdin, inputs, outputs: t.exec.outputs, shell: t.exec.shell }
       }
-      outcome = await this.#c.runner.run(req, { signal: a.abort.signal, progress: (f, m) => { a.fraction = f; a.message = m?.slice(0, 256) } })
+      outcome = await this.#c.runner.run(req, {
+        signal: a.abort.signal,
+        progress: (f, m) => { a.fraction = f; a.message = m?.slice(0, 256) },
+        checkpoint: state => { this.#checkpoint(a, state) }
+      })
     } catch (err) {
       outcome = { ok: false, error: `executor error: ${(err as Error).message}`, reason: 'error', retryable: true }
     }
@@ -320,6 +326,19 @@ export class Executor {
     if (this.#recentMs.length > 50) this.#recentMs.shift()
     this.#finishAttempt(a)
     this.#deliver(a, outcome, durationMs)
+  }
+
+  /** Send a checkpoint to the origin at once: it must be there before the attempt can be given back. */
+  #checkpoint (a: Attempt, state: unknown): void {
+    if (!this.#attempts.has(a.key)) return
+    a.checkpointed = true
+    const encoded = encodeMessage(state ?? null)
+    const blobs: BlobRef[] = []
+    const body = encoded.byteLength <= TASK_LIMITS.inlineBytes ? { state } : { stateBlob: this.#blob(encoded, blobs) }
+    // A checkpoint blob is kept until the attempt's result is acknowledged (then it is replaced anyway).
+    a.checkpointBlobs?.forEach(b => { this.#c.blobs.drop(b) })
+    a.checkpointBlobs = blobs
+    void this.#c.send(a.origin, { v: TASK_VERSION, type: 'checkpoint', jobId: a.jobId, ...ref(a.task), ...body })
   }
 
   async #resolve (origin: string, data: FileData): Promise<Uint8Array> {

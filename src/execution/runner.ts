@@ -30,6 +30,8 @@ export interface RunRequest {
    * index for a fan-out task, the single value otherwise.
    */
   upstream: Record<string, unknown>
+  /** The last checkpoint an earlier attempt saved, when this attempt resumes one. */
+  restored?: unknown
 }
 
 export interface ExecRequest {
@@ -50,6 +52,11 @@ export interface RunContext {
   signal: AbortSignal
   /** Report progress (0–1) and an optional short message; cheap, may be called often. */
   progress: (fraction: number, message?: string) => void
+  /**
+   * Save a checkpoint: any msgpack-able value. The last one reaches the origin,
+   * and a later attempt of the task (after a migration) gets it as `restored`.
+   */
+  checkpoint?: (state: unknown) => void
 }
 
 /** Value of a finished exec attempt. Output file contents travel separately as `outputs`. */

@@ -43,6 +43,8 @@ export interface TaskRecord {
   result?: unknown
   outputs?: Record<string, FileData>
   error?: string
+  /** The last checkpoint any attempt saved; the next attempt resumes from it. */
+  checkpoint?: unknown
 }
 
 export type JobEvent =

@@ -334,7 +334,11 @@ export class Origin {
   #awarded (job: JobView, t: TaskRecord): AwardedTask {
     const s = t.inst.spec
     const upstream = upstreamFor(job.spec, t.inst.name, id => job.tasks.get(id)?.result)
-    const base = { taskId: t.id, attempt: t.attempt, index: t.inst.index, count: t.inst.count, demand: s.resources, timeoutMs: s.timeoutMs, upstream }
+    const base = {
+      taskId: t.id, attempt: t.attempt, index: t.inst.index, count: t.inst.count, demand: s.resources, timeoutMs: s.timeoutMs, upstream,
+      // A migrated task resumes from its last checkpoint instead of starting over.
+      ...(t.checkpoint !== undefined ? { restored: t.checkpoint } : {})
+    }
     if (s.kind === 'handler') return { ...base, kind: 'handler', handler: s.handler, input: s.input }
     const inputs: Record<string, FileData> = {}
     for (const [dest, src] of Object.entries(s.inputs)) {
@@ -393,6 +397,17 @@ export class Origin {
           }
         }
         break
+      case 'checkpoint': {
+        const t = job.tasks.get(msg.taskId)
+        if (t === undefined || job.currentAttempt(msg.taskId, msg.attempt, from) === undefined) break
+        if (msg.stateBlob === undefined) { t.checkpoint = msg.state; break }
+        // Fetch a large checkpoint now, while its peer is here: it is needed exactly when the peer is not.
+        void this.#c.blobs.fetch(from, msg.stateBlob).then(bytes => {
+          const d = decodeValue(bytes)
+          if (d.ok) t.checkpoint = d.value
+        }, (err: Error) => { this.#c.logger.warn({ jobId: job.id, taskId: t.id, err: err.message }, 'cannot fetch a checkpoint') })
+        break
+      }
       case 'release':
         // The executor's machine got busy: run these elsewhere, now.
         for (const r of msg.tasks) {
