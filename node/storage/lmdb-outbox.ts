@@ -29,7 +29,7 @@ export class LmdbOutboxStore implements OutboxStore {
     await this.#db.remove(key)
   }
 
-  /** Every entry, in key order (by job, then task, then attempt). */
+  /** Every entry, in (lexical) key order. */
   async load (): Promise<OutboxEntry[]> {
     const out: OutboxEntry[] = []
     for (const { key, value } of this.#db.getRange({})) {

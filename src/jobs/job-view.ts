@@ -45,6 +45,10 @@ export interface TaskRecord {
   error?: string
   /** The last checkpoint any attempt saved; the next attempt resumes from it. */
   checkpoint?: unknown
+  /** A straggler: a backup attempt is wanted, or is being auctioned (announced). */
+  backup?: 'wanted' | 'announced'
+  /** Backup attempts started for this task. */
+  backups?: number
 }
 
 export type JobEvent =
@@ -54,9 +58,18 @@ export type JobEvent =
   | { type: 'task-failed', jobId: string, taskId: string, attempt: number, peer: string, error: string, willRetry: boolean, at: number }
   | { type: 'task-waiting', jobId: string, taskId: string, reason: string, at: number }
   | { type: 'task-migrated', jobId: string, taskId: string, attempt: number, peer: string, reason: string, at: number }
+  | { type: 'backup-started', jobId: string, taskId: string, attempt: number, peer: string, reason: string, at: number }
   | { type: 'job-done' | 'job-failed' | 'job-cancelled', jobId: string, at: number, error?: string }
 
 export type JobState = 'running' | 'done' | 'failed' | 'cancelled'
+
+/** Attempt states that may still produce a result. */
+export const LIVE = new Set<AttemptRecord['state']>(['awarded', 'queued', 'running'])
+
+/** The live attempts of a task (more than one only while a backup runs). */
+export function liveAttempts (t: TaskRecord): AttemptRecord[] {
+  return t.attempts.filter(a => LIVE.has(a.state))
+}
 
 /** Events kept for late subscribers; older ones are dropped (the snapshot still has every task's state). */
 const MAX_HISTORY = 20_000
@@ -112,12 +125,19 @@ export class JobView {
     for (const l of this.#listeners) l(e)
   }
 
-  /** The attempt record for (task, attempt) if it is the current attempt and on `peer`. */
+  /**
+   * The record of (task, attempt) on `peer` if that attempt is live (awarded,
+   * queued or running). Fencing rests on this: only a live attempt's messages
+   * count, and a task has more than one live attempt only while a backup runs.
+   */
   currentAttempt (taskId: string, attempt: number, peer: string): AttemptRecord | undefined {
     const t = this.tasks.get(taskId)
-    if (t === undefined || t.attempt !== attempt) return undefined
-    const a = t.attempts.at(-1)
-    return a !== undefined && a.attempt === attempt && a.peer === peer ? a : undefined
+    if (t === undefined) return undefined
+    for (let i = t.attempts.length - 1; i >= 0; i--) {
+      const a = t.attempts[i]!
+      if (a.attempt === attempt && a.peer === peer) return LIVE.has(a.state) ? a : undefined
+    }
+    return undefined
   }
 
   nameDone (name: string): boolean {
@@ -125,6 +145,9 @@ export class JobView {
   }
 
   allDone (): boolean { return this.#doneCount === this.tasks.size }
+
+  /** How many durations of task `name` have been measured. */
+  samples (name: string): number { return this.#durations.get(name)?.length ?? 0 }
 
   recordDuration (name: string, ms: number): void {
     const list = this.#durations.get(name) ?? []

@@ -23,7 +23,7 @@ import { toUnits } from '../resources/ledger.ts'
 import type { BlobStore } from '../execution/executor.ts'
 import { expandJob, upstreamFor } from './expand.ts'
 import type { Journal, JournalJob, JournalSnapshot } from './journal.ts'
-import { JobView, type JobEvent, type TaskRecord } from './job-view.ts'
+import { JobView, liveAttempts, type AttemptRecord, type JobEvent, type TaskRecord } from './job-view.ts'
 
 export interface OriginComponents {
   clock: Clock
@@ -50,6 +50,8 @@ interface Round {
   jobId: string
   round: number
   tasks: Map<string, OpenTask>
+  /** Tasks in this round that already run and are auctioned for a backup attempt (stragglers). */
+  backups: Set<string>
   openedAt: number
   expected: Set<string>
   answered: Set<string>
@@ -180,6 +182,7 @@ export class Origin {
     const ready: TaskRecord[] = []
     let nextTry = Infinity
     for (const t of job.tasks.values()) {
+      if (t.status === 'running' && t.backup === 'wanted') { ready.push(t); continue }
       if (t.status !== 'pending') continue
       if (t.nextTryAt > now) { nextTry = Math.min(nextTry, t.nextTryAt); continue }
       const open = this.#openTask(job, t, now)
@@ -206,14 +209,18 @@ export class Origin {
 
     const batch = ready.slice(0, this.#roundSize(peers, ready[0]!))
     const tasks = new Map(batch.map(t => [t.id, this.#openTask(job, t, now)]))
+    const backups = new Set(batch.filter(t => t.status === 'running').map(t => t.id))
     const expected = new Set(peers.filter(p => [...tasks.values()].some(o => whyNot(p, o) === undefined)).map(p => p.id))
     const round = job.nextRound++
     const r: Round = {
-      jobId: job.id, round, tasks, expected, answered: new Set(), bids: [], openedAt: now,
+      jobId: job.id, round, tasks, backups, expected, answered: new Set(), bids: [], openedAt: now,
       timer: this.#c.clock.setTimeout(() => { this.#closeRound(job.id) }, this.#init.bidWindowMs)
     }
     this.#rounds.set(job.id, r)
-    for (const t of batch) t.status = 'announced'
+    for (const t of batch) {
+      if (backups.has(t.id)) t.backup = 'announced'
+      else t.status = 'announced'
+    }
     const cfb = { v: AUCTION_VERSION, type: 'cfb' as const, jobId: job.id, round, origin: this.#c.self, windowMs: this.#init.bidWindowMs, tasks: [...tasks.values()] }
     if (expected.size > (expected.has(this.#c.self) ? 1 : 0)) this.#c.publish(cfb)
     if (expected.has(this.#c.self)) this.#c.bidLocally(cfb)
@@ -233,9 +240,12 @@ export class Origin {
 
   #openTask (job: JobView, t: TaskRecord, now: number): OpenTask {
     const s = t.inst.spec
+    // A backup is a new attempt, kept off the peers that already run the task.
+    const backup = t.status === 'running'
+    const busy = backup ? liveAttempts(t).map(a => a.peer) : []
     return {
       id: t.id,
-      attempt: t.attempt,
+      attempt: backup ? t.attempt + 1 : t.attempt,
       demand: s.resources,
       workMs: s.estimateMs ?? job.typicalMs(t.inst.name) ?? 100,
       inputBytes: 0,
@@ -245,7 +255,7 @@ export class Origin {
       tags: s.tags,
       priority: s.priority,
       ageMs: Math.max(0, now - t.readyAt),
-      exclude: t.exclude.slice(-32)
+      exclude: [...busy, ...t.exclude].slice(0, 32)
     }
   }
 
@@ -280,8 +290,25 @@ export class Origin {
     const spareRoom = r.bids.some(b => b.queued !== true && winners.get(b.taskId)?.peer !== b.peer)
     let deferred = 0
     this.#c.logger.debug({ jobId, round: r.round, tasks: r.tasks.size, bids: r.bids.length, winners: winners.size, answered: r.answered.size, expected: r.expected.size, ms: now - r.openedAt }, 'round closed')
-    for (const [taskId] of r.tasks) {
+    for (const [taskId, open] of r.tasks) {
       const t = job.tasks.get(taskId)
+      if (t !== undefined && r.backups.has(taskId)) {
+        const w = winners.get(taskId)
+        // The straggler may have finished (or been lost) while its backup was auctioned.
+        if (t.status !== 'running' || t.backup !== 'announced' || w === undefined) {
+          if (t.backup === 'announced') t.backup = t.status === 'running' ? 'wanted' : undefined
+          continue
+        }
+        t.backup = undefined
+        t.backups = (t.backups ?? 0) + 1
+        t.attempt = open.attempt
+        t.attempts.push({ attempt: t.attempt, peer: w.peer, state: 'awarded', awardedAt: now, lastHeartbeat: now })
+        job.emit({ type: 'backup-started', jobId, taskId, attempt: t.attempt, peer: w.peer, reason: 'straggler: running far past the typical duration', at: now })
+        const list = awards.get(w.peer) ?? []
+        list.push(this.#awarded(job, t))
+        awards.set(w.peer, list)
+        continue
+      }
       if (t === undefined || t.status !== 'announced') continue
       const w = winners.get(taskId)
       if (w === undefined) {
@@ -376,6 +403,8 @@ export class Origin {
           at.state = 'rejected'
           at.reason = a.reason
           at.endedAt = now
+          // A rejected backup leaves its straggler running; anything else goes back to be announced.
+          if (liveAttempts(t).length > 0) continue
           t.attempt++
           t.status = 'pending'
           t.nextTryAt = now
@@ -454,8 +483,16 @@ export class Origin {
       at.endedAt = now
       at.startedAt ??= now - res.durationMs
       t.status = 'done'
+      t.backup = undefined
       t.result = value
       t.outputs = outputs
+      // First result wins: stop the other attempt (a straggler or its backup).
+      for (const other of liveAttempts(t)) {
+        other.state = 'cancelled'
+        other.endedAt = now
+        other.reason = `attempt ${res.attempt} finished first`
+        void this.#c.send(other.peer, { v: TASK_VERSION, type: 'cancel', jobId: job.id, tasks: [{ taskId: t.id, attempt: other.attempt }], reason: 'another attempt finished first' })
+      }
       job.recordDuration(t.inst.name, res.durationMs)
       this.#ack(from, job.id, [res])
       job.emit({ type: 'task-done', jobId: job.id, taskId: t.id, attempt: res.attempt, peer: from, durationMs: res.durationMs, at: now })
@@ -468,8 +505,11 @@ export class Origin {
     at.state = 'failed'
     at.endedAt = now
     at.reason = res.error
-    const willRetry = res.retryable && t.retriesLeft > 0
+    // Another attempt of the task still runs (a backup): let it finish.
+    const stillRunning = liveAttempts(t).length > 0
+    const willRetry = stillRunning || (res.retryable && t.retriesLeft > 0)
     job.emit({ type: 'task-failed', jobId: job.id, taskId: t.id, attempt: res.attempt, peer: from, error: res.error, willRetry, at: now })
+    if (stillRunning) return
     if (willRetry) {
       t.retriesLeft--
       this.#retry(job, t, from, Math.min(1000 * 2 ** (t.attempt - 1), 30_000))
@@ -555,17 +595,21 @@ export class Origin {
     }
   }
 
-  #loseIfOn (job: JobView, t: TaskRecord, peer: string | undefined, reason: string): void {
+  /** Mark `t`'s live attempt(s) on `peer` (or `which` exactly) lost; run the task again unless another attempt still lives. */
+  #loseIfOn (job: JobView, t: TaskRecord, peer: string | undefined, reason: string, which?: AttemptRecord): void {
     if (t.status !== 'awarded' && t.status !== 'queued' && t.status !== 'running') return
-    const at = t.attempts.at(-1)
-    if (at === undefined || at.attempt !== t.attempt || (peer !== undefined && at.peer !== peer)) return
     const now = this.#c.clock.now()
-    at.state = 'lost'
-    at.endedAt = now
-    at.reason = reason
-    job.emit({ type: 'task-migrated', jobId: job.id, taskId: t.id, attempt: at.attempt, peer: at.peer, reason, at: now })
-    void this.#c.send(at.peer, { v: TASK_VERSION, type: 'cancel', jobId: job.id, tasks: [{ taskId: t.id, attempt: at.attempt }], reason })
-    this.#retry(job, t, at.peer, 0)
+    let lost: AttemptRecord | undefined
+    for (const at of liveAttempts(t)) {
+      if ((which !== undefined && at !== which) || (peer !== undefined && at.peer !== peer)) continue
+      at.state = 'lost'
+      at.endedAt = now
+      at.reason = reason
+      lost = at
+      job.emit({ type: 'task-migrated', jobId: job.id, taskId: t.id, attempt: at.attempt, peer: at.peer, reason, at: now })
+      void this.#c.send(at.peer, { v: TASK_VERSION, type: 'cancel', jobId: job.id, tasks: [{ taskId: t.id, attempt: at.attempt }], reason })
+    }
+    if (lost !== undefined && liveAttempts(t).length === 0) this.#retry(job, t, lost.peer, 0)
   }
 
   #scheduleLeaseCheck (): void {
@@ -574,22 +618,47 @@ export class Origin {
       const now = this.#c.clock.now()
       for (const job of this.#jobs.values()) {
         if (job.state !== 'running') continue
-        let lost = false
+        let changed = false
         for (const t of job.tasks.values()) {
-          const at = t.attempts.at(-1)
-          if (at !== undefined && at.attempt === t.attempt && (t.status === 'awarded' || t.status === 'queued' || t.status === 'running') &&
-            now - at.lastHeartbeat > this.#init.leaseMs) {
-            this.#loseIfOn(job, t, undefined, `no heartbeat for ${now - at.lastHeartbeat} ms`)
-            lost = true
+          if (t.status !== 'awarded' && t.status !== 'queued' && t.status !== 'running') continue
+          for (const at of liveAttempts(t)) {
+            if (now - at.lastHeartbeat > this.#init.leaseMs) {
+              this.#loseIfOn(job, t, undefined, `no heartbeat for ${now - at.lastHeartbeat} ms`, at)
+              changed = true
+            }
           }
         }
-        if (lost) this.#pump(job)
+        if (this.#findStragglers(job, now)) changed = true
+        if (changed) this.#pump(job)
       }
       this.#scheduleLeaseCheck()
     }, this.#init.heartbeatMs)
   }
 
   /** Pump again at `at` (the earliest requested time wins). */
+  /**
+   * When a job is nearly done (at most a tenth of its tasks left), an attempt
+   * running far past its task's typical duration (3× and at least a second
+   * more, from ≥ 3 measured attempts) gets a backup attempt on another peer.
+   */
+  #findStragglers (job: JobView, now: number): boolean {
+    const left = job.tasks.size - job.counts().done
+    if (left > Math.max(1, Math.ceil(job.tasks.size / 10))) return false
+    let found = false
+    for (const t of job.tasks.values()) {
+      if (t.status !== 'running' || t.backup !== undefined || (t.backups ?? 0) > 0) continue
+      const typical = job.typicalMs(t.inst.name)
+      const running = liveAttempts(t).filter(a => a.state === 'running' && a.startedAt !== undefined)
+      if (typical === undefined || job.samples(t.inst.name) < 3 || running.length !== 1) continue
+      const elapsed = now - running[0]!.startedAt!
+      if (elapsed > 3 * typical && elapsed - typical > 1000) {
+        t.backup = 'wanted'
+        found = true
+      }
+    }
+    return found
+  }
+
   #scheduleRetry (at: number): void {
     this.#retryAlarm.armAt(at)
   }
