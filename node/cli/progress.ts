@@ -47,6 +47,7 @@ function describe (e: JobEvent): string | undefined {
   switch (e.type) {
     case 'task-failed': return color('yellow', `task ${e.taskId} attempt ${e.attempt} failed on ${shortId(e.peer)}: ${e.error}${e.willRetry ? ' (retrying)' : ''}`)
     case 'task-migrated': return color('yellow', `task ${e.taskId} moved off ${shortId(e.peer)}: ${e.reason}`)
+    case 'backup-started': return color('yellow', `task ${e.taskId}: backup attempt ${e.attempt} on ${shortId(e.peer)} (${e.reason})`)
     case 'task-waiting': return color('yellow', `task ${e.taskId} waits: ${e.reason}`)
     case 'job-failed': return color('red', `job failed: ${e.error ?? ''}`)
     case 'job-cancelled': return color('red', `job cancelled${e.error !== undefined ? `: ${e.error}` : ''}`)
