@@ -34,6 +34,11 @@ import { HandlerRunner, type HandlerFn } from './execution/handler-runner.ts'
 import { PeerRunner } from './execution/runner.ts'
 import { readJobFiles, storeJobFiles } from './job-files.ts'
 import { Libp2pBlobStore } from './libp2p/blobs.ts'
+import { openStore } from './storage/db.ts'
+import { DiskBlobBackend } from './storage/disk-blobs.ts'
+import { LmdbJournal } from './storage/lmdb-journal.ts'
+import { LmdbOutboxStore } from './storage/lmdb-outbox.ts'
+import { MemoryOutboxStore, type OutboxStore } from '../src/execution/outbox.ts'
 
 export interface CreatePeerOptions {
   /** The same fields as mesh.config.json; validated. Relative paths resolve against the working directory. */
@@ -72,9 +77,12 @@ export class Peer {
   #stopMdns: (() => void) | undefined
   #state: 'new' | 'started' | 'stopped' = 'new'
 
-  constructor (parts: { config: MeshConfig, libp2p: MeshLibp2p, core: MeshPeer, log: Pino, keeper: BootstrapKeeper, sampler?: LoadSampler, runner: PeerRunner, blobs: Libp2pBlobStore }) {
+  readonly #closeStorage: () => Promise<void>
+
+  constructor (parts: { config: MeshConfig, libp2p: MeshLibp2p, core: MeshPeer, log: Pino, keeper: BootstrapKeeper, sampler?: LoadSampler, runner: PeerRunner, blobs: Libp2pBlobStore, closeStorage: () => Promise<void> }) {
     this.runner = parts.runner
     this.blobs = parts.blobs
+    this.#closeStorage = parts.closeStorage
     this.config = parts.config
     this.libp2p = parts.libp2p
     this.core = parts.core
@@ -109,6 +117,8 @@ export class Peer {
     this.#sampler?.stop()
     await this.runner.handlers.close()
     await this.libp2p.stop()
+    await this.blobs.flush()
+    await this.#closeStorage()
   }
 
   peers (): PeerView[] { return this.core.peers() }
@@ -136,7 +146,10 @@ export class Peer {
   async submit (spec: unknown, opts: SubmitOptions = {}): Promise<JobView> {
     const parsed = parseJobSpec(spec)
     const files = opts.files ?? await readJobFiles(parsed, opts.baseDir ?? process.cwd())
-    return await this.core.submit(parsed, storeJobFiles(files, this.blobs))
+    const stored = storeJobFiles(files, this.blobs)
+    // Input blobs are on disk before the journal names them.
+    await this.blobs.flush()
+    return await this.core.submit(parsed, stored)
   }
 
   job (id: string): JobView | undefined { return this.core.origin.job(id) }
@@ -177,15 +190,22 @@ export async function createPeer (opts: CreatePeerOptions = {}): Promise<Peer> {
   for (const [name, spec] of Object.entries(config.executor.handlers)) handlers.registerModule(name, spec)
   const exec = new ExecRunner({ allow: config.executor.exec.allow, scratchRoot: join(opts.ephemeral === true ? (await import('node:os')).tmpdir() : config.dataDir, 'scratch') })
   const runner = new PeerRunner(handlers, exec)
-  const blobs = new Libp2pBlobStore(libp2p, logger)
+  // Durable state (journal, outbox, blobs) lives in dataDir; an ephemeral peer keeps it in memory.
+  const store = opts.ephemeral === true ? undefined : openStore(config.dataDir)
+  const blobs = new Libp2pBlobStore(libp2p, logger, store === undefined
+    ? undefined
+    : await DiskBlobBackend.open(config.dataDir, { onError: err => { logger.error({ err: err.message }, 'blob store') } }))
+  const journal: Journal = opts.journal ?? (store === undefined ? new MemoryJournal() : new LmdbJournal(store))
+  const outbox: OutboxStore = store === undefined ? new MemoryOutboxStore() : new LmdbOutboxStore(store)
   const core = new MeshPeer({
-    transport, clock: systemClock, logger, probe, runner, blobs,
+    transport, clock: systemClock, logger, probe, runner, blobs, journal, outbox,
     solver: await createHighsSolver(),
-    journal: opts.journal ?? new MemoryJournal(),
     handlerNames: () => handlers.names()
   }, config)
+  // A restarted origin carries on with the jobs it had accepted (DESIGN.md §7).
+  core.origin.restore(await journal.load())
   const keeper = new BootstrapKeeper(libp2p, config.bootstrap, logger)
-  return new Peer({ config, libp2p, core, log, keeper, sampler, runner, blobs })
+  return new Peer({ config, libp2p, core, log, keeper, sampler, runner, blobs, closeStorage: async () => { await journal.close?.(); await outbox.close?.() } })
 }
 
 async function readSwarmKey (file: string): Promise<Uint8Array> {

@@ -11,6 +11,7 @@ import type { BlobStore } from '../../src/execution/executor.ts'
 import type { Logger } from '../../src/logger.ts'
 import type { MeshLibp2p } from './create.ts'
 import { parsePeerId } from './transport.ts'
+import { MemoryBlobBackend, type BlobBackend } from '../storage/disk-blobs.ts'
 
 const LP = { maxDataLength: CHUNK_BYTES + 1024, maxBufferSize: CHUNK_BYTES * 2 }
 
@@ -21,11 +22,14 @@ export function sha256 (bytes: Uint8Array): string {
 export class Libp2pBlobStore implements BlobStore {
   readonly #node: MeshLibp2p
   readonly #log: Logger
-  readonly #blobs = new Map<string, { bytes: Uint8Array, refs: number }>()
+  readonly #backend: BlobBackend
+  readonly #refs = new Map<string, number>()
+  #pending = new Set<Promise<void>>()
 
-  constructor (node: MeshLibp2p, log: Logger) {
+  constructor (node: MeshLibp2p, log: Logger, backend: BlobBackend = new MemoryBlobBackend()) {
     this.#node = node
     this.#log = log
+    this.#backend = backend
   }
 
   async start (): Promise<void> {
@@ -34,22 +38,42 @@ export class Libp2pBlobStore implements BlobStore {
 
   put (bytes: Uint8Array): BlobRef {
     const hash = sha256(bytes)
-    const e = this.#blobs.get(hash)
-    if (e !== undefined) e.refs++
-    else this.#blobs.set(hash, { bytes, refs: 1 })
+    const n = this.#refs.get(hash) ?? 0
+    this.#refs.set(hash, n + 1)
+    if (n === 0) this.#background(this.#backend.put(hash, bytes), hash)
     return { sha256: hash, size: bytes.byteLength }
   }
 
   drop (ref: BlobRef): void {
-    const e = this.#blobs.get(ref.sha256)
-    if (e !== undefined && --e.refs <= 0) this.#blobs.delete(ref.sha256)
+    const n = this.#refs.get(ref.sha256)
+    if (n === undefined) return
+    if (n > 1) { this.#refs.set(ref.sha256, n - 1); return }
+    this.#refs.delete(ref.sha256)
+    this.#background(this.#backend.delete(ref.sha256), ref.sha256)
   }
 
-  get (hash: string): Uint8Array | undefined { return this.#blobs.get(hash)?.bytes }
+  /** Count a reference to a blob already stored (one a reloaded record names), so its drop deletes it. */
+  retain (ref: BlobRef): void {
+    this.#refs.set(ref.sha256, (this.#refs.get(ref.sha256) ?? 0) + 1)
+  }
+
+  /** Resolves once every blob put so far is durable (before writing a record that names one). */
+  async flush (): Promise<void> {
+    await Promise.all([...this.#pending])
+  }
+
+  async get (hash: string): Promise<Uint8Array | undefined> { return await this.#backend.get(hash) }
+
+  #background (op: void | Promise<void>, hash: string): void {
+    if (!(op instanceof Promise)) return
+    const tracked = op.catch((err: unknown) => { this.#log.warn({ err: (err as Error).message, blob: hash.slice(0, 12) }, 'blob backend failed') })
+      .finally(() => { this.#pending.delete(tracked) })
+    this.#pending.add(tracked)
+  }
 
   async fetch (peer: string, ref: BlobRef): Promise<Uint8Array> {
-    const local = this.#blobs.get(ref.sha256)
-    if (local !== undefined) return local.bytes
+    const local = await this.#backend.get(ref.sha256)
+    if (local !== undefined) return local
     const id = parsePeerId(peer)
     if (id === undefined) throw new Error(`bad peer id ${peer}`)
     const signal = AbortSignal.timeout(60_000)
@@ -87,13 +111,13 @@ export class Libp2pBlobStore implements BlobStore {
     try {
       const req = decodeBlobRequest((await lp.read({ signal: AbortSignal.timeout(10_000) })).subarray())
       if (!req.ok) { stream.abort(new Error(req.detail)); return }
-      const blob = this.#blobs.get(req.value.sha256)
-      if (blob === undefined) {
+      const bytes = await this.#backend.get(req.value.sha256)
+      if (bytes === undefined) {
         await lp.write(encodeBlobMessage({ v: BLOB_VERSION, ok: false, size: 0, error: 'unknown blob' }))
       } else {
-        await lp.write(encodeBlobMessage({ v: BLOB_VERSION, ok: true, size: blob.bytes.byteLength }))
-        for (let off = 0; off < blob.bytes.byteLength; off += CHUNK_BYTES) {
-          const data = blob.bytes.subarray(off, off + CHUNK_BYTES)
+        await lp.write(encodeBlobMessage({ v: BLOB_VERSION, ok: true, size: bytes.byteLength }))
+        for (let off = 0; off < bytes.byteLength; off += CHUNK_BYTES) {
+          const data = bytes.subarray(off, off + CHUNK_BYTES)
           await lp.write(encodeBlobMessage({ v: BLOB_VERSION, sha256: sha256(data), data }))
         }
       }

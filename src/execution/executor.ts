@@ -27,6 +27,10 @@ export interface BlobStore {
   drop: (ref: BlobRef) => void
   /** Fetch a blob from `peer` (or locally), verified against its sha-256. */
   fetch: (peer: string, ref: BlobRef) => Promise<Uint8Array>
+  /** Resolves once every blob put so far is durable; called before writing a record that names one. */
+  flush?: () => Promise<void>
+  /** Count a reference to a blob a reloaded record names (so acknowledging it frees the blob). */
+  retain?: (ref: BlobRef) => void
 }
 
 export interface ExecutorComponents {
@@ -125,6 +129,7 @@ export class Executor {
     return this.#c.outbox.load().then(entries => {
       for (const e of entries) {
         if (this.#outbox.has(e.key)) continue
+        for (const b of blobsOf(e.result)) this.#c.blobs.retain?.(b)
         this.#outbox.set(e.key, { origin: e.origin, jobId: e.jobId, result: e.result, at: e.at, sentAt: 0, backoffMs: 0, blobs: blobsOf(e.result) })
       }
     })
@@ -384,8 +389,12 @@ export class Executor {
     }
     const now = this.#c.clock.now()
     this.#outbox.set(a.key, { origin: a.origin, jobId: a.jobId, result, at: now, sentAt: now, backoffMs: 1000, blobs })
-    // Durable before sent (DESIGN.md §1.4): the outbox keeps it until the origin acknowledges.
-    this.#c.outbox.put({ key: a.key, origin: a.origin, jobId: a.jobId, result, at: now }).then(() => {
+    // Durable before sent (DESIGN.md §1.4): the outbox keeps it (and its blobs) until the origin acknowledges.
+    const durable = async (): Promise<void> => {
+      if (blobs.length > 0) await this.#c.blobs.flush?.()
+      await this.#c.outbox.put({ key: a.key, origin: a.origin, jobId: a.jobId, result, at: now })
+    }
+    durable().then(() => {
       const batchKey = `${a.origin}\n${a.jobId}`
       const batch = this.#pendingResults.get(batchKey)
       if (batch === undefined) this.#pendingResults.set(batchKey, [result])

@@ -478,6 +478,7 @@ export class Origin {
       }
       // The status may have changed while blobs were fetched (a duplicate result finished first).
       if ((t.status as string) === 'done' || job.currentAttempt(res.taskId, res.attempt, from) === undefined) { this.#ack(from, job.id, [res]); return }
+      if (Object.values(outputs).some(d => 'blob' in d)) await this.#c.blobs.flush?.()
       await this.#c.journal.putResult(job.id, { taskId: t.id, attempt: res.attempt, peer: from, value, outputs, durationMs: res.durationMs, at: now })
       at.state = 'done'
       at.endedAt = now
