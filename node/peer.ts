@@ -172,7 +172,8 @@ export async function createPeer (opts: CreatePeerOptions = {}): Promise<Peer> {
   let sampler: LoadSampler | undefined
   let probe = opts.probe
   if (probe === undefined) {
-    const real = await createProbe(config.resources.speed, config.gossip.intervalMs)
+    // Load is sampled four times a second, so load shift reacts within sustainMs + a quarter second.
+    const real = await createProbe(config.resources.speed, Math.min(250, config.gossip.intervalMs))
     sampler = real.sampler
     probe = real
   }

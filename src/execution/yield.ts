@@ -20,6 +20,9 @@ export interface YieldDecision {
   reason?: string
 }
 
+/** Percentage points below the threshold that count as calm again. */
+export const HYSTERESIS = 10
+
 export class YieldWatcher {
   readonly #cfg: { cpuBusyPercent: number, sustainMs: number }
   readonly #memoryReserveMB: number
@@ -36,7 +39,10 @@ export class YieldWatcher {
   sample (load: LoadSample, now: number): YieldDecision {
     const outside = Math.max(0, load.cpuBusy - (load.meshCpuBusy ?? 0))
     const memoryShort = load.memoryAvailableMB > 0 && load.memoryAvailableMB < this.#memoryReserveMB / 2
-    const over = outside >= this.#cfg.cpuBusyPercent || memoryShort
+    // Hysteresis: once over the threshold, a sample must fall HYSTERESIS points below it to count as
+    // calm, so the noise of short samples around the threshold neither resets nor flaps the state.
+    const threshold = this.#overSince === undefined ? this.#cfg.cpuBusyPercent : this.#cfg.cpuBusyPercent - HYSTERESIS
+    const over = outside >= threshold || memoryShort
     if (!over) {
       // Calm again: take work at once (the next ads show the capacity back).
       this.#overSince = undefined

@@ -76,3 +76,16 @@ describe('load shift in a mesh', () => {
     expect(events.filter(e => e.type === 'task-started' && e.peer === 'desktop' && e.at > yieldedAt)).toEqual([])
   })
 })
+
+describe('YieldWatcher hysteresis', () => {
+  it('a dip just under the threshold neither resets the sustained count nor ends a yield', () => {
+    // in real life… a build's CPU use wobbles between 83 % and 99 %; the peer still steps aside, and stays aside.
+    const w = new YieldWatcher({ cpuBusyPercent: 85, sustainMs: 1000 }, 512)
+    const at = (cpu: number, t: number): ReturnType<YieldWatcher['sample']> => w.sample({ ...calm, cpuBusy: cpu, meshCpuBusy: 0 }, t)
+    expect(at(90, 0).busy).toBe(false)
+    expect(at(80, 500).busy).toBe(false) // dip, within the band
+    expect(at(90, 1000)).toEqual(expect.objectContaining({ busy: true, started: true }))
+    expect(at(78, 1500).busy).toBe(true) // still within the band
+    expect(at(60, 2000).busy).toBe(false) // clearly calm
+  })
+})
