@@ -18,3 +18,11 @@ export function burn (input: unknown): number {
   while (performance.now() < end) x += Math.sqrt(x + 1)
   return x
 }
+
+/** Sleeps `input.ms`, after logging its start (`taskId attempt epochMs pid`) to `input.log`. */
+export async function sleeper (input: unknown, ctx: { taskId: string, attempt: number }): Promise<number> {
+  const { ms, log } = (input ?? {}) as { ms?: number, log?: string }
+  if (log !== undefined) (await import('node:fs')).appendFileSync(log, `${ctx.taskId} ${ctx.attempt} ${Date.now()} ${process.pid}\n`)
+  await new Promise(resolve => setTimeout(resolve, ms ?? 1000))
+  return ctx.attempt
+}

@@ -37,6 +37,16 @@ export function writeReport (): string {
     }
     out.push('')
   }
+  const rc = read('recovery')
+  if (rc !== undefined) {
+    const s = (x: Summary): string => `p50 ${x.p50} ms, max ${x.max} ms (n=${x.n})`
+    const o = rc.oneFailureOverhead
+    out.push('## Recovery (4 real daemons)', '', `Run ${rc.machine.when}. ${rc.what}.`, '',
+      '| figure | value | how |', '| --- | --- | --- |',
+      `| SIGKILL of an executor → its task running elsewhere | ${s(rc.killToRunningElsewhereMs)} | ${rc.killToRunningElsewhereMs.how} |`,
+      `| SIGSTOP of an executor → its task running elsewhere | ${s(rc.freezeToRunningElsewhereMs)} | ${rc.freezeToRunningElsewhereMs.how} |`,
+      `| job time, ${o.tasks} × ${o.taskMs / 1000} s tasks on 3 slots | clean ${(o.cleanMs / 1000).toFixed(1)} s, with one failure ${(o.withOneKillMs / 1000).toFixed(1)} s (+${(o.overheadMs / 1000).toFixed(1)} s) | ${o.how} |`, '')
+  }
   const file = join(RESULTS_DIR, '..', 'RESULTS.md')
   writeFileSync(file, out.join('\n'))
   return file

@@ -6,13 +6,15 @@
 import { parseArgs } from 'node:util'
 import { benchMembership } from './membership.ts'
 import { benchJobs } from './jobs.ts'
+import { benchRecovery } from './recovery.ts'
 import { writeReport } from './report.ts'
 
 const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, only: { type: 'string' } } })
 const quick = values.quick === true
 const benches: Record<string, (o: { quick: boolean }) => Promise<unknown>> = {
   membership: benchMembership,
-  jobs: benchJobs
+  jobs: benchJobs,
+  recovery: benchRecovery
 }
 for (const [name, run] of Object.entries(benches)) {
   if (values.only !== undefined && values.only !== name) continue
