@@ -29,6 +29,7 @@ import { lstat, mkdir, readFile, realpath, rm, rmdir, stat, writeFile } from 'no
 import { constants as osConstants } from 'node:os'
 import { dirname, isAbsolute, join, resolve, sep } from 'node:path'
 import { StringDecoder } from 'node:string_decoder'
+import { CHECKPOINT_DIR, prepareCheckpointDir, watchCheckpointDir } from './exec-checkpoint.ts'
 import type { ExecRequest, ExecValue, RunContext, RunOutcome, RunRequest, TaskRunner } from '../../src/execution/runner.ts'
 
 export interface ExecRunnerOptions {
@@ -140,6 +141,7 @@ export class ExecRunner implements TaskRunner {
       }
     }
     await writeFile(join(dir, UPSTREAM_FILE), upstreamJson(req.upstream), { mode: 0o600 })
+    await prepareCheckpointDir(join(dir, CHECKPOINT_DIR), req.restored)
     return undefined
   }
 
@@ -156,7 +158,8 @@ export class ExecRunner implements TaskRunner {
       MESHWORK_TASK_INDEX: String(req.index),
       MESHWORK_ATTEMPT: String(req.attempt),
       MESHWORK_SCRATCH_DIR: dir,
-      MESHWORK_UPSTREAM_FILE: join(dir, UPSTREAM_FILE)
+      MESHWORK_UPSTREAM_FILE: join(dir, UPSTREAM_FILE),
+      MESHWORK_CHECKPOINT_DIR: join(dir, CHECKPOINT_DIR)
     })
     let child: ChildProcess
     try {
@@ -173,6 +176,7 @@ export class ExecRunner implements TaskRunner {
     child.stdin?.on('error', () => {}) // EPIPE when the program does not read its stdin
     child.stdin?.end(exec.stdin)
 
+    const stopWatching = ctx.checkpoint === undefined ? async () => {} : watchCheckpointDir(join(dir, CHECKPOINT_DIR), ctx.checkpoint)
     const group = groupKiller(child.pid)
     let stop: 'timeout' | 'cancelled' | undefined
     const halt = (why: 'timeout' | 'cancelled'): void => { if (stop === undefined) { stop = why; group.kill() } }
@@ -195,6 +199,7 @@ export class ExecRunner implements TaskRunner {
     clearTimeout(timer)
     ctx.signal.removeEventListener('abort', onAbort)
     group.settle()
+    await stopWatching()
 
     if ('spawnError' in ended) {
       const { code, message } = ended.spawnError
