@@ -87,7 +87,9 @@ export const resourceAdSchema = z.object({
     origins: z.array(z.string().min(1).max(128)).max(LIMITS.maxHandlers).optional()
   }),
   /** Set on the last ad of a peer that stops cleanly: mark it gone at once. */
-  leaving: z.boolean().optional()
+  leaving: z.boolean().optional(),
+  /** Why the peer takes no work now (load shift: its owner's work comes first). */
+  busy: z.string().max(256).optional()
 }).refine(
   ad => ad.free.cpu <= ad.capacity.cpu && ad.free.memoryMB <= ad.capacity.memoryMB && ad.free.gpu <= ad.capacity.gpu &&
     Object.entries(ad.free.custom).every(([k, v]) => v <= (ad.capacity.custom[k] ?? 0)),

@@ -62,6 +62,8 @@ export interface PeerView {
   speed: number
   caps: ResourceAd['caps']
   epoch: number
+  /** Why the peer takes no work now (load shift), if it does not. */
+  busy?: string
 }
 
 export interface PeerStats {
@@ -294,7 +296,8 @@ export class MeshPeer {
         tasks: e.ad.tasks,
         speed: e.ad.speed,
         caps: e.ad.caps,
-        epoch: e.ad.epoch
+        epoch: e.ad.epoch,
+        ...(e.ad.busy !== undefined ? { busy: e.ad.busy } : {})
       }))
     return [self, ...others]
   }
@@ -320,7 +323,8 @@ export class MeshPeer {
       load: { avg1: load.avg1, cpuBusy: load.cpuBusy, eventLoopDelayMs: load.eventLoopDelayMs },
       tasks: this.executor.counts(),
       speed: probe.speed,
-      caps: this.#caps()
+      caps: this.#caps(),
+      ...(this.executor.yieldReason !== undefined ? { busy: this.executor.yieldReason.slice(0, 256) } : {})
     }
   }
 }

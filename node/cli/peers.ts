@@ -26,7 +26,7 @@ export function renderPeers (reply: PeersReply, now: number): string {
     const custom = Object.entries(p.capacity.custom).map(([k, v]) => `${k} ${num(p.free.custom[k] ?? 0)}/${num(v)}`)
     table.push([
       (p.self ? '* ' : '  ') + shortId(p.id),
-      p.state === 'alive' ? state : `${state}\n${color('dim', p.reason)}`,
+      p.state !== 'alive' ? `${state}\n${color('dim', p.reason)}` : p.busy !== undefined ? `${color('yellow', 'alive, yielding')}\n${color('dim', p.busy)}` : state,
       hostPort(p.addrs),
       `${num(p.free.cpu)}/${num(p.capacity.cpu)}`,
       `${gb(p.free.memoryMB)}/${gb(p.capacity.memoryMB)}`,

@@ -67,6 +67,9 @@ describe('load shift in a mesh', () => {
     expect(mesh.peer('desktop').executor.counts().queued).toBe(0)
     expect(mesh.peer('desktop').executor.ledger.blocked).toBe(true)
     expect(mesh.peer('desktop').peers()[0]!.free.cpu).toBe(0) // its ads show no room
+    // …and say why, so `mesh peers` on any peer shows it.
+    await mesh.advance(1100)
+    expect(mesh.peer('server').peers().find(p => p.id === 'desktop')).toEqual(expect.objectContaining({ busy: expect.stringMatching(/busy with other work/) }))
     expect(events.some(e => e.type === 'task-migrated' && e.peer === 'desktop' && /busy with other work/.test(e.reason))).toBe(true)
 
     expect(await runUntilEnd(mesh, job, 60_000)).toBe('done')
