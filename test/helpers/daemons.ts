@@ -5,6 +5,7 @@
 import { execFile } from 'node:child_process'
 import type { PeersReply } from '../../node/cli/peers.ts'
 import { createLocalMesh, LocalDaemon, MESH_BIN, ROOT } from '../../node/local-mesh.ts'
+import { waitFor } from './wait.ts'
 
 export { ROOT, LocalDaemon as Daemon }
 export type { LocalDaemon }
@@ -31,4 +32,15 @@ export async function peersJson (config: string): Promise<PeersReply> {
 export async function makeMesh (n: number, extra: Record<string, unknown> = {}): Promise<{ dir: string, daemons: LocalDaemon[], cleanup: () => Promise<void> }> {
   const m = await createLocalMesh(n, () => extra)
   return { dir: m.dir, daemons: m.daemons, cleanup: m.destroy }
+}
+
+/** `makeMesh`, then start every daemon and wait until each lists all of them alive (through `mesh peers`). */
+export async function startMesh (n: number, extra: Record<string, unknown> = {}): ReturnType<typeof makeMesh> {
+  const m = await makeMesh(n, extra)
+  await Promise.all(m.daemons.map(async d => { await d.start() }))
+  await waitFor('the mesh to form', async () => {
+    for (const d of m.daemons) if ((await peersJson(d.config)).peers.filter(p => p.state === 'alive').length !== n) return false
+    return true
+  }, { timeoutMs: 15_000, intervalMs: 250 })
+  return m
 }

@@ -10,8 +10,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { JobEvent } from '../../src/jobs/job-view.ts'
 import { streamDaemon } from '../../node/control/client.ts'
 import { readControlFile } from '../../node/control/control-file.ts'
-import { ROOT, makeMesh, mesh, peersJson, type LocalDaemon } from '../helpers/daemons.ts'
-import { sleep, waitFor } from '../helpers/wait.ts'
+import { ROOT, startMesh, mesh, type LocalDaemon } from '../helpers/daemons.ts'
+import { sleep } from '../helpers/wait.ts'
 
 const handlers = join(ROOT, 'test', 'fixtures', 'handlers', 'chaos.ts')
 let daemons: LocalDaemon[]
@@ -19,12 +19,7 @@ let dir: string
 let cleanup: () => Promise<void>
 
 beforeAll(async () => {
-  ({ daemons, dir, cleanup } = await makeMesh(4, { executor: { handlers: { work: `${handlers}#work` } } }))
-  await Promise.all(daemons.map(async d => { await d.start() }))
-  await waitFor('the mesh to form', async () => {
-    for (const d of daemons) if ((await peersJson(d.config)).peers.filter(p => p.state === 'alive').length !== 4) return false
-    return true
-  }, { timeoutMs: 15_000, intervalMs: 250 })
+  ({ daemons, dir, cleanup } = await startMesh(4, { executor: { handlers: { work: `${handlers}#work` } } }))
 })
 
 afterAll(async () => { await cleanup() })

@@ -8,7 +8,7 @@ import { execFileSync } from 'node:child_process'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { ROOT, makeMesh, mesh, peersJson, type LocalDaemon } from '../helpers/daemons.ts'
+import { ROOT, startMesh, mesh, type LocalDaemon } from '../helpers/daemons.ts'
 import { waitFor } from '../helpers/wait.ts'
 
 let daemons: LocalDaemon[]
@@ -17,14 +17,9 @@ let cleanup: () => Promise<void>
 const handlers = join(ROOT, 'examples', 'pi', 'handlers.ts')
 
 beforeAll(async () => {
-  ({ daemons, dir, cleanup } = await makeMesh(3, {
+  ({ daemons, dir, cleanup } = await startMesh(3, {
     executor: { handlers: { 'pi.sample': `${handlers}#sample`, 'pi.reduce': `${handlers}#reduce` }, exec: { allow: ['awk'] } }
   }))
-  await Promise.all(daemons.map(async d => { await d.start() }))
-  await waitFor('the mesh to form', async () => {
-    for (const d of daemons) if ((await peersJson(d.config)).peers.filter(p => p.state === 'alive').length !== 3) return false
-    return true
-  }, { timeoutMs: 10_000, intervalMs: 200 })
 })
 
 afterAll(async () => { await cleanup() })

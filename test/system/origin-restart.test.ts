@@ -8,7 +8,7 @@
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { ROOT, makeMesh, mesh, peersJson, type LocalDaemon } from '../helpers/daemons.ts'
+import { ROOT, startMesh, mesh, type LocalDaemon } from '../helpers/daemons.ts'
 import { waitFor } from '../helpers/wait.ts'
 
 const handlers = join(ROOT, 'test', 'fixtures', 'handlers', 'chaos.ts')
@@ -17,12 +17,7 @@ let dir: string
 let cleanup: () => Promise<void>
 
 beforeAll(async () => {
-  ({ daemons, dir, cleanup } = await makeMesh(3, { executor: { handlers: { work: `${handlers}#work` } } }))
-  await Promise.all(daemons.map(async d => { await d.start() }))
-  await waitFor('the mesh to form', async () => {
-    for (const d of daemons) if ((await peersJson(d.config)).peers.filter(p => p.state === 'alive').length !== 3) return false
-    return true
-  }, { timeoutMs: 15_000, intervalMs: 250 })
+  ({ daemons, dir, cleanup } = await startMesh(3, { executor: { handlers: { work: `${handlers}#work` } } }))
 })
 
 afterAll(async () => { await cleanup() })
