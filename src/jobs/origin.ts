@@ -21,7 +21,10 @@ import { chooseWinners, type ReceivedBid } from '../auction/award.ts'
 import { whyNobody, whyNot, type PeerAbility } from '../auction/feasibility.ts'
 import { toUnits } from '../resources/ledger.ts'
 import type { BlobStore } from '../execution/executor.ts'
-import { expandJob, upstreamFor } from './expand.ts'
+import { expandJob } from './expand.ts'
+import { restoreJobs } from './restore.ts'
+import { findStragglers } from './stragglers.ts'
+import { awardedTask, openTask } from './task-messages.ts'
 import type { Journal, JournalJob, JournalSnapshot } from './journal.ts'
 import { JobView, liveAttempts, type AttemptRecord, type JobEvent, type TaskRecord } from './job-view.ts'
 
@@ -113,45 +116,14 @@ export class Origin {
    * hold its result in its outbox); everything else is announced again.
    */
   restore (snapshot: JournalSnapshot): JobView[] {
-    const now = this.#c.clock.now()
-    const restored: JobView[] = []
-    for (const { job, results, attempts, end } of snapshot.jobs) {
-      const view = new JobView(job, expandJob(job.spec), now)
-      this.#jobs.set(job.id, view)
-      restored.push(view)
-      for (const a of attempts) {
-        const t = view.tasks.get(a.taskId)
-        if (t === undefined) continue
-        t.attempt = a.attempt
-        t.status = 'awarded'
-        t.attempts.push({ attempt: a.attempt, peer: a.peer, state: 'awarded', awardedAt: a.at, lastHeartbeat: now })
-      }
-      for (const r of results) {
-        const t = view.tasks.get(r.taskId)
-        if (t === undefined) continue
-        t.status = 'done'
-        t.attempt = r.attempt
-        t.result = r.value
-        t.outputs = r.outputs
-        const at = t.attempts.at(-1)
-        if (at !== undefined && at.attempt === r.attempt) { at.state = 'done'; at.endedAt = r.at; at.startedAt = r.at - r.durationMs } else {
-          t.attempts.push({ attempt: r.attempt, peer: r.peer, state: 'done', awardedAt: r.at, startedAt: r.at - r.durationMs, endedAt: r.at, lastHeartbeat: r.at })
-        }
-        view.recordDuration(t.inst.name, r.durationMs)
-        view.emit({ type: 'task-done', jobId: job.id, taskId: t.id, attempt: r.attempt, peer: r.peer, durationMs: r.durationMs, at: r.at })
-      }
-      if (end !== undefined) {
-        view.state = end.state
-        view.endedAt = end.at
-        view.error = end.error
-        for (const t of view.tasks.values()) if (t.status !== 'done') t.status = 'cancelled'
-        view.emit({ type: end.state === 'done' ? 'job-done' : end.state === 'failed' ? 'job-failed' : 'job-cancelled', jobId: job.id, at: end.at, error: end.error })
-        continue
-      }
+    const views = restoreJobs(snapshot, this.#c.clock.now())
+    for (const view of views) {
+      this.#jobs.set(view.id, view)
+      if (view.state !== 'running') continue
       this.#unblock(view)
-      this.#c.logger.info({ jobId: job.id, done: results.length, reattached: attempts.length, tasks: view.tasks.size }, 'job restored from the journal')
+      this.#c.logger.info({ jobId: view.id, done: view.counts().done, tasks: view.tasks.size }, 'job restored from the journal')
     }
-    return restored
+    return views
   }
 
   cancel (jobId: string, reason = 'cancelled by the user'): boolean {
@@ -185,7 +157,7 @@ export class Origin {
       if (t.status === 'running' && t.backup === 'wanted') { ready.push(t); continue }
       if (t.status !== 'pending') continue
       if (t.nextTryAt > now) { nextTry = Math.min(nextTry, t.nextTryAt); continue }
-      const open = this.#openTask(job, t, now)
+      const open = openTask(job, t, now)
       // Exclusions are a preference ("preferably on another peer", DESIGN.md §7): when only
       // excluded peers could run the task, allow them again rather than wait forever.
       if (t.exclude.length > 0 && whyNobody(peers, open) !== undefined && whyNobody(peers, { ...open, exclude: [] }) === undefined) {
@@ -208,7 +180,7 @@ export class Origin {
     if (ready.length === 0) return
 
     const batch = ready.slice(0, this.#roundSize(peers, ready[0]!))
-    const tasks = new Map(batch.map(t => [t.id, this.#openTask(job, t, now)]))
+    const tasks = new Map(batch.map(t => [t.id, openTask(job, t, now)]))
     const backups = new Set(batch.filter(t => t.status === 'running').map(t => t.id))
     const expected = new Set(peers.filter(p => [...tasks.values()].some(o => whyNot(p, o) === undefined)).map(p => p.id))
     const round = job.nextRound++
@@ -236,27 +208,6 @@ export class Origin {
       slots += fitCount(demand, free) + this.#init.queueDepth * fitCount(demand, cap)
     }
     return Math.max(1, Math.min(512, slots))
-  }
-
-  #openTask (job: JobView, t: TaskRecord, now: number): OpenTask {
-    const s = t.inst.spec
-    // A backup is a new attempt, kept off the peers that already run the task.
-    const backup = t.status === 'running'
-    const busy = backup ? liveAttempts(t).map(a => a.peer) : []
-    return {
-      id: t.id,
-      attempt: backup ? t.attempt + 1 : t.attempt,
-      demand: s.resources,
-      workMs: s.estimateMs ?? job.typicalMs(t.inst.name) ?? 100,
-      inputBytes: 0,
-      kind: s.kind,
-      handler: s.kind === 'handler' ? s.handler : undefined,
-      command: s.kind === 'exec' ? s.command[0] : undefined,
-      tags: s.tags,
-      priority: s.priority,
-      ageMs: Math.max(0, now - t.readyAt),
-      exclude: [...busy, ...t.exclude].slice(0, 32)
-    }
   }
 
   /** A bid arrived over `/meshwork/bid/1.0.0` (or from our own bidder). */
@@ -305,7 +256,7 @@ export class Origin {
         t.attempts.push({ attempt: t.attempt, peer: w.peer, state: 'awarded', awardedAt: now, lastHeartbeat: now })
         job.emit({ type: 'backup-started', jobId, taskId, attempt: t.attempt, peer: w.peer, reason: 'straggler: running far past the typical duration', at: now })
         const list = awards.get(w.peer) ?? []
-        list.push(this.#awarded(job, t))
+        list.push(awardedTask(job, t))
         awards.set(w.peer, list)
         continue
       }
@@ -325,7 +276,7 @@ export class Origin {
       t.backoffMs = 0
       t.attempts.push({ attempt: t.attempt, peer: w.peer, state: 'awarded', awardedAt: now, lastHeartbeat: now })
       const list = awards.get(w.peer) ?? []
-      list.push(this.#awarded(job, t))
+      list.push(awardedTask(job, t))
       awards.set(w.peer, list)
     }
     // Journal every award before sending it: a restarted origin must know each attempt
@@ -356,23 +307,6 @@ export class Origin {
       job.idleBackoffMs = 0
     }
     if (awards.size === 0) announceNext()
-  }
-
-  #awarded (job: JobView, t: TaskRecord): AwardedTask {
-    const s = t.inst.spec
-    const upstream = upstreamFor(job.spec, t.inst.name, id => job.tasks.get(id)?.result)
-    const base = {
-      taskId: t.id, attempt: t.attempt, index: t.inst.index, count: t.inst.count, demand: s.resources, timeoutMs: s.timeoutMs, upstream,
-      // A migrated task resumes from its last checkpoint instead of starting over.
-      ...(t.checkpoint !== undefined ? { restored: t.checkpoint } : {})
-    }
-    if (s.kind === 'handler') return { ...base, kind: 'handler', handler: s.handler, input: s.input }
-    const inputs: Record<string, FileData> = {}
-    for (const [dest, src] of Object.entries(s.inputs)) {
-      const data = job.files[src]
-      if (data !== undefined) inputs[dest] = data
-    }
-    return { ...base, kind: 'exec', exec: { command: s.command, env: s.env, stdin: s.stdin, inputs, outputs: s.outputs, shell: s.shell } }
   }
 
   // ── executor messages ───────────────────────────────────────────────────
@@ -629,7 +563,7 @@ export class Origin {
             }
           }
         }
-        if (this.#findStragglers(job, now)) changed = true
+        if (findStragglers(job, now)) changed = true
         if (changed) this.#pump(job)
       }
       this.#scheduleLeaseCheck()
@@ -637,29 +571,6 @@ export class Origin {
   }
 
   /** Pump again at `at` (the earliest requested time wins). */
-  /**
-   * When a job is nearly done (at most a tenth of its tasks left), an attempt
-   * running far past its task's typical duration (3× and at least a second
-   * more, from ≥ 3 measured attempts) gets a backup attempt on another peer.
-   */
-  #findStragglers (job: JobView, now: number): boolean {
-    const left = job.tasks.size - job.counts().done
-    if (left > Math.max(1, Math.ceil(job.tasks.size / 10))) return false
-    let found = false
-    for (const t of job.tasks.values()) {
-      if (t.status !== 'running' || t.backup !== undefined || (t.backups ?? 0) > 0) continue
-      const typical = job.typicalMs(t.inst.name)
-      const running = liveAttempts(t).filter(a => a.state === 'running' && a.startedAt !== undefined)
-      if (typical === undefined || job.samples(t.inst.name) < 3 || running.length !== 1) continue
-      const elapsed = now - running[0]!.startedAt!
-      if (elapsed > 3 * typical && elapsed - typical > 1000) {
-        t.backup = 'wanted'
-        found = true
-      }
-    }
-    return found
-  }
-
   #scheduleRetry (at: number): void {
     this.#retryAlarm.armAt(at)
   }

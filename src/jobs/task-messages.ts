@@ -1,0 +1,48 @@
+/**
+ * What the origin says about a task: the open task in a call for bids (what a
+ * bidder needs to decide), and the awarded task (what an executor needs to run
+ * it: the spec, upstream results, input files, a checkpoint to resume from).
+ */
+import type { OpenTask } from '../../protocols/auction.ts'
+import type { AwardedTask, FileData } from '../../protocols/task.ts'
+import { upstreamFor } from './expand.ts'
+import { liveAttempts, type JobView, type TaskRecord } from './job-view.ts'
+
+/** The call-for-bids view of a task; a backup for a straggler is its next attempt, kept off the peers already running it. */
+export function openTask (job: JobView, t: TaskRecord, now: number): OpenTask {
+  const s = t.inst.spec
+  // A backup is a new attempt, kept off the peers that already run the task.
+  const backup = t.status === 'running'
+  const busy = backup ? liveAttempts(t).map(a => a.peer) : []
+  return {
+    id: t.id,
+    attempt: backup ? t.attempt + 1 : t.attempt,
+    demand: s.resources,
+    workMs: s.estimateMs ?? job.typicalMs(t.inst.name) ?? 100,
+    inputBytes: 0,
+    kind: s.kind,
+    handler: s.kind === 'handler' ? s.handler : undefined,
+    command: s.kind === 'exec' ? s.command[0] : undefined,
+    tags: s.tags,
+    priority: s.priority,
+    ageMs: Math.max(0, now - t.readyAt),
+    exclude: [...busy, ...t.exclude].slice(0, 32)
+  }
+}
+
+export function awardedTask (job: JobView, t: TaskRecord): AwardedTask {
+  const s = t.inst.spec
+  const upstream = upstreamFor(job.spec, t.inst.name, id => job.tasks.get(id)?.result)
+  const base = {
+    taskId: t.id, attempt: t.attempt, index: t.inst.index, count: t.inst.count, demand: s.resources, timeoutMs: s.timeoutMs, upstream,
+    // A migrated task resumes from its last checkpoint instead of starting over.
+    ...(t.checkpoint !== undefined ? { restored: t.checkpoint } : {})
+  }
+  if (s.kind === 'handler') return { ...base, kind: 'handler', handler: s.handler, input: s.input }
+  const inputs: Record<string, FileData> = {}
+  for (const [dest, src] of Object.entries(s.inputs)) {
+    const data = job.files[src]
+    if (data !== undefined) inputs[dest] = data
+  }
+  return { ...base, kind: 'exec', exec: { command: s.command, env: s.env, stdin: s.stdin, inputs, outputs: s.outputs, shell: s.shell } }
+}
