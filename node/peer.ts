@@ -192,10 +192,10 @@ export async function createPeer (opts: CreatePeerOptions = {}): Promise<Peer> {
   const exec = new ExecRunner({ allow: config.executor.exec.allow, scratchRoot: join(opts.ephemeral === true ? (await import('node:os')).tmpdir() : config.dataDir, 'scratch') })
   const runner = new PeerRunner(handlers, exec)
   // Durable state (journal, outbox, blobs) lives in dataDir; an ephemeral peer keeps it in memory.
-  const store = opts.ephemeral === true ? undefined : openStore(config.dataDir)
+  const store = opts.ephemeral === true ? undefined : openStore(config.dataDir, config.durability)
   const blobs = new Libp2pBlobStore(libp2p, logger, store === undefined
     ? undefined
-    : await DiskBlobBackend.open(config.dataDir, { onError: err => { logger.error({ err: err.message }, 'blob store') } }))
+    : await DiskBlobBackend.open(config.dataDir, { fsync: config.durability === 'power', onError: err => { logger.error({ err: err.message }, 'blob store') } }))
   const journal: Journal = opts.journal ?? (store === undefined ? new MemoryJournal() : new LmdbJournal(store))
   const outbox: OutboxStore = store === undefined ? new MemoryOutboxStore() : new LmdbOutboxStore(store)
   const core = new MeshPeer({

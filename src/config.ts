@@ -33,6 +33,12 @@ export const configSchema = z.strictObject({
   mdns: z.boolean().default(true),
   /** Identity key, journal and control.json live here. `~` is the user's home. */
   dataDir: z.string().min(1).default('~/.meshwork'),
+  /**
+   * What the journal and outbox survive before a write counts as done: a killed
+   * process (`process`, flushed to disk right behind) or a power cut too (`power`,
+   * a disk flush on every award and result).
+   */
+  durability: z.enum(['process', 'power']).default('process'),
   /** A libp2p pnet swarm key: only peers holding the same key can connect. */
   swarmKeyFile: z.string().min(1).nullable().default(null),
   control: z.strictObject({

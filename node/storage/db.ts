@@ -4,13 +4,13 @@
  * outbox (DESIGN.md §1.4). Both share the environment so that writes made in
  * the same event turn commit — and fsync — together.
  *
- * Durability: `overlappingSync` is off, so every commit is LMDB's classic
- * synchronous one (the data pages are `fdatasync`ed, then the meta page is
- * written through an `O_DSYNC` descriptor) *before* lmdb-js marks the
- * transaction committed and resolves the `put`/`remove` promises of that
- * transaction. With lmdb-js' Linux default (`overlappingSync: true`) the
- * promise resolves once the commit is visible and the flush follows later, which
- * survives a killed process but not a power cut.
+ * Durability (config `durability`): with `power`, `overlappingSync` is off, so
+ * every commit is LMDB's classic synchronous one (the data pages are
+ * `fdatasync`ed, then the meta page is written through an `O_DSYNC`
+ * descriptor) *before* the `put`/`remove` promises of that transaction resolve.
+ * With `process` (the default), the promise resolves once the commit is
+ * written and the flush follows at once in the background: it survives a
+ * killed process (DESIGN.md §1.4), but a power cut may lose the last moments.
  *
  * Values are stored as bytes (`encoding: 'binary'`) and encoded with the wire
  * codec (`protocols/codec.ts`: msgpack, no records), so what a restart reads
@@ -40,15 +40,25 @@ export interface Store {
 }
 
 /** The LMDB options and why (see the module comment). */
-const ENV_OPTIONS = {
-  encoding: 'binary',
-  // Commit = durable: resolve write promises only after fdatasync, not before.
-  overlappingSync: false,
-  noSync: false,
-  noMetaSync: false,
-  // Nothing in the default remapping/map-size behaviour needs changing: the map grows as needed.
-  maxDbs: 4
-} as const
+/**
+ * `process`: a write resolves once committed (in the OS page cache), so it
+ * survives any killed process, and lmdb flushes to disk right behind it
+ * (`overlappingSync`). `power`: a write resolves only after fdatasync, so it
+ * also survives a power cut, at the cost of a disk flush per commit (tens of
+ * ms on a busy machine, on every award and result).
+ */
+export type Durability = 'process' | 'power'
+
+function envOptions (durability: Durability): Record<string, unknown> {
+  return {
+    encoding: 'binary',
+    overlappingSync: durability === 'process',
+    noSync: false,
+    noMetaSync: false,
+    // Nothing in the default remapping/map-size behaviour needs changing: the map grows as needed.
+    maxDbs: 4
+  }
+}
 
 interface Shared {
   root: RootDatabase<Uint8Array, StoreKey>
@@ -63,12 +73,12 @@ export function storePath (dataDir: string): string {
   return join(resolve(dataDir), 'db')
 }
 
-export function openStore (dataDir: string): Store {
+export function openStore (dataDir: string, durability: Durability = 'process'): Store {
   const path = storePath(dataDir)
   let s = shared.get(path)
   if (s === undefined) {
     mkdirSync(path, { recursive: true, mode: 0o700 })
-    const root = open<Uint8Array, StoreKey>({ path, ...ENV_OPTIONS })
+    const root = open<Uint8Array, StoreKey>({ path, ...envOptions(durability) })
     s = {
       root,
       journal: root.openDB<Uint8Array, StoreKey>({ name: 'journal', encoding: 'binary' }),
