@@ -174,13 +174,17 @@ export class Executor {
   onCallForBids (cfb: CallForBids): void {
     if (!this.#running || !this.#trusts(cfb.origin)) return
     const now = this.#c.clock.now()
-    this.ledger.expireHolds(now)
+    let freed = this.ledger.expireHolds(now) > 0
     const jobKey = `${cfb.origin}\n${cfb.jobId}`
     const previous = this.#roundHolds.get(jobKey)
     if (previous !== undefined && previous.round < cfb.round) {
-      for (const key of previous.keys) if (this.ledger.kindOf(key) === 'hold') this.ledger.release(key)
+      for (const key of previous.keys) {
+        if (this.ledger.kindOf(key) === 'hold') { this.ledger.release(key); freed = true }
+      }
       this.#roundHolds.delete(jobKey)
     }
+    // Queued work goes first into whatever the released holds freed.
+    if (freed) this.#released()
     const ability = this.#c.ability()
     const decision = decideBids(cfb.tasks, {
       self: ability,
@@ -214,6 +218,17 @@ export class Executor {
     return sorted[Math.floor(sorted.length / 2)]!
   }
 
+  /**
+   * Capacity was given back to the ledger (a hold expired or was released, a
+   * reservation ended, a yield ended): start what the queue holds, then tell
+   * the mesh. Every release goes through here, or queued work could wait on an
+   * idle peer forever (found by the simulator, seed 3).
+   */
+  #released (): void {
+    this.#startQueued()
+    this.#c.onCapacityChange()
+  }
+
   /** Fires at the earliest hold expiry (bids from origins with different windows expire out of order). */
   #holdAlarm: Alarm | undefined
   #armHoldExpiry (): void {
@@ -221,7 +236,7 @@ export class Executor {
     if (next === undefined) return
     this.#holdAlarm ??= new Alarm(this.#c.clock, () => {
       if (!this.#running) return
-      if (this.ledger.expireHolds(this.#c.clock.now()) > 0) this.#c.onCapacityChange()
+      if (this.ledger.expireHolds(this.#c.clock.now()) > 0) this.#released()
       this.#armHoldExpiry()
     })
     this.#holdAlarm.armAt(next)
@@ -271,7 +286,8 @@ export class Executor {
       else this.#queue.push(key)
     }
     void this.#c.send(origin, { v: TASK_VERSION, type: 'accept', jobId: msg.jobId, accepted, rejected })
-    this.#c.onCapacityChange()
+    // Rejections released their holds.
+    this.#released()
   }
 
   /** Stop attempts of a job (all, or the listed ones) for `origin`. */
@@ -355,8 +371,7 @@ export class Executor {
     this.ledger.release(a.key)
     const qi = this.#queue.indexOf(a.key)
     if (qi >= 0) this.#queue.splice(qi, 1)
-    this.#startQueued()
-    this.#c.onCapacityChange()
+    this.#released()
   }
 
   /** Start queued attempts, in arrival order, while they fit. */
@@ -437,7 +452,7 @@ export class Executor {
       this.ledger.blocked = d.busy
       this.yieldReason = d.busy ? d.reason : undefined
       this.#c.logger.info({ busy: d.busy, reason: d.reason }, d.busy ? 'yielding: the machine is busy with other work' : 'taking work again')
-      this.#c.onCapacityChange()
+      this.#released()
     }
     if (d.started) this.#giveBack(this.#init.yield!.policy, d.reason ?? 'machine busy')
   }

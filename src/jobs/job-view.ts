@@ -93,6 +93,13 @@ export class JobView {
   idleBackoffMs = 0
   /** True while a closed round's awards are being journaled and sent: the next round waits for them. */
   sendingAwards = false
+  /**
+   * This job's bid window (ms). It starts at `auction.bidWindowMs`, doubles
+   * (up to 2 s) after a round in which some capable peer did not answer in
+   * time, and halves back after rounds in which all did: a mesh whose round
+   * trips exceed the window still gets its bids counted.
+   */
+  windowMs = 0
   readonly #history: JobEvent[] = []
   readonly #listeners = new Set<(e: JobEvent) => void>()
   readonly #durations = new Map<string, number[]>()

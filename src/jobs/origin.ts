@@ -62,6 +62,9 @@ interface Round {
   timer: TimerHandle
 }
 
+/** The widest a job's bid window grows when capable peers keep answering late. */
+const MAX_BID_WINDOW_MS = 2000
+
 /** Backoff for tasks that found no bidder: doubles from 100 ms to 5 s, reset when capacity appears. */
 const NO_BID_BACKOFF = { minMs: 100, maxMs: 5000 }
 
@@ -184,16 +187,17 @@ export class Origin {
     const backups = new Set(batch.filter(t => t.status === 'running').map(t => t.id))
     const expected = new Set(peers.filter(p => [...tasks.values()].some(o => whyNot(p, o) === undefined)).map(p => p.id))
     const round = job.nextRound++
+    if (job.windowMs === 0) job.windowMs = this.#init.bidWindowMs
     const r: Round = {
       jobId: job.id, round, tasks, backups, expected, answered: new Set(), bids: [], openedAt: now,
-      timer: this.#c.clock.setTimeout(() => { this.#closeRound(job.id) }, this.#init.bidWindowMs)
+      timer: this.#c.clock.setTimeout(() => { this.#closeRound(job.id) }, job.windowMs)
     }
     this.#rounds.set(job.id, r)
     for (const t of batch) {
       if (backups.has(t.id)) t.backup = 'announced'
       else t.status = 'announced'
     }
-    const cfb = { v: AUCTION_VERSION, type: 'cfb' as const, jobId: job.id, round, origin: this.#c.self, windowMs: this.#init.bidWindowMs, tasks: [...tasks.values()] }
+    const cfb = { v: AUCTION_VERSION, type: 'cfb' as const, jobId: job.id, round, origin: this.#c.self, windowMs: job.windowMs, tasks: [...tasks.values()] }
     if (expected.size > (expected.has(this.#c.self) ? 1 : 0)) this.#c.publish(cfb)
     if (expected.has(this.#c.self)) this.#c.bidLocally(cfb)
   }
@@ -240,6 +244,10 @@ export class Origin {
     // work on a busy peer.
     const spareRoom = r.bids.some(b => b.queued !== true && winners.get(b.taskId)?.peer !== b.peer)
     let deferred = 0
+    // Some capable peer did not answer in time: widen the window for this job's next rounds.
+    job.windowMs = r.answered.size < r.expected.size
+      ? Math.min(MAX_BID_WINDOW_MS, job.windowMs * 2)
+      : Math.max(this.#init.bidWindowMs, Math.floor(job.windowMs / 2))
     this.#c.logger.debug({ jobId, round: r.round, tasks: r.tasks.size, bids: r.bids.length, winners: winners.size, answered: r.answered.size, expected: r.expected.size, ms: now - r.openedAt }, 'round closed')
     for (const [taskId, open] of r.tasks) {
       const t = job.tasks.get(taskId)

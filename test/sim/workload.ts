@@ -32,7 +32,13 @@ export interface TaskPlan {
   doomed: boolean
   /** Upstream tasks, with their fan-out (undefined = single instance). */
   upstream: Array<{ name: string, count?: number }>
+  /** The handler saves a checkpoint after each quarter of its work and resumes from one. */
+  checkpoints: boolean
 }
+
+/** Share of instances that take TAIL_FACTOR× their drawn work (stragglers for backup attempts to catch). */
+export const TAIL_RATE = 0.03
+export const TAIL_FACTOR = 6
 
 export interface JobPlan {
   /** Unique in the run; also the job spec's name. */
@@ -71,7 +77,8 @@ export function expectedValue (seed: number, job: string, taskId: string): numbe
 
 /** Work in ms at speed 1.0 of one instance. */
 export function workMs (seed: number, job: string, task: TaskPlan, taskId: string): number {
-  return Math.round(task.minMs + unit(seed, 'work', job, taskId) * (task.maxMs - task.minMs))
+  const tail = unit(seed, 'tail', job, taskId) < TAIL_RATE ? TAIL_FACTOR : 1
+  return Math.round((task.minMs + unit(seed, 'work', job, taskId) * (task.maxMs - task.minMs)) * tail)
 }
 
 /** Attempts numbered ≤ this fail (Infinity for a doomed task; 0 for a healthy one). */
@@ -124,7 +131,7 @@ function buildJob (rng: Rng, o: WorkloadOptions, name: string, shape: Shape, bud
     const retries = extra.retries ?? 0
     const upstream = (extra.after ?? []).map(u => ({ name: u, count: tasks.get(u)?.count }))
     tasks.set(task, {
-      name: task, count, ...span(), flakyRate: 0, retries, doomed: false, upstream, ...plan
+      name: task, count, ...span(), flakyRate: 0, retries, doomed: false, upstream, checkpoints: rng.chance(0.4), ...plan
     })
     raw[task] = { kind: 'handler', handler: SIM_HANDLER, input: { job: name, task } satisfies SimInput, ...(count === undefined ? {} : { count }), ...extra }
   }
