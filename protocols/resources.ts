@@ -73,7 +73,9 @@ export const resourceAdSchema = z.object({
     /** Whole-machine CPU busy over the last sample, 0–100. */
     cpuBusy: z.number().finite().min(0).max(100),
     /** Event-loop delay of the peer process (p99 over the last sample), ms. */
-    eventLoopDelayMs: quantity
+    eventLoopDelayMs: quantity,
+    /** The part of cpuBusy that is this peer's own work (process, workers, task processes), 0–100. */
+    meshCpuBusy: z.number().finite().min(0).max(100).optional()
   }),
   tasks: z.object({ running: z.number().int().min(0), queued: z.number().int().min(0) }),
   /** Calibrated speed score; 1.0 is the reference machine. */

@@ -320,7 +320,7 @@ export class MeshPeer {
       free: this.#free,
       cpuModel: probe.machine.cpuModel.slice(0, 128),
       gpus: probe.machine.gpus.slice(0, 16),
-      load: { avg1: load.avg1, cpuBusy: load.cpuBusy, eventLoopDelayMs: load.eventLoopDelayMs },
+      load: { avg1: load.avg1, cpuBusy: load.cpuBusy, eventLoopDelayMs: load.eventLoopDelayMs, ...(load.meshCpuBusy !== undefined ? { meshCpuBusy: load.meshCpuBusy } : {}) },
       tasks: this.executor.counts(),
       speed: probe.speed,
       caps: this.#caps(),

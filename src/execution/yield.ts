@@ -22,6 +22,8 @@ export interface YieldDecision {
 
 /** Percentage points below the threshold that count as calm again. */
 export const HYSTERESIS = 10
+/** Weight of a new sample in the moving averages (samples come on each heartbeat: a few samples of memory). */
+const SMOOTHING = 0.6
 
 export class YieldWatcher {
   readonly #cfg: { cpuBusyPercent: number, sustainMs: number }
@@ -36,13 +38,24 @@ export class YieldWatcher {
 
   get busy (): boolean { return this.#busy }
 
+  /** Smoothed machine busy and mesh share (exponential moving averages): short samples are noisy. */
+  #cpu: number | undefined
+  #mesh: number | undefined
+
   sample (load: LoadSample, now: number): YieldDecision {
-    const outside = Math.max(0, load.cpuBusy - (load.meshCpuBusy ?? 0))
+    this.#cpu = this.#cpu === undefined ? load.cpuBusy : this.#cpu + SMOOTHING * (load.cpuBusy - this.#cpu)
+    const meshNow = load.meshCpuBusy ?? 0
+    this.#mesh = this.#mesh === undefined ? meshNow : this.#mesh + SMOOTHING * (meshNow - this.#mesh)
+    const cpuBusy = this.#cpu
+    const outside = Math.max(0, cpuBusy - this.#mesh)
     const memoryShort = load.memoryAvailableMB > 0 && load.memoryAvailableMB < this.#memoryReserveMB / 2
     // Hysteresis: once over the threshold, a sample must fall HYSTERESIS points below it to count as
     // calm, so the noise of short samples around the threshold neither resets nor flaps the state.
     const threshold = this.#overSince === undefined ? this.#cfg.cpuBusyPercent : this.#cfg.cpuBusyPercent - HYSTERESIS
-    const over = outside >= threshold || memoryShort
+    // Outside load alone over the threshold; or the machine busy beyond it with outside load at least
+    // as large as the mesh's own. (The mesh's processes keep their CPU share, so on a saturated
+    // machine outside load can never reach the threshold while the mesh is busy too.)
+    const over = outside >= threshold || (cpuBusy >= threshold && outside >= this.#mesh && outside > 0) || memoryShort
     if (!over) {
       // Calm again: take work at once (the next ads show the capacity back).
       this.#overSince = undefined
