@@ -10,12 +10,12 @@ import { sleep, type TestHandler } from '../../src/testing/function-runner.ts'
 import { TestMesh, fakeProbe } from '../helpers/mesh.ts'
 import { advanceUntil, recordEvents, runUntilEnd, spec } from '../helpers/jobs.ts'
 
-/** Counts to 10, one step per 100 simulated ms, saving each step; reports where it started. */
-function counter (mesh: TestMesh, startedFrom: number[]): TestHandler {
+/** Counts to `steps`, one step per 100 simulated ms, saving each step; reports where it started. */
+function counter (mesh: TestMesh, startedFrom: number[], steps = 10): TestHandler {
   return async (_input, ctx) => {
     const from = typeof ctx.restored === 'number' ? ctx.restored : 0
     startedFrom.push(from)
-    for (let i = from; i < 10; i++) {
+    for (let i = from; i < steps; i++) {
       await sleep(mesh.clock, 100)
       if (ctx.signal.aborted) throw new Error('stopped')
       ctx.checkpoint?.(i + 1)
@@ -58,10 +58,11 @@ describe('checkpoints', () => {
     mesh.add('desktop', { ...fakeProbe({ cpuCores: 1 }), speed: 4, load: () => load })
     mesh.network.link('origin', 'desktop')
     const startedFrom: number[] = []
-    for (const r of mesh.runners.values()) r.register('count', counter(mesh, startedFrom))
+    // Long enough (4 s) to still be running when the smoothed load crosses the threshold and stays there.
+    for (const r of mesh.runners.values()) r.register('count', counter(mesh, startedFrom, 40))
     await mesh.advance(2000)
 
-    const job = await mesh.peer('origin').submit(spec({ c: { kind: 'handler', handler: 'count', estimateMs: 1000 } }))
+    const job = await mesh.peer('origin').submit(spec({ c: { kind: 'handler', handler: 'count', estimateMs: 4000 } }))
     const events = recordEvents(job)
     await advanceUntil(mesh, 'the desktop to save a few steps', () =>
       job.tasks.get('c')?.attempts.at(-1)?.peer === 'desktop' && ((job.tasks.get('c')?.checkpoint as number | undefined) ?? 0) >= 3, 5000)
