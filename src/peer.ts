@@ -13,7 +13,7 @@ import type { PeerState } from './membership/peer-table.ts'
 import { computeCapacity, isSignificantChange, type ResourceProbe } from './resources/capacity.ts'
 import { DropCounter, type DropReason } from '../protocols/codec.ts'
 import type { ResourceAd, Resources } from '../protocols/resources.ts'
-import { AUCTION_TOPIC, BID_PROTOCOL, decodeAuctionMessage, decodeBid, encodeAuctionMessage, encodeBid, type AuctionMessage, type Bid, type CallForBids } from '../protocols/auction.ts'
+import { AUCTION_TOPIC, BID_PROTOCOL, decodeAuctionMessage, decodeBid, encodeAuctionMessage, encodeBid, type AuctionMessage, type Bid } from '../protocols/auction.ts'
 import { TASK_PROTOCOL, decodeTaskMessage, encodeTaskMessage, type FileData, type TaskMessage } from '../protocols/task.ts'
 import type { PeerAbility } from './auction/feasibility.ts'
 import type { LpSolver } from './auction/lp.ts'
@@ -242,8 +242,6 @@ export class MeshPeer {
     return out
   }
 
-  /** Handle a call for bids as if it came from gossip (tests, and the simulator's shortcuts). */
-  callForBids (cfb: CallForBids): void { this.executor.onCallForBids(cfb) }
 
   /** Stop; `goodbye: false` skips the leaving ad (used to emulate a crash in tests). */
   async stop (opts: { goodbye?: boolean } = {}): Promise<void> {

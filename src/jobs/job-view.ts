@@ -34,7 +34,6 @@ export interface TaskRecord {
   /** When the task became ready (its age raises its value in bids). */
   readyAt: number
   nextTryAt: number
-  backoffMs: number
   /** Why a pending task is not being announced ("no live peer offers gpu ≥ 1"). */
   waiting?: string
   exclude: string[]
@@ -114,7 +113,7 @@ export class JobView {
     this.submittedAt = job.submittedAt
     for (const inst of instances) {
       this.tasks.set(inst.id, {
-        id: inst.id, inst, status: 'blocked', attempt: 1, attempts: [], readyAt: now, nextTryAt: 0, backoffMs: 0,
+        id: inst.id, inst, status: 'blocked', attempt: 1, attempts: [], readyAt: now, nextTryAt: 0,
         exclude: [], retriesLeft: inst.spec.retries
       })
       this.#countByName.set(inst.name, (this.#countByName.get(inst.name) ?? 0) + 1)

@@ -281,7 +281,6 @@ export class Origin {
         continue
       }
       t.status = 'awarded'
-      t.backoffMs = 0
       t.attempts.push({ attempt: t.attempt, peer: w.peer, state: 'awarded', awardedAt: now, lastHeartbeat: now })
       const list = awards.get(w.peer) ?? []
       list.push(awardedTask(job, t))
