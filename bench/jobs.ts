@@ -1,90 +1,127 @@
 /**
- * Job figures on real daemons (3 `mesh start` processes on 127.0.0.1, handlers
- * in worker threads), driven through the control API:
- *  - latency: for single-task jobs on an idle mesh, submit → the task's handler
- *    starting (its own Date.now(), same machine) and submit → the job done
- *    (its `job-done` event);
- *  - throughput: one job of N trivial handler tasks, tasks per second from
- *    submit to done, at two CPU demands per task.
+ * Workloads 1 and 2 (issue 5), Meshwork's side, on real daemons (`mesh start`
+ * processes on 127.0.0.1, handlers in worker threads), driven through the
+ * control API of one daemon (the origin):
+ *  - latency: single trivial tasks on an idle 3-peer mesh, one job after
+ *    another: submit → the handler starting (its own Date.now(), same machine)
+ *    and submit → the job done (its `job-done` event);
+ *  - throughput: on a 4-peer mesh, one job of N trivial handler tasks, and one
+ *    of M tasks burning ~5 ms of CPU each: tasks/s from submit to done, the
+ *    origin's CPU per task, and efficiency against the 2-core ideal.
+ * Every peer runs with default resources (cpu "auto": both cores of this
+ * machine) and tasks with the default demand (1 cpu).
  */
 import { join } from 'node:path'
 import type { JobEvent } from '../src/jobs/job-view.ts'
 import { callDaemon, streamDaemon, type ControlTarget } from '../node/control/client.ts'
 import { readControlFile } from '../node/control/control-file.ts'
-import { createLocalMesh, ROOT } from '../node/local-mesh.ts'
-import { machine, summary, writeResult } from './lib.ts'
+import { createLocalMesh, ROOT, type LocalMesh } from '../node/local-mesh.ts'
+import { cpuMs, machine, summary, writeResult } from './lib.ts'
 
 const HANDLERS = join(ROOT, 'bench', 'handlers.ts')
+const BURN_MS = 5
+const CORES = 2
+
+interface Run { t0: number, done: number, events: JobEvent[], id: string }
 
 export async function benchJobs ({ quick }: { quick: boolean }): Promise<Record<string, unknown>> {
-  const base = await measure({ quick, queueDepth: 1, latency: true })
-  // The same throughput job with a deeper executor queue: fewer auction rounds per task.
-  const deep = await measure({ quick, queueDepth: 8, latency: false })
-  const result = { ...base, throughputQueueDepth8: deep.throughput }
+  const latency = await measureLatency(quick ? 30 : 200)
+  const throughput = await measureThroughput(quick ? 2000 : 10_000, quick ? 300 : 1000)
+  const result = {
+    what: 'jobs on real daemons (127.0.0.1), handlers in worker threads, driven through the control API of the origin daemon',
+    machine: machine(),
+    latency,
+    throughput
+  }
   writeResult('jobs', result)
   return result
 }
 
-async function measure ({ quick, queueDepth, latency }: { quick: boolean, queueDepth: number, latency: boolean }): Promise<Record<string, unknown> & { throughput: unknown }> {
-  const jobsN = latency ? (quick ? 30 : 100) : 0
-  const tasksN = quick ? 500 : 2000
-  const log = (s: string): void => { process.stderr.write(`[jobs queueDepth ${queueDepth}] ${s}\n`) }
-  const mesh = await createLocalMesh(3, () => ({
-    auction: { queueDepth },
-    executor: { handlers: { stamp: `${HANDLERS}#stamp`, noop: `${HANDLERS}#noop` } }
+const log = (s: string): void => { process.stderr.write(`[jobs] ${s}\n`) }
+
+async function withMesh<T> (n: number, body: (origin: ControlTarget, mesh: LocalMesh) => Promise<T>): Promise<T> {
+  const mesh = await createLocalMesh(n, () => ({
+    executor: { handlers: { stamp: `${HANDLERS}#stamp`, noop: `${HANDLERS}#noop`, burn: `${HANDLERS}#burn` } }
   }))
   try {
     await Promise.all(mesh.daemons.map(async d => { await d.start() }))
-    const target = (i: number): ControlTarget => ({ url: mesh.daemons[i]!.controlUrl, token: readControlFile(join(mesh.dir, `data${i + 1}`))?.token ?? '' })
-    const origin = target(1)
     // Let the mesh form and every peer's ads arrive.
     await new Promise(resolve => setTimeout(resolve, 2500))
+    const origin = { url: mesh.daemons[0]!.controlUrl, token: readControlFile(join(mesh.dir, 'data1'))?.token ?? '' }
+    return await body(origin, mesh)
+  } finally {
+    await mesh.destroy()
+  }
+}
 
-    const run = async (spec: unknown): Promise<{ t0: number, done: number, events: JobEvent[], id: string }> => {
-      const t0 = Date.now()
-      const { id } = await callDaemon<{ id: string }>(origin, '/v1/jobs', { method: 'POST', body: { spec } })
-      const events: JobEvent[] = []
-      await streamDaemon(origin, `/v1/jobs/${id}/events`, v => { events.push(v as JobEvent) })
-      const end = events.find(e => e.type === 'job-done')
-      if (end === undefined) throw new Error(`job ${id} did not finish: ${JSON.stringify(events.at(-1))}`)
-      return { t0, done: end.at, events, id }
-    }
+async function run (origin: ControlTarget, spec: unknown): Promise<Run> {
+  const t0 = Date.now()
+  const { id } = await callDaemon<{ id: string }>(origin, '/v1/jobs', { method: 'POST', body: { spec } })
+  const events: JobEvent[] = []
+  await streamDaemon(origin, `/v1/jobs/${id}/events`, v => { events.push(v as JobEvent) })
+  const end = events.find(e => e.type === 'job-done')
+  if (end === undefined) throw new Error(`job ${id} did not finish: ${JSON.stringify(events.at(-1))}`)
+  return { t0, done: end.at, events, id }
+}
 
+async function measureLatency (jobs: number): Promise<Record<string, unknown>> {
+  return await withMesh(3, async origin => {
+    const one = { name: 'latency', tasks: { t: { kind: 'handler', handler: 'stamp' } } }
     // Warm-up: worker threads start lazily, and the first run of anything is slow.
-    for (let i = 0; i < 5; i++) await run({ name: 'warm', tasks: { t: { kind: 'handler', handler: 'stamp' } } })
-
+    for (let i = 0; i < 10; i++) await run(origin, one)
     const toStart: number[] = []
     const toResult: number[] = []
-    for (let i = 0; i < jobsN; i++) {
-      const r = await run({ name: 'latency', tasks: { t: { kind: 'handler', handler: 'stamp', resources: { cpu: 1 } } } })
+    for (let i = 0; i < jobs; i++) {
+      const r = await run(origin, one)
       const res = await callDaemon<{ results: { t: number } }>(origin, `/v1/jobs/${r.id}/results`)
       toStart.push(res.results.t - r.t0)
       toResult.push(r.done - r.t0)
     }
-    if (jobsN > 0) log(`submit → task start p50 ${summary(toStart).p50} ms p99 ${summary(toStart).p99} ms; submit → done p50 ${summary(toResult).p50} ms p99 ${summary(toResult).p99} ms`)
+    log(`submit → task start p50 ${summary(toStart).p50} ms p99 ${summary(toStart).p99} ms; submit → done p50 ${summary(toResult).p50} ms p99 ${summary(toResult).p99} ms`)
+    return {
+      peers: 3,
+      jobs,
+      submitToStartMs: summary(toStart),
+      submitToDoneMs: summary(toResult),
+      how: 'single-task jobs (one trivial handler task, 1 cpu) one after another on an idle 3-peer mesh, after 10 warm-up jobs: POST /v1/jobs → the handler’s own Date.now() at start; → the job-done event’s time (same machine clock)'
+    }
+  })
+}
 
-    const throughput: Record<string, { tasks: number, seconds: number, tasksPerSecond: number, perPeer: Record<string, number> }> = {}
-    for (const cpu of [1, 0.1]) {
-      const r = await run({ name: 'throughput', tasks: { t: { kind: 'handler', handler: 'noop', count: tasksN, resources: { cpu } } } })
+async function measureThroughput (trivialN: number, burnN: number): Promise<Record<string, unknown>> {
+  return await withMesh(4, async (origin, mesh) => {
+    const pids = mesh.daemons.map(d => d.pid!)
+    await run(origin, { name: 'warm', tasks: { t: { kind: 'handler', handler: 'noop', count: 50 } } })
+    const measure = async (name: string, task: Record<string, unknown>, n: number): Promise<Record<string, unknown> & { tasksPerSecond: number, seconds: number }> => {
+      const cpu0 = pids.map(cpuMs)
+      const r = await run(origin, { name, tasks: { t: { kind: 'handler', count: n, ...task } } })
+      const cpu = pids.map((p, i) => cpuMs(p) - cpu0[i]!)
       const seconds = (r.done - r.t0) / 1000
       const perPeer: Record<string, number> = {}
       for (const e of r.events) if (e.type === 'task-done') perPeer[e.peer.slice(-8)] = (perPeer[e.peer.slice(-8)] ?? 0) + 1
-      throughput[`cpu ${cpu}`] = { tasks: tasksN, seconds, tasksPerSecond: Math.round(tasksN / seconds), perPeer }
-      log(`${tasksN} trivial tasks at cpu ${cpu}: ${seconds.toFixed(2)} s, ${Math.round(tasksN / seconds)} tasks/s, per peer ${JSON.stringify(perPeer)}`)
+      const out = {
+        tasks: n,
+        seconds: Math.round(seconds * 1000) / 1000,
+        tasksPerSecond: Math.round(n / seconds),
+        originCpuMsPerTask: Math.round(cpu[0]! / n * 1000) / 1000,
+        meshCpuMsPerTask: Math.round(cpu.reduce((a, b) => a + b, 0) / n * 1000) / 1000,
+        perPeer
+      }
+      log(`${name}: ${n} tasks in ${seconds.toFixed(2)} s = ${out.tasksPerSecond} tasks/s; origin CPU ${out.originCpuMsPerTask} ms/task, mesh ${out.meshCpuMsPerTask} ms/task`)
+      return out
     }
-
+    const trivial = await measure('trivial', { handler: 'noop' }, trivialN)
+    const burn = await measure('burn', { handler: 'burn', input: { ms: BURN_MS } }, burnN)
+    const ideal = CORES * 1000 / BURN_MS
     return {
-      what: 'jobs on 3 real daemons (127.0.0.1), handlers in worker threads, driven through the control API of the second daemon',
-      machine: machine(),
-      latency: jobsN === 0 ? undefined : {
-        jobs: jobsN,
-        submitToStartMs: summary(toStart),
-        submitToDoneMs: summary(toResult),
-        how: 'single-task jobs one after another on an idle mesh: POST /v1/jobs → the handler’s own Date.now() at start; → the job-done event time (same machine clock)'
-      },
-      throughput: { ...throughput, how: `one job of N no-op handler tasks: POST /v1/jobs → job-done; queueDepth ${queueDepth}, bid window 50 ms` }
+      peers: 4,
+      trivial: { ...trivial, how: 'one job of N no-op handler tasks (1 cpu each) submitted to the first of 4 daemons: POST /v1/jobs → job-done; CPU from /proc/<pid>/stat (user+system, 10 ms ticks) of each daemon process over the run (worker threads included)' },
+      cpu5ms: {
+        ...burn,
+        idealTasksPerSecond: ideal,
+        efficiency: Math.round(burn.tasksPerSecond / ideal * 1000) / 1000,
+        how: `one job of N handler tasks each busy-looping ${BURN_MS} ms (performance.now()), 1 cpu each; ideal = ${CORES} cores ÷ ${BURN_MS} ms = ${ideal} tasks/s; efficiency = tasks/s ÷ ideal`
+      }
     }
-  } finally {
-    await mesh.destroy()
-  }
+  })
 }

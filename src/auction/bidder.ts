@@ -27,6 +27,8 @@ export interface BidderView {
    * is assumed to wait about its own duration (it queues behind work like it).
    */
   queueWaitMs: number | undefined
+  /** Time for what is already queued here to drain (ms): a newly queued task waits behind it. */
+  queueAheadMs?: number
 }
 
 export interface TaskBid { task: OpenTask, etaMs: number, slot: 'now' | 'queue', demand: Units }
@@ -60,11 +62,27 @@ export function decideBids (tasks: OpenTask[], view: BidderView, solver: LpSolve
   const taken = new Set(now.map(b => b.task))
   // queue: what is left, behind running work.
   const rest = capable.filter(t => !taken.has(t))
-  const queued = choose(rest, view.queueRoom, t => etaMs(t, view.speed, view.queueWaitMs ?? t.workMs / Math.max(view.speed, 0.01)), solver, view.self.id)
+  const waitMs = (t: OpenTask): number => (view.queueWaitMs ?? t.workMs / Math.max(view.speed, 0.01)) + (view.queueAheadMs ?? 0)
+  const queued = choose(rest, view.queueRoom, t => etaMs(t, view.speed, waitMs(t)), solver, view.self.id)
+  // Each queued task also waits for the ones chosen before it, spread over the cores: deep
+  // queues of short tasks then bid honest, rising ETAs, and the origin spreads them over peers.
+  const cores = (view.self.capacity.cpu > 0 ? view.self.capacity.cpu : 1) * Math.max(view.speed, 0.01)
+  let aheadMs = 0
+  for (const b of queued) {
+    b.etaMs += aheadMs
+    aheadMs += b.task.workMs * b.task.demand.cpu / cores
+  }
   return {
     bids: [...now.map(b => ({ ...b, slot: 'now' as const })), ...queued.map(b => ({ ...b, slot: 'queue' as const }))],
     skipped
   }
+}
+
+/** The median expected work of a call's tasks: what sizes the queue for them. */
+export function medianWorkMs (tasks: OpenTask[]): number {
+  if (tasks.length === 0) return 0
+  const w = tasks.map(t => t.workMs).sort((a, b) => a - b)
+  return w[Math.floor(w.length / 2)]!
 }
 
 /**

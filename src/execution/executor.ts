@@ -13,9 +13,9 @@ import { Alarm, type Clock, type TimerHandle } from '../clock.ts'
 import type { Logger } from '../logger.ts'
 import type { PeerAbility } from '../auction/feasibility.ts'
 import { whyNot } from '../auction/feasibility.ts'
-import { decideBids } from '../auction/bidder.ts'
+import { decideBids, medianWorkMs } from '../auction/bidder.ts'
 import type { LpSolver } from '../auction/lp.ts'
-import { Ledger, fromUnits, toUnits } from '../resources/ledger.ts'
+import { Ledger, fromUnits, ledgerQueueDepth, queueDepthFor, toUnits } from '../resources/ledger.ts'
 import type { RunOutcome, RunRequest, TaskRunner } from './runner.ts'
 import type { OutboxStore } from './outbox.ts'
 import { YieldWatcher, type YieldPolicy } from './yield.ts'
@@ -109,6 +109,8 @@ export class Executor {
   readonly #roundHolds = new Map<string, { round: number, keys: string[] }>()
   /** Recent attempt durations (ms), for the queue-wait estimate in bids. */
   #recentMs: number[] = []
+  /** Attempts started since the last flush, told to their origins in one progress message each. */
+  #started: Attempt[] = []
 
   readonly #yield: YieldWatcher | undefined
   /** Why this peer is not taking work now (load shift), for status displays. */
@@ -117,7 +119,7 @@ export class Executor {
   constructor (components: ExecutorComponents, init: ExecutorInit) {
     this.#c = components
     this.#init = init
-    this.ledger = new Ledger(init.capacity, init.queueDepth)
+    this.ledger = new Ledger(init.capacity, ledgerQueueDepth(init.queueDepth))
     this.#yield = init.yield === undefined ? undefined : new YieldWatcher(init.yield, init.yield.memoryReserveMB)
   }
 
@@ -186,12 +188,16 @@ export class Executor {
     // Queued work goes first into whatever the released holds freed.
     if (freed) this.#released()
     const ability = this.#c.ability()
+    const queueWaitMs = this.#queueWaitMs()
+    // Queue as deep as these tasks' length calls for: about two bid windows of work per slot.
+    const depth = queueDepthFor(medianWorkMs(cfb.tasks), this.#init.queueDepth, 2 * cfb.windowMs)
     const decision = decideBids(cfb.tasks, {
       self: ability,
       speed: this.#init.speed,
       freeNow: this.ledger.freeNow(),
-      queueRoom: this.ledger.queueRoom(),
-      queueWaitMs: this.#queueWaitMs()
+      queueRoom: this.ledger.queueRoom(depth),
+      queueWaitMs,
+      queueAheadMs: this.#queueAheadMs(queueWaitMs ?? 0)
     }, this.#c.solver)
     // A capable peer always answers, even with no bids, so the origin can close the round early.
     if (decision.skipped.length === cfb.tasks.length) return
@@ -210,6 +216,15 @@ export class Executor {
     const load = cpu > 0 ? 1 - (this.ledger.freeNow().get('cpu') ?? 0) / cpu : 1
     void this.#c.sendBid(cfb.origin, { v: AUCTION_VERSION, jobId: cfb.jobId, round: cfb.round, load: Math.max(0, load), validMs, bids })
     this.#armHoldExpiry()
+  }
+
+  /** Time for the work already queued here to drain: each queued attempt's typical length, spread over the cores. */
+  #queueAheadMs (typicalMs: number): number {
+    const cores = (this.ledger.capacity.get('cpu') ?? 0) / 1000
+    if (cores <= 0 || this.#queue.length === 0) return 0
+    let coreMs = 0
+    for (const key of this.#queue) coreMs += typicalMs * (this.#attempts.get(key)?.task.demand.cpu ?? 1)
+    return coreMs / cores
   }
 
   #queueWaitMs (): number | undefined {
@@ -315,7 +330,9 @@ export class Executor {
   #startAttempt (a: Attempt): void {
     a.state = 'running'
     a.startedAt = this.#c.clock.now()
-    this.#sendProgress([a])
+    // Starts are told in batches, with results, on the next flush: many short tasks start together.
+    this.#started.push(a)
+    this.#scheduleFlush()
     void this.#run(a)
   }
 
@@ -415,7 +432,7 @@ export class Executor {
       if (batch === undefined) this.#pendingResults.set(batchKey, [result])
       else batch.push(result)
       // Batch results that finish close together into one message per origin and job.
-      this.#flushTimer ??= this.#c.clock.setTimeout(() => { this.#flushTimer = undefined; this.#flushResults() }, 1)
+      this.#scheduleFlush()
     }, (err: Error) => {
       // Not durable: keep it in memory and let the resend loop deliver it; say so.
       this.#c.logger.error({ jobId: a.jobId, taskId: a.task.taskId, err: err.message }, 'outbox write failed')
@@ -432,7 +449,16 @@ export class Executor {
     return r
   }
 
+  #scheduleFlush (): void {
+    this.#flushTimer ??= this.#c.clock.setTimeout(() => { this.#flushTimer = undefined; this.#flushResults() }, 1)
+  }
+
+  /** Send batched start notices, then results (an origin learns a task started before it ends). */
   #flushResults (): void {
+    const started = this.#started
+    this.#started = []
+    // They all started, even those that have already ended: their results follow in this flush.
+    if (started.length > 0) this.#sendProgress(started, true)
     for (const [batchKey, results] of this.#pendingResults) {
       const [origin, jobId] = batchKey.split('\n') as [string, string]
       for (let i = 0; i < results.length; i += 512) {
@@ -485,7 +511,7 @@ export class Executor {
     }, this.#init.heartbeatMs)
   }
 
-  #sendProgress (attempts: Attempt[]): void {
+  #sendProgress (attempts: Attempt[], started = false): void {
     const groups = new Map<string, Attempt[]>()
     for (const a of attempts) {
       const k = `${a.origin}\n${a.jobId}`
@@ -499,7 +525,7 @@ export class Executor {
         v: TASK_VERSION,
         type: 'progress',
         jobId,
-        items: list.map(a => ({ ...ref(a.task), running: a.state === 'running', fraction: a.fraction, message: a.message }))
+        items: list.map(a => ({ ...ref(a.task), running: started || a.state === 'running', fraction: a.fraction, message: a.message }))
       })
     }
   }

@@ -99,9 +99,14 @@ export class JobView {
    * trips exceed the window still gets its bids counted.
    */
   windowMs = 0
+  /** The tasks in spec order, and the first that may not be finished: rounds scan from there. */
+  readonly order: TaskRecord[] = []
+  scanFrom = 0
   readonly #history: JobEvent[] = []
   readonly #listeners = new Set<(e: JobEvent) => void>()
   readonly #durations = new Map<string, number[]>()
+  /** Median of each name's durations, computed once per new sample: the auction asks for it per task per round. */
+  readonly #typical = new Map<string, number>()
   #doneCount = 0
   readonly #doneByName = new Map<string, number>()
   readonly #countByName = new Map<string, number>()
@@ -118,6 +123,7 @@ export class JobView {
       })
       this.#countByName.set(inst.name, (this.#countByName.get(inst.name) ?? 0) + 1)
     }
+    this.order.push(...this.tasks.values())
   }
 
   emit (e: JobEvent): void {
@@ -160,25 +166,27 @@ export class JobView {
     list.push(ms)
     if (list.length > 100) list.shift()
     this.#durations.set(name, list)
+    this.#typical.set(name, [...list].sort((a, b) => a - b)[Math.floor(list.length / 2)]!)
   }
 
   /** Median measured duration of this task's attempts so far, if any. */
   typicalMs (name: string): number | undefined {
-    const list = this.#durations.get(name)
-    if (list === undefined || list.length === 0) return undefined
-    return [...list].sort((a, b) => a - b)[Math.floor(list.length / 2)]
+    return this.#typical.get(name)
   }
 
   /** Every event from the start (as far as kept), then live ones, ending after the job ends. */
   async * events (): AsyncGenerator<JobEvent> {
-    const queue: JobEvent[] = [...this.#history]
+    // A read index rather than shift(): a big job's history is long, and shift is O(n).
+    let queue: JobEvent[] = [...this.#history]
+    let next = 0
     let wake: (() => void) | undefined
     const listener = (e: JobEvent): void => { queue.push(e); wake?.() }
     this.#listeners.add(listener)
     try {
       for (;;) {
-        while (queue.length > 0) {
-          const e = queue.shift()!
+        while (next < queue.length) {
+          const e = queue[next++]!
+          if (next > 4096 && next * 2 > queue.length) { queue = queue.slice(next); next = 0 }
           yield e
           if (e.type === 'job-done' || e.type === 'job-failed' || e.type === 'job-cancelled') return
         }

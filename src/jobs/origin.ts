@@ -11,7 +11,7 @@
  *      │                       └───────────────────────────────────────────┴───────────────────────────────┘
  */
 import type { AuctionMessage, Bid, OpenTask } from '../../protocols/auction.ts'
-import { AUCTION_VERSION } from '../../protocols/auction.ts'
+import { AUCTION_LIMITS, AUCTION_VERSION } from '../../protocols/auction.ts'
 import type { AwardedTask, BlobRef, FileData, TaskMessage, TaskResult } from '../../protocols/task.ts'
 import { TASK_VERSION } from '../../protocols/task.ts'
 import { decodeValue } from '../../protocols/codec.ts'
@@ -19,7 +19,7 @@ import { Alarm, type Clock, type TimerHandle } from '../clock.ts'
 import type { Logger } from '../logger.ts'
 import { chooseWinners, type ReceivedBid } from '../auction/award.ts'
 import { whyNobody, whyNot, type PeerAbility } from '../auction/feasibility.ts'
-import { toUnits } from '../resources/ledger.ts'
+import { queueDepthFor, toUnits } from '../resources/ledger.ts'
 import type { BlobStore } from '../execution/executor.ts'
 import { expandJob } from './expand.ts'
 import { restoreJobs } from './restore.ts'
@@ -64,6 +64,8 @@ interface Round {
 
 /** The widest a job's bid window grows when capable peers keep answering late. */
 const MAX_BID_WINDOW_MS = 2000
+/** Task states that never change again: a round's scan starts after the leading run of them. */
+const FINISHED = new Set(['done', 'failed', 'cancelled'])
 
 /** Backoff for tasks that found no bidder: doubles from 100 ms to 5 s, reset when capacity appears. */
 const NO_BID_BACKOFF = { minMs: 100, maxMs: 5000 }
@@ -155,8 +157,13 @@ export class Origin {
     if (now < job.idleUntil) { this.#scheduleRetry(job.idleUntil); return }
     const peers = this.#c.livePeers()
     const ready: TaskRecord[] = []
+    let size = Infinity
     let nextTry = Infinity
-    for (const t of job.tasks.values()) {
+    // Scan from the first unfinished task, and only until a round's worth is ready: a round
+    // of a 100,000-task job must not cost a pass over all of it.
+    while (job.scanFrom < job.order.length && FINISHED.has(job.order[job.scanFrom]!.status)) job.scanFrom++
+    for (let i = job.scanFrom; i < job.order.length && ready.length < size; i++) {
+      const t = job.order[i]!
       if (t.status === 'running' && t.backup === 'wanted') { ready.push(t); continue }
       if (t.status !== 'pending') continue
       if (t.nextTryAt > now) { nextTry = Math.min(nextTry, t.nextTryAt); continue }
@@ -177,12 +184,14 @@ export class Origin {
         continue
       }
       t.waiting = undefined
+      if (ready.length === 0) size = this.#roundSize(job, peers, t, open.workMs)
       ready.push(t)
     }
-    if (nextTry < Infinity) this.#scheduleRetry(nextTry)
+    // Stopped early with a full round: the tasks not looked at get their turn in the next one.
+    if (ready.length < size && nextTry < Infinity) this.#scheduleRetry(nextTry)
     if (ready.length === 0) return
 
-    const batch = ready.slice(0, this.#roundSize(peers, ready[0]!))
+    const batch = ready
     const tasks = new Map(batch.map(t => [t.id, openTask(job, t, now)]))
     const backups = new Set(batch.filter(t => t.status === 'running').map(t => t.id))
     const expected = new Set(peers.filter(p => [...tasks.values()].some(o => whyNot(p, o) === undefined)).map(p => p.id))
@@ -202,16 +211,21 @@ export class Origin {
     if (expected.has(this.#c.self)) this.#c.bidLocally(cfb)
   }
 
-  /** About as many tasks as the mesh has room for now (free + queue), so huge jobs do not flood it. */
-  #roundSize (peers: Array<PeerAbility & { free: PeerAbility['capacity'] }>, sample: TaskRecord): number {
+  /**
+   * About as many tasks as the mesh has room for now (free + queue), so huge
+   * jobs do not flood it. Queues are as deep as bidders make them for tasks of
+   * this length (`queueDepthFor`, the same rule they use).
+   */
+  #roundSize (job: JobView, peers: Array<PeerAbility & { free: PeerAbility['capacity'] }>, sample: TaskRecord, workMs: number): number {
     const demand = toUnits(sample.inst.spec.resources)
+    const depth = queueDepthFor(workMs, this.#init.queueDepth, 2 * (job.windowMs || this.#init.bidWindowMs))
     let slots = 0
     for (const p of peers) {
       const free = toUnits(p.free)
       const cap = toUnits(p.capacity)
-      slots += fitCount(demand, free) + this.#init.queueDepth * fitCount(demand, cap)
+      slots += fitCount(demand, free) + depth * fitCount(demand, cap)
     }
-    return Math.max(1, Math.min(512, slots))
+    return Math.max(1, Math.min(AUCTION_LIMITS.maxTasksPerCall, slots))
   }
 
   /** A bid arrived over `/meshwork/bid/1.0.0` (or from our own bidder). */
@@ -242,7 +256,10 @@ export class Origin {
     // A bidder whose start-now bid lost has room right now. While one does, a task whose best
     // bid is a queue slot waits for the next round (announced at once) rather than queue behind
     // work on a busy peer.
-    const spareRoom = r.bids.some(b => b.queued !== true && winners.get(b.taskId)?.peer !== b.peer)
+    // Defer at most as many queued winners as there are such lost start-now bids (the latest ETAs
+    // first): the rest of a deep queue of short tasks still goes out this round.
+    const spareNow = r.bids.filter(b => b.queued !== true && winners.get(b.taskId)?.peer !== b.peer).length
+    const toDefer = new Set([...winners.values()].filter(w => w.queued === true).sort((a, b) => b.etaMs - a.etaMs).slice(0, spareNow).map(w => w.taskId))
     let deferred = 0
     // Some capable peer did not answer in time: widen the window for this job's next rounds.
     job.windowMs = r.answered.size < r.expected.size
@@ -275,7 +292,7 @@ export class Origin {
         unbid++
         continue
       }
-      if (w.queued === true && spareRoom) {
+      if (toDefer.has(taskId)) {
         t.status = 'pending'
         deferred++
         continue
@@ -438,7 +455,8 @@ export class Origin {
       job.recordDuration(t.inst.name, res.durationMs)
       this.#ack(from, job.id, [res])
       job.emit({ type: 'task-done', jobId: job.id, taskId: t.id, attempt: res.attempt, peer: from, durationMs: res.durationMs, at: now })
-      this.#unblock(job)
+      // Dependents wait for every instance of a name: only the last one can unblock anything.
+      if (job.nameDone(t.inst.name)) this.#unblock(job)
       if (job.allDone()) this.#endJob(job, 'done')
       else this.#pump(job)
       return

@@ -37,6 +37,27 @@ function add (a: Units, b: Units, sign: 1 | -1): void {
   for (const [k, v] of b) a.set(k, (a.get(k) ?? 0) + sign * v)
 }
 
+/** The deepest a queue gets for very short tasks, in multiples of capacity (unless `auction.queueDepth` is larger). */
+export const MAX_QUEUE_DEPTH = 256
+
+/**
+ * How deep a peer queues tasks of about `workMs` each, in multiples of its
+ * capacity: at least `queueDepth` (config), and for short tasks enough to stay
+ * busy for `horizonMs` — about the time until the next round's awards can
+ * arrive — so trivial tasks are not throttled to one round trip per slot.
+ * `queueDepth` 0 turns queueing off.
+ */
+export function queueDepthFor (workMs: number, queueDepth: number, horizonMs: number): number {
+  if (queueDepth === 0) return 0
+  const byTime = Math.floor(horizonMs / Math.max(workMs, 0.01))
+  return Math.max(queueDepth, Math.min(MAX_QUEUE_DEPTH, byTime))
+}
+
+/** The ledger's queue capacity for a configured `queueDepth`: room for the deepest queue any task gets. */
+export function ledgerQueueDepth (queueDepth: number): number {
+  return queueDepth === 0 ? 0 : Math.max(queueDepth, MAX_QUEUE_DEPTH)
+}
+
 type Slot = 'now' | 'queue'
 
 interface Entry { demand: Units, slot: Slot, kind: 'hold' | 'reserved', until: number }
@@ -67,11 +88,16 @@ export class Ledger {
     return out
   }
 
-  /** Room in the bounded queue beyond free capacity. */
-  queueRoom (): Units {
+  /**
+   * Room in the bounded queue beyond free capacity: up to the ledger's queue
+   * capacity, or up to `depth` × capacity when given (the depth for the tasks
+   * at hand, see `queueDepthFor`; never below zero then).
+   */
+  queueRoom (depth?: number): Units {
     if (this.blocked) return new Map([...this.capacity.keys()].map(k => [k, 0]))
-    const out = new Map(this.queueCapacity)
+    const out = depth === undefined ? new Map(this.queueCapacity) : new Map([...this.capacity].map(([k, v]) => [k, v * depth]))
     add(out, this.#used.queue, -1)
+    if (depth !== undefined) for (const [k, v] of out) if (v < 0) out.set(k, 0)
     return out
   }
 
