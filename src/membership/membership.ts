@@ -8,7 +8,8 @@ import { Alarm, type Clock, type TimerHandle } from '../clock.ts'
 import type { Logger } from '../logger.ts'
 import type { PeerEvent, TopicMessage, Transport, Verdict } from '../transport.ts'
 import { DropCounter } from '../../protocols/codec.ts'
-import { RESOURCES_TOPIC, RESOURCE_AD_VERSION, decodeResourceAd, encodeResourceAd, type ResourceAd } from '../../protocols/resources.ts'
+import { RESOURCES_TOPIC, RESOURCE_AD_VERSION, encodeResourceAd, type ResourceAd } from '../../protocols/resources.ts'
+import { decodeAdOnce } from './ad-cache.ts'
 import { PeerTable, type StateChange } from './peer-table.ts'
 
 /** The parts of an ad that the rest of the peer decides; membership fills in identity and ordering. */
@@ -155,7 +156,7 @@ export class Membership {
   }
 
   #receive (msg: TopicMessage): Verdict {
-    const decoded = decodeResourceAd(msg.data, msg.from)
+    const decoded = decodeAdOnce(msg.data, msg.from)
     if (!decoded.ok) {
       this.drops.add(decoded.reason)
       this.#c.logger.debug({ from: msg.from, reason: decoded.reason, detail: decoded.detail }, 'dropped resource ad')
@@ -168,7 +169,12 @@ export class Membership {
       this.#ensureConnected(decoded.value)
       for (const l of this.#adListeners) l(decoded.value)
     }
-    this.#rearm()
+    // Only this sender's deadline moved. The alarm is never later than any
+    // deadline (every change re-arms it, and it keeps the sooner of two), so
+    // arming for this entry alone gives the same alarm as a scan of the whole
+    // table, without costing O(peers) per ad.
+    const at = this.table.deadlineOf(decoded.value.peerId)
+    if (at !== undefined && this.#running) this.#tickAlarm.armAt(at)
     return verdict
   }
 

@@ -70,7 +70,9 @@ export class PeerTable {
 
   /** Peers currently believed alive (suspect peers are not offered work). */
   alive (): PeerEntry[] {
-    return this.entries().filter(e => e.state === 'alive')
+    const out: PeerEntry[] = []
+    for (const e of this.#peers.values()) if (e.state === 'alive') out.push(e)
+    return out
   }
 
   /** A decoded, signer-checked ad arrived. */
@@ -151,15 +153,25 @@ export class PeerTable {
 
   /** The earliest time at which `tick` would change something; undefined when nothing is pending. */
   nextDeadline (): number | undefined {
-    const { suspectMs, goneMs, forgetMs } = this.#opts
     let next: number | undefined
     for (const e of this.#peers.values()) {
-      const at = e.state === 'alive'
-        ? e.lastSeen + suspectMs
-        : e.state === 'suspect' ? e.lastSeen + suspectMs + goneMs : e.since + forgetMs
+      const at = this.#deadline(e)
       if (next === undefined || at < next) next = at
     }
     return next
+  }
+
+  /** When `tick` would next change `peer`'s entry; undefined when there is none. */
+  deadlineOf (peer: string): number | undefined {
+    const e = this.#peers.get(peer)
+    return e === undefined ? undefined : this.#deadline(e)
+  }
+
+  #deadline (e: PeerEntry): number {
+    const { suspectMs, goneMs, forgetMs } = this.#opts
+    return e.state === 'alive'
+      ? e.lastSeen + suspectMs
+      : e.state === 'suspect' ? e.lastSeen + suspectMs + goneMs : e.since + forgetMs
   }
 
   #move (entry: PeerEntry, to: PeerState, reason: string, now: number, from: PeerState | 'new' = entry.state): StateChange {

@@ -25,12 +25,78 @@ export interface MemoryNetworkOptions {
 
 type PeerStatus = 'up' | 'crashed' | 'frozen'
 
+/**
+ * Which peers are linked, as one bit per pair. A mesh where everyone dials
+ * everyone it hears of holds n²/2 links: at 5,000 peers a set of string keys
+ * would take gigabytes, these bits take 3 MB.
+ */
+class LinkBits {
+  #rows: Uint32Array[] = []
+  #words = 1
+
+  #row (i: number): Uint32Array {
+    let row = this.#rows[i]
+    if (row === undefined || row.length < this.#words) {
+      const grown = new Uint32Array(this.#words)
+      if (row !== undefined) grown.set(row)
+      this.#rows[i] = row = grown
+    }
+    return row
+  }
+
+  /** Make room for index `n - 1`. */
+  grow (n: number): void {
+    const words = Math.ceil(n / 32)
+    if (words > this.#words) this.#words = Math.max(words, this.#words * 2)
+  }
+
+  has (a: number, b: number): boolean {
+    const row = this.#rows[a]
+    return row !== undefined && ((row[b >>> 5] ?? 0) & (1 << (b & 31))) !== 0
+  }
+
+  /** Sets the pair; false when it was already set. */
+  add (a: number, b: number): boolean {
+    if (this.has(a, b)) return false
+    this.#row(a)[b >>> 5]! |= 1 << (b & 31)
+    this.#row(b)[a >>> 5]! |= 1 << (a & 31)
+    return true
+  }
+
+  delete (a: number, b: number): boolean {
+    if (!this.has(a, b)) return false
+    this.#row(a)[b >>> 5]! &= ~(1 << (b & 31))
+    this.#row(b)[a >>> 5]! &= ~(1 << (a & 31))
+    return true
+  }
+
+  /** Indices linked to `a`, ascending. */
+  of (a: number): number[] {
+    const out: number[] = []
+    const row = this.#rows[a]
+    if (row === undefined) return out
+    for (let w = 0; w < row.length; w++) {
+      let bits = row[w]!
+      while (bits !== 0) {
+        const low = bits & -bits
+        out.push(w * 32 + 31 - Math.clz32(low))
+        bits ^= low
+      }
+    }
+    return out
+  }
+}
+
 export class MemoryNetwork {
   readonly clock: Clock
   readonly #opts: Required<MemoryNetworkOptions>
+  /** Live transports, in the order they (re)started: pub/sub delivers in this order. */
   readonly #peers = new Map<string, MemoryTransport>()
+  /** A stable small number per peer id (kept across restarts), for the link bits. */
+  readonly #index = new Map<string, number>()
+  readonly #ids: string[] = []
   readonly #status = new Map<string, PeerStatus>()
-  readonly #links = new Set<string>()
+  readonly #links = new LinkBits()
   readonly #cut = new Set<string>()
   /** Verdicts returned by topic handlers, for tests that check validation. */
   readonly verdicts: Record<Verdict, number> = { accept: 0, ignore: 0, reject: 0 }
@@ -42,9 +108,21 @@ export class MemoryNetwork {
     this.#opts = { latency: 1, loss: 0, random: Math.random, monitorMs: 1500, ...opts }
   }
 
+  #ix (peer: string): number {
+    let i = this.#index.get(peer)
+    if (i === undefined) {
+      i = this.#ids.length
+      this.#index.set(peer, i)
+      this.#ids.push(peer)
+      this.#links.grow(i + 1)
+    }
+    return i
+  }
+
   /** A transport for a new (or restarted) peer with this id. */
   transport (peerId: string): MemoryTransport {
     const t = new MemoryTransport(this, peerId)
+    this.#ix(peerId)
     this.#peers.set(peerId, t)
     this.#status.set(peerId, 'up')
     return t
@@ -52,8 +130,7 @@ export class MemoryNetwork {
 
   /** Connect two peers directly (as a bootstrap dial would). */
   link (a: string, b: string): void {
-    if (a === b || !this.reachable(a, b) || this.#links.has(key(a, b))) return
-    this.#links.add(key(a, b))
+    if (a === b || !this.reachable(a, b) || !this.#links.add(this.#ix(a), this.#ix(b))) return
     const pa = this.#peers.get(a)
     const pb = this.#peers.get(b)
     pa?.emit({ type: 'connect', peer: b })
@@ -64,7 +141,7 @@ export class MemoryNetwork {
   }
 
   unlink (a: string, b: string): void {
-    if (!this.#links.delete(key(a, b))) return
+    if (!this.#links.delete(this.#ix(a), this.#ix(b))) return
     if (this.#status.get(a) !== 'crashed') this.#peers.get(a)?.emit({ type: 'disconnect', peer: b })
     if (this.#status.get(b) !== 'crashed') this.#peers.get(b)?.emit({ type: 'disconnect', peer: a })
   }
@@ -101,22 +178,20 @@ export class MemoryNetwork {
   }
 
   isLinked (a: string, b: string): boolean {
-    return this.#links.has(key(a, b))
+    const ia = this.#index.get(a)
+    const ib = this.#index.get(b)
+    return ia !== undefined && ib !== undefined && this.#links.has(ia, ib)
   }
 
+  /** The peers linked to `peer`, in the order their ids were first seen. */
   linkedTo (peer: string): string[] {
-    const out: string[] = []
-    for (const k of this.#links) {
-      const [a, b] = k.split('\n') as [string, string]
-      if (a === peer) out.push(b)
-      else if (b === peer) out.push(a)
-    }
-    return out
+    const i = this.#index.get(peer)
+    return i === undefined ? [] : this.#links.of(i).map(j => this.#ids[j]!)
   }
 
   /** Can a message from `a` reach `b` right now? */
   reachable (a: string, b: string): boolean {
-    return this.#status.get(a) === 'up' && this.#status.get(b) === 'up' && !this.#cut.has(key(a, b))
+    return this.#status.get(a) === 'up' && this.#status.get(b) === 'up' && (this.#cut.size === 0 || !this.#cut.has(key(a, b)))
   }
 
   status (peer: string): PeerStatus | undefined {
@@ -132,20 +207,36 @@ export class MemoryNetwork {
     return this.#peers.get(t.self) === t
   }
 
-  /** @internal used by MemoryTransport */
+  /**
+   * @internal used by MemoryTransport. Receivers due at the same instant share
+   * one timer: they would have fired back to back anyway (timers set in one
+   * call get consecutive places in the clock's order), so this changes nothing
+   * but the number of timers — a publish on a mesh of n peers sets about as
+   * many timers as there are distinct delays, not n.
+   */
   deliver (from: string, topic: string, data: Uint8Array): void {
     const { latency, loss, random } = this.#opts
+    if (this.#status.get(from) !== 'up') return
+    const due = new Map<number, MemoryTransport[]>()
     for (const [id, peer] of this.#peers) {
       if (id === from || !peer.subscribed(topic) || !this.reachable(from, id)) continue
       if (loss > 0 && random() < loss) { this.stats.lost++; continue }
       const delay = typeof latency === 'function' ? latency(from, id) : latency
+      const group = due.get(delay)
+      if (group === undefined) due.set(delay, [peer])
+      else group.push(peer)
+    }
+    for (const [delay, group] of due) {
       this.clock.setTimeout(() => {
-        // Re-check at arrival: the receiver may have crashed or frozen meanwhile.
-        if (!this.reachable(from, id) || this.#peers.get(id) !== peer) return
-        this.stats.messages++
-        this.stats.bytes += data.byteLength
-        const verdict = peer.receive(topic, from, data)
-        if (verdict !== undefined) this.verdicts[verdict]++
+        for (const peer of group) {
+          const id = peer.self
+          // Re-check at arrival: the receiver may have crashed or frozen meanwhile.
+          if (!this.reachable(from, id) || this.#peers.get(id) !== peer) continue
+          this.stats.messages++
+          this.stats.bytes += data.byteLength
+          const verdict = peer.receive(topic, from, data)
+          if (verdict !== undefined) this.verdicts[verdict]++
+        }
       }, delay)
     }
   }

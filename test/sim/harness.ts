@@ -418,8 +418,12 @@ export class Sim {
   faultsEndAt = 0
   /** Extra delay per peer (delay faults). */
   readonly #extraDelay = new Map<string, number>()
-  readonly #pairBase = new Map<string, number>()
-  readonly #lastArrival = new Map<string, number>()
+  /** Peer id → index into the pair tables below. */
+  readonly #index = new Map<string, number>()
+  /** Per unordered pair (i·n + j, i < j): base one-way delay + 1 (0 = not drawn yet). */
+  #pairBase = new Uint16Array(0)
+  /** Per direction (from·n + to): the last arrival time scheduled, ms after START. */
+  #lastArrival = new Int32Array(0)
   readonly #cuts: Array<[string, string]> = []
   #loss: number
   #fingerprint = 0x12345678
@@ -482,20 +486,25 @@ export class Sim {
 
   /** One-way delay: a fixed base per pair, jitter, any delay fault; never reorders a pair's messages. */
   #latency (from: string, to: string): number {
-    const k = from < to ? `${from}|${to}` : `${to}|${from}`
-    let base = this.#pairBase.get(k)
-    if (base === undefined) {
+    // Per-pair state lives in typed arrays indexed by peer number: this runs once per
+    // message per receiver, n² times per gossip interval.
+    const n = this.opts.peers
+    const a = this.#index.get(from)!
+    const b = this.#index.get(to)!
+    const pair = a < b ? a * n + b : b * n + a
+    let base = this.#pairBase[pair]! - 1
+    if (base < 0) {
       const [lo, hi] = this.opts.network.latencyMs
-      base = lo + (hash32(k, this.opts.seed) % (hi - lo + 1))
-      this.#pairBase.set(k, base)
+      base = lo + (hash32(from < to ? `${from}|${to}` : `${to}|${from}`, this.opts.seed) % (hi - lo + 1))
+      this.#pairBase[pair] = base + 1
     }
-    const d = base + Math.floor(this.#netRng.next() * (this.opts.network.jitterMs + 1)) +
-      (this.#extraDelay.get(from) ?? 0) + (this.#extraDelay.get(to) ?? 0)
+    let d = base + Math.floor(this.#netRng.next() * (this.opts.network.jitterMs + 1))
+    if (this.#extraDelay.size > 0) d += (this.#extraDelay.get(from) ?? 0) + (this.#extraDelay.get(to) ?? 0)
     // Streams and gossip links are ordered: a message never overtakes an earlier one between the same two peers.
     const now = this.clock.now()
-    const dir = `${from}>${to}`
-    const arrival = Math.max(now + d, this.#lastArrival.get(dir) ?? 0)
-    this.#lastArrival.set(dir, arrival)
+    const dir = a * n + b
+    const arrival = Math.max(now + d, this.#lastArrival[dir]! + START)
+    this.#lastArrival[dir] = arrival - START
     return arrival - now
   }
 
@@ -505,6 +514,9 @@ export class Sim {
     const r = this.rng.fork('machines')
     const n = this.opts.peers
     const ids = Array.from({ length: n }, (_, i) => `p${String(i).padStart(3, '0')}`)
+    ids.forEach((id, i) => this.#index.set(id, i))
+    this.#pairBase = new Uint16Array(n * n)
+    this.#lastArrival = new Int32Array(n * n)
     // At least two of each special kind, so such work always has somewhere to go.
     const gpu = new Set(r.sample(ids, Math.max(2, Math.round(n * 0.08))))
     const licence = new Set(r.sample(ids, Math.max(2, Math.round(n * 0.12))))
