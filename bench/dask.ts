@@ -11,6 +11,7 @@
  *  - footprint: RSS and start-up time of the scheduler and the workers.
  */
 import { readFileSync } from 'node:fs'
+import { loadavg } from 'node:os'
 import { PLACEMENT_PEERS, PLACEMENT_TASKS, placementLowerBound } from './placement-workload.ts'
 import { DaskCluster, daskMissing, daskVersion, SCHEDULER_ARGS, WORKER_ARGS, type DaskProcess, type WorkerSpec } from './dask/cluster.ts'
 import { machine, quantile, rssMB, summary, writeResult } from './lib.ts'
@@ -27,6 +28,8 @@ export async function benchDask ({ quick }: { quick: boolean }): Promise<Record<
     writeResult('dask', result)
     return result
   }
+  // The machine is shared: the load around the run says how much the figures can be trusted.
+  const loadAtStart = loadavg()
   const startups: Startups = { scheduler: [], worker: [] }
   const jobs = await latencyAndThroughput(quick, startups)
   const placement = await placementRuns(quick, startups)
@@ -35,6 +38,7 @@ export async function benchDask ({ quick }: { quick: boolean }): Promise<Record<
     what: 'the Meshwork workloads on a real Dask distributed cluster (dask-scheduler + dask-worker processes, 127.0.0.1)',
     machine: machine(),
     dask: daskVersion(),
+    loadAverage: { atStart: loadAtStart.map(round2), atEnd: loadavg().map(round2), how: 'os.loadavg() (1, 5, 15 min) before the first cluster starts and after the last one stops; above the 2 cores, other processes shared the machine' },
     setup: {
       scheduler: `python3 ${SCHEDULER_ARGS.join(' ')}`,
       worker: `python3 ${WORKER_ARGS.join(' ')} --nthreads N --name NAME [--resources CPU=…,MEM=…,GPU=…]`,
@@ -209,6 +213,10 @@ async function recoveryKills (quick: boolean, startups: Startups): Promise<Recor
   } finally {
     await cluster.stop()
   }
+}
+
+function round2 (x: number): number {
+  return Math.round(x * 100) / 100
 }
 
 function countBy (xs: string[]): Record<string, number> {
