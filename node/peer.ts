@@ -25,7 +25,8 @@ import { createProbe, type LoadSampler } from './resources/probe.ts'
 import { systemClock } from './system-clock.ts'
 import { join } from 'node:path'
 import { availableParallelism } from 'node:os'
-import { createHighsSolver } from '../src/auction/lp.ts'
+import { createLazyHighsSolver, type LazyLpSolver } from '../src/auction/lp.ts'
+import { AUCTION_TOPIC } from '../protocols/auction.ts'
 import { MemoryJournal, type Journal } from '../src/jobs/journal.ts'
 import type { JobView } from '../src/jobs/job-view.ts'
 import { parseJobSpec } from '../src/jobs/spec.ts'
@@ -78,8 +79,10 @@ export class Peer {
   #state: 'new' | 'started' | 'stopped' = 'new'
 
   readonly #closeStorage: () => Promise<void>
+  readonly #solver: LazyLpSolver
 
-  constructor (parts: { config: MeshConfig, libp2p: MeshLibp2p, core: MeshPeer, log: Pino, keeper: BootstrapKeeper, sampler?: LoadSampler, runner: PeerRunner, blobs: Libp2pBlobStore, closeStorage: () => Promise<void> }) {
+  constructor (parts: { config: MeshConfig, libp2p: MeshLibp2p, core: MeshPeer, log: Pino, keeper: BootstrapKeeper, sampler?: LoadSampler, runner: PeerRunner, blobs: Libp2pBlobStore, closeStorage: () => Promise<void>, solver: LazyLpSolver }) {
+    this.#solver = parts.solver
     this.runner = parts.runner
     this.blobs = parts.blobs
     this.#closeStorage = parts.closeStorage
@@ -149,6 +152,8 @@ export class Peer {
     const stored = storeJobFiles(files, this.blobs)
     // Input blobs are on disk before the journal names them.
     await this.blobs.flush()
+    // This peer bids for its own jobs: the bid LP must be loaded first.
+    await this.#solver.load()
     return await this.core.submit(parsed, stored)
   }
 
@@ -186,7 +191,12 @@ export async function createPeer (opts: CreatePeerOptions = {}): Promise<Peer> {
     pingTimeoutMs: config.failure.pingTimeoutMs
   })
   const logger = coreLogger(log.child({ peer: libp2p.peerId.toString().slice(-8) }))
-  const transport = new Libp2pTransport(libp2p, logger)
+  // HiGHS loads when this peer may first bid: before its own first job, or the
+  // first call for bids it hears. An idle peer never loads it.
+  const solver = createLazyHighsSolver(() => { logger.warn({}, 'bid decided before HiGHS was loaded (greedy choice)') })
+  const transport = new Libp2pTransport(libp2p, logger, {
+    beforeDeliver: topic => topic === AUCTION_TOPIC && !solver.loaded ? solver.load() : undefined
+  })
   const handlers = new HandlerRunner({ threads: Math.max(1, Math.min(availableParallelism(), Math.ceil(probe.machine.cpuCores))) })
   for (const [name, spec] of Object.entries(config.executor.handlers)) handlers.registerModule(name, spec)
   const exec = new ExecRunner({ allow: config.executor.exec.allow, scratchRoot: join(opts.ephemeral === true ? (await import('node:os')).tmpdir() : config.dataDir, 'scratch') })
@@ -200,13 +210,15 @@ export async function createPeer (opts: CreatePeerOptions = {}): Promise<Peer> {
   const outbox: OutboxStore = store === undefined ? new MemoryOutboxStore() : new LmdbOutboxStore(store)
   const core = new MeshPeer({
     transport, clock: systemClock, logger, probe, runner, blobs, journal, outbox,
-    solver: await createHighsSolver(),
+    solver,
     handlerNames: () => handlers.names()
   }, config)
-  // A restarted origin carries on with the jobs it had accepted (DESIGN.md §7).
-  core.origin.restore(await journal.load())
+  // A restarted origin carries on with the jobs it had accepted (DESIGN.md §7), and bids for them.
+  const saved = await journal.load()
+  if (saved.jobs.some(j => j.end === undefined)) await solver.load()
+  core.origin.restore(saved)
   const keeper = new BootstrapKeeper(libp2p, config.bootstrap, logger)
-  return new Peer({ config, libp2p, core, log, keeper, sampler, runner, blobs, closeStorage: async () => { await journal.close?.(); await outbox.close?.() } })
+  return new Peer({ config, libp2p, core, log, keeper, sampler, runner, blobs, closeStorage: async () => { await journal.close?.(); await outbox.close?.() }, solver })
 }
 
 async function readSwarmKey (file: string): Promise<Uint8Array> {

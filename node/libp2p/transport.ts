@@ -16,16 +16,27 @@ import type { MeshLibp2p } from './create.ts'
 /** Dials started from gossip give up after this long (a wrong pnet key can hang a dial for 6 s). */
 const DIAL_TIMEOUT_MS = 5000
 
+export interface Libp2pTransportOptions {
+  /**
+   * Called before a topic message is handed to its handlers; a promise returned
+   * holds the message (and gossipsub's forwarding of it) until it settles. The
+   * peer uses it to load what handling needs on first use (HiGHS, for calls for bids).
+   */
+  beforeDeliver?: (topic: string) => Promise<void> | undefined
+}
+
 export class Libp2pTransport implements Transport {
   readonly self: string
   readonly #node: MeshLibp2p
   readonly #log: Logger
   readonly #topics = new Map<string, Set<TopicHandler>>()
+  readonly #beforeDeliver: Libp2pTransportOptions['beforeDeliver']
   readonly channels: Channels
 
-  constructor (node: MeshLibp2p, log: Logger) {
+  constructor (node: MeshLibp2p, log: Logger, options: Libp2pTransportOptions = {}) {
     this.#node = node
     this.#log = log
+    this.#beforeDeliver = options.beforeDeliver
     this.self = node.peerId.toString()
     this.channels = new Channels(node, log)
   }
@@ -60,7 +71,11 @@ export class Libp2pTransport implements Transport {
       pubsub.topicValidators.set(topic, (_forwarder, msg) => {
         // Unsigned messages cannot be attributed to anyone; every Meshwork peer signs.
         if (msg.type !== 'signed') return 'reject' as TopicValidatorResult
-        return this.#dispatch(set, { topic, from: msg.from.toString(), data: msg.data }) as TopicValidatorResult
+        const message = { topic, from: msg.from.toString(), data: msg.data }
+        const wait = this.#beforeDeliver?.(topic)
+        if (wait === undefined) return this.#dispatch(set, message) as TopicValidatorResult
+        const deliver = (): TopicValidatorResult => this.#dispatch(set, message) as TopicValidatorResult
+        return wait.then(deliver, deliver)
       })
       pubsub.subscribe(topic)
     }

@@ -8,12 +8,11 @@
  * HiGHS is pure computation (no IO), so the core may use it; it loads
  * asynchronously once, then every solve is synchronous and takes well under a
  * millisecond for the batches a call for bids carries.
+ *
+ * The module is imported only when a solver is first loaded: a peer that never
+ * bids (an idle daemon) does not pay its memory (about 10 MB resident).
  */
-import highsModule, { type Highs } from 'highs'
-
-// highs ships one types file inside a CommonJS package, so TypeScript sees the
-// ESM build's default export (the loader) as a namespace; the runtime value is the loader.
-const loadHighs = highsModule as unknown as (options?: object) => Promise<Highs>
+import type { Highs } from 'highs'
 
 export interface LpProblem {
   /** v_t: value of running task t here (may be negative). */
@@ -29,13 +28,75 @@ export interface LpSolver {
   solve: (p: LpProblem) => number[]
 }
 
-let loaded: Promise<Highs> | undefined
+let loading: Promise<Highs> | undefined
+
+/** Import and instantiate HiGHS, once per process. */
+async function loadHighs (): Promise<Highs> {
+  loading ??= import('highs').then(async m => {
+    // highs ships one types file inside a CommonJS package, so TypeScript sees the
+    // ESM build's default export (the loader) as a namespace; the runtime value is the loader.
+    const load = m.default as unknown as (options?: object) => Promise<Highs>
+    return await load()
+  })
+  return await loading
+}
 
 /** The HiGHS-backed solver; the WASM module is loaded once per process. */
 export async function createHighsSolver (): Promise<LpSolver> {
-  loaded ??= loadHighs()
-  const highs: Highs = await loaded
+  const highs = await loadHighs()
   return { solve: p => solveWithHighs(highs, p) }
+}
+
+export interface LazyLpSolver extends LpSolver {
+  /** Load HiGHS now (once); resolves when `solve` uses it. */
+  load: () => Promise<void>
+  readonly loaded: boolean
+}
+
+/**
+ * A solver that loads HiGHS on demand. The peer calls `load()` before the
+ * first thing that can lead to a bid (its first job, the first call for bids
+ * it hears), so every bid is still decided by HiGHS. A `solve` that comes
+ * before the load finished (which the peer's wiring avoids) starts it and
+ * answers with a greedy choice by value per unit of demand: feasible and
+ * integral, though not always the LP optimum.
+ */
+export function createLazyHighsSolver (onFallback?: () => void): LazyLpSolver {
+  let highs: Highs | undefined
+  let pending: Promise<void> | undefined
+  const load = async (): Promise<void> => {
+    pending ??= loadHighs().then(h => { highs = h })
+    await pending
+  }
+  return {
+    load,
+    get loaded () { return highs !== undefined },
+    solve: p => {
+      if (highs !== undefined) return solveWithHighs(highs, p)
+      load().catch(() => {})
+      onFallback?.()
+      return solveGreedy(p)
+    }
+  }
+}
+
+/** Take tasks by value per unit of (normalised) demand while they fit. */
+export function solveGreedy (p: LpProblem): number[] {
+  const x = new Array<number>(p.values.length).fill(0)
+  const left = [...p.capacity]
+  // A task's size: its demand as a share of each capacity, summed (a demand on a resource with none is infinite).
+  const weight = (t: number): number => p.demands[t]!.reduce((w, d, r) => w + (d === 0 ? 0 : p.capacity[r]! > 0 ? d / p.capacity[r]! : Infinity), 0)
+  const order = p.values.map((v, t) => ({ t, v, density: v / Math.max(weight(t), 1e-9) }))
+    .filter(c => c.v > 0)
+    .sort((a, b) => b.density - a.density)
+  for (const { t } of order) {
+    const d = p.demands[t]!
+    if (d.every((need, r) => need <= left[r]!)) {
+      x[t] = 1
+      d.forEach((need, r) => { left[r] = left[r]! - need })
+    }
+  }
+  return x
 }
 
 function solveWithHighs (highs: Highs, p: LpProblem): number[] {
