@@ -4,35 +4,62 @@
  *    on another peer (its handler's own start time), p50 and max over N kills;
  *  - the same after SIGSTOP (a frozen machine);
  *  - the job-time overhead of one failure: a job of about 2 minutes of work,
- *    once clean and once with one executor killed (and restarted) midway.
+ *    once clean and once with one executor killed (and restarted) midway — the
+ *    two at the same time on two separate meshes (the tasks sleep, so they do
+ *    not compete for the cores), which halves the bench's wall time.
  */
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { JobSnapshot } from '../src/jobs/job-view.ts'
 import { callDaemon, type ControlTarget } from '../node/control/client.ts'
 import { readControlFile } from '../node/control/control-file.ts'
-import { createLocalMesh, ROOT, type LocalDaemon } from '../node/local-mesh.ts'
+import { createLocalMesh, ROOT, type LocalDaemon, type LocalMesh } from '../node/local-mesh.ts'
+import { defaultConfig } from '../src/config.ts'
 import { machine, poll, summary, writeResult } from './lib.ts'
 
 const HANDLERS = join(ROOT, 'bench', 'handlers.ts')
 
-export async function benchRecovery ({ quick }: { quick: boolean }): Promise<Record<string, unknown>> {
-  const kills = quick ? 5 : 20
-  const log = (s: string): void => { process.stderr.write(`[recovery] ${s}\n`) }
-  const mesh = await createLocalMesh(4, i => ({
+const log = (s: string): void => { process.stderr.write(`[recovery] ${s}\n`) }
+
+async function recoveryMesh (): Promise<LocalMesh> {
+  return await createLocalMesh(4, i => ({
     executor: { handlers: { sleeper: `${HANDLERS}#sleeper` } },
     // The origin runs nothing itself, so every measured task runs on a peer that can be killed.
     ...(i === 0 ? { executor: { handlers: {} } } : { resources: { cpu: 1 } })
   }))
+}
+
+async function startMesh (mesh: LocalMesh): Promise<ControlTarget> {
+  await Promise.all(mesh.daemons.map(async d => { await d.start() }))
+  await new Promise(resolve => setTimeout(resolve, 3000))
+  return { url: mesh.daemons[0]!.controlUrl, token: readControlFile(join(mesh.dir, 'data1'))!.token }
+}
+
+export async function benchRecovery ({ quick }: { quick: boolean }): Promise<Record<string, unknown>> {
+  const kills = quick ? 5 : 20
+  const { killed, frozen, leaseMs } = await measureKills(kills)
+  const overhead = await measureOneFailure(quick)
+  const result = {
+    what: 'recovery on real daemons (origin + 3 one-slot executors, 127.0.0.1)',
+    machine: machine(),
+    leaseMs,
+    killToRunningElsewhereMs: { ...summary(killed), how: 'SIGKILL of the executor running a 60 s task → the handler of its next attempt starting on another peer (its own Date.now()); the killed daemon is restarted between kills' },
+    freezeToRunningElsewhereMs: { ...summary(frozen), how: 'the same after SIGSTOP; the frozen peer is resumed (SIGCONT) afterwards' },
+    oneFailureOverhead: overhead
+  }
+  writeResult('recovery', result)
+  return result
+}
+
+async function measureKills (kills: number): Promise<{ killed: number[], frozen: number[], leaseMs: number }> {
+  const mesh = await recoveryMesh()
   const starts = join(mesh.dir, 'starts.log')
   writeFileSync(starts, '')
   const startsOf = (task: string, jobTag: string): Array<{ attempt: number, at: number }> => readFileSync(starts, 'utf8').trim().split('\n')
     .filter(l => l.startsWith(`${jobTag}:${task} `) || l.startsWith(`${task} `))
     .map(l => l.split(' ')).map(([, a, at]) => ({ attempt: Number(a), at: Number(at) }))
   try {
-    await Promise.all(mesh.daemons.map(async d => { await d.start() }))
-    const origin: ControlTarget = { url: mesh.daemons[0]!.controlUrl, token: readControlFile(join(mesh.dir, 'data1'))!.token }
-    await new Promise(resolve => setTimeout(resolve, 3000))
+    const origin = await startMesh(mesh)
     const byId = (id: string): LocalDaemon | undefined => mesh.daemons.find(d => d.peerId === id)
 
     const measure = async (sig: 'SIGKILL' | 'SIGSTOP'): Promise<number[]> => {
@@ -59,15 +86,27 @@ export async function benchRecovery ({ quick }: { quick: boolean }): Promise<Rec
     const killed = await measure('SIGKILL')
     const frozen = await measure('SIGSTOP')
 
-    // One failure on a job of about 2 minutes (quick: 30 s): 3 executors, one task slot each.
-    const tasks = 24
-    const taskMs = quick ? 3750 : 15_000
-    const runJob = async (kill: boolean): Promise<number> => {
+    // The recovery meshes run the default failure settings.
+    return { killed, frozen, leaseMs: defaultConfig().failure.leaseMs }
+  } finally {
+    await mesh.destroy()
+  }
+}
+
+/** One failure on a job of about 2 minutes (quick: 30 s): 3 executors, one task slot each; clean and killed runs side by side. */
+async function measureOneFailure (quick: boolean): Promise<Record<string, unknown>> {
+  const tasks = 24
+  const taskMs = quick ? 3750 : 15_000
+  const meshes = [await recoveryMesh(), await recoveryMesh()]
+  try {
+    const origins = await Promise.all(meshes.map(startMesh))
+    const runJob = async (m: number, kill: boolean): Promise<number> => {
+      const origin = origins[m]!
       const t0 = Date.now()
       const { id } = await callDaemon<{ id: string }>(origin, '/v1/jobs', { method: 'POST', body: { spec: { name: 'long', tasks: { t: { kind: 'handler', handler: 'sleeper', count: tasks, input: { ms: taskMs }, resources: { cpu: 1 } } } } } })
       if (kill) {
         await new Promise(resolve => setTimeout(resolve, (tasks / 3) * taskMs / 2))
-        const victim = mesh.daemons[2]!
+        const victim = meshes[m]!.daemons[2]!
         victim.signal('SIGKILL')
         await victim.exited()
         await victim.start()
@@ -75,20 +114,10 @@ export async function benchRecovery ({ quick }: { quick: boolean }): Promise<Rec
       await poll(async () => (await callDaemon<JobSnapshot>(origin, `/v1/jobs/${id}?tasks=0`)).state === 'done', 10 * 60_000, 100)
       return Date.now() - t0
     }
-    const clean = await runJob(false)
-    const withFailure = await runJob(true)
+    const [clean, withFailure] = await Promise.all([runJob(0, false), runJob(1, true)]) as [number, number]
     log(`${tasks} × ${taskMs / 1000} s job: clean ${(clean / 1000).toFixed(1)} s, with one SIGKILL ${(withFailure / 1000).toFixed(1)} s (+${((withFailure - clean) / 1000).toFixed(1)} s)`)
-
-    const result = {
-      what: 'recovery on 4 real daemons (origin + 3 one-slot executors, 127.0.0.1)',
-      machine: machine(),
-      killToRunningElsewhereMs: { ...summary(killed), how: 'SIGKILL of the executor running a 60 s task → the handler of its next attempt starting on another peer (its own Date.now())' },
-      freezeToRunningElsewhereMs: { ...summary(frozen), how: 'the same after SIGSTOP; the frozen peer is resumed (SIGCONT) afterwards' },
-      oneFailureOverhead: { tasks, taskMs, cleanMs: clean, withOneKillMs: withFailure, overheadMs: withFailure - clean, how: 'one job, POST → done, once clean and once with SIGKILL of one executor at half time (restarted at once)' }
-    }
-    writeResult('recovery', result)
-    return result
+    return { tasks, taskMs, cleanMs: clean, withOneKillMs: withFailure, overheadMs: withFailure - clean, how: 'the same job (POST → done) on two identical meshes at the same time: one clean, one with SIGKILL of one executor at half time (restarted at once)' }
   } finally {
-    await mesh.destroy()
+    await Promise.all(meshes.map(async m => { await m.destroy() }))
   }
 }

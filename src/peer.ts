@@ -232,12 +232,12 @@ export class MeshPeer {
   }
 
   /** This peer and every alive peer, with what they can run and have free. */
-  #livePeers (): Array<PeerAbility & { free: Resources }> {
-    const out: Array<PeerAbility & { free: Resources }> = [{ ...this.#ability(), free: this.#free }]
+  #livePeers (): Array<PeerAbility & { free: Resources, speed: number }> {
+    const out: Array<PeerAbility & { free: Resources, speed: number }> = [{ ...this.#ability(), free: this.#free, speed: this.#c.probe.speed }]
     for (const e of this.membership.table.alive()) {
       // A peer that runs only some origins' jobs is no candidate for ours unless we are one of them.
       if (e.ad.caps.origins !== undefined && !e.ad.caps.origins.includes(this.id)) continue
-      out.push({ id: e.id, capacity: e.ad.capacity, caps: e.ad.caps, free: e.ad.free })
+      out.push({ id: e.id, capacity: e.ad.capacity, caps: e.ad.caps, free: e.ad.free, speed: e.ad.speed })
     }
     return out
   }

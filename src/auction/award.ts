@@ -14,7 +14,7 @@ export function chooseWinners (bids: ReceivedBid[]): Map<string, ReceivedBid> {
   return best
 }
 
-function better (a: ReceivedBid, b: ReceivedBid): boolean {
+export function better (a: ReceivedBid, b: ReceivedBid): boolean {
   if (a.etaMs !== b.etaMs) return a.etaMs < b.etaMs
   if (a.load !== b.load) return a.load < b.load
   return a.peer < b.peer

@@ -17,7 +17,8 @@ import { TASK_VERSION } from '../../protocols/task.ts'
 import { decodeValue } from '../../protocols/codec.ts'
 import { Alarm, type Clock, type TimerHandle } from '../clock.ts'
 import type { Logger } from '../logger.ts'
-import { chooseWinners, type ReceivedBid } from '../auction/award.ts'
+import { better, chooseWinners, type ReceivedBid } from '../auction/award.ts'
+import { etaMs } from '../auction/bidder.ts'
 import { whyNobody, whyNot, type PeerAbility } from '../auction/feasibility.ts'
 import { queueDepthFor, toUnits } from '../resources/ledger.ts'
 import type { BlobStore } from '../execution/executor.ts'
@@ -39,7 +40,8 @@ export interface OriginComponents {
   bidLocally: (msg: Extract<AuctionMessage, { type: 'cfb' }>) => void
   send: (peer: string, msg: TaskMessage) => Promise<boolean>
   /** Live peers (this one included) with their free capacity, for feasibility and round sizing. */
-  livePeers: () => Array<PeerAbility & { free: PeerAbility['capacity'] }>
+  /** Live peers, this one included; `speed` as advertised (it lets a round close once its outcome is known). */
+  livePeers: () => Array<PeerAbility & { free: PeerAbility['capacity'], speed?: number }>
 }
 
 export interface OriginInit {
@@ -59,8 +61,17 @@ interface Round {
   expected: Set<string>
   answered: Set<string>
   bids: ReceivedBid[]
+  /** The best bid so far for each task (the award rule's order). */
+  best: Map<string, ReceivedBid>
+  /** The expected bidders as the origin knows them: what each can run, and its advertised speed. */
+  bidders: Map<string, Bidder>
   timer: TimerHandle
 }
+
+type Bidder = PeerAbility & { speed?: number }
+
+/** Above this many (task, unanswered peer) pairs a round does not look for an early outcome: it waits. */
+const EARLY_CLOSE_MAX_PAIRS = 4096
 
 /** The widest a job's bid window grows when capable peers keep answering late. */
 const MAX_BID_WINDOW_MS = 2000
@@ -194,11 +205,12 @@ export class Origin {
     const batch = ready
     const tasks = new Map(batch.map(t => [t.id, openTask(job, t, now)]))
     const backups = new Set(batch.filter(t => t.status === 'running').map(t => t.id))
-    const expected = new Set(peers.filter(p => [...tasks.values()].some(o => whyNot(p, o) === undefined)).map(p => p.id))
+    const bidders = new Map(peers.filter(p => [...tasks.values()].some(o => whyNot(p, o) === undefined)).map(p => [p.id, p]))
+    const expected = new Set(bidders.keys())
     const round = job.nextRound++
     if (job.windowMs === 0) job.windowMs = this.#init.bidWindowMs
     const r: Round = {
-      jobId: job.id, round, tasks, backups, expected, answered: new Set(), bids: [], openedAt: now,
+      jobId: job.id, round, tasks, backups, expected, answered: new Set(), bids: [], best: new Map(), bidders, openedAt: now,
       timer: this.#c.clock.setTimeout(() => { this.#closeRound(job.id) }, job.windowMs)
     }
     this.#rounds.set(job.id, r)
@@ -235,11 +247,15 @@ export class Origin {
     for (const b of bid.bids) {
       const open = r.tasks.get(b.taskId)
       if (open === undefined || open.attempt !== b.attempt || open.exclude.includes(from)) continue
-      r.bids.push({ peer: from, taskId: b.taskId, attempt: b.attempt, etaMs: b.etaMs, load: bid.load, queued: b.queued === true })
+      const received = { peer: from, taskId: b.taskId, attempt: b.attempt, etaMs: b.etaMs, load: bid.load, queued: b.queued === true }
+      r.bids.push(received)
+      const best = r.best.get(b.taskId)
+      if (best === undefined || better(received, best)) r.best.set(b.taskId, received)
     }
     r.answered.add(from)
-    // Close as soon as every live capable peer has answered.
-    if ([...r.expected].every(p => r.answered.has(p))) this.#closeRound(bid.jobId)
+    // Close as soon as every live capable peer has answered, or no answer still
+    // missing could change the outcome.
+    if ([...r.expected].every(p => r.answered.has(p)) || outcomeKnown(r)) this.#closeRound(bid.jobId)
   }
 
   #closeRound (jobId: string): void {
@@ -599,6 +615,31 @@ export class Origin {
   #scheduleRetry (at: number): void {
     this.#retryAlarm.armAt(at)
   }
+}
+
+/**
+ * Can no missing answer change who wins? A bidder's ETA for a task is at least
+ * its work at the bidder's advertised speed (no wait; DESIGN.md §5), so once
+ * every task's best bid is strictly below that bound for every capable peer
+ * still silent, the award rule would pick the same winners after waiting.
+ * Strictly: on equal ETAs the tie-break (load, then id) needs the missing bid.
+ * A round is decided early when the fastest capable peer answers first —
+ * often the origin itself — instead of waiting for the slowest.
+ */
+function outcomeKnown (r: Round): boolean {
+  const silent = [...r.expected].filter(p => !r.answered.has(p)).map(p => r.bidders.get(p))
+  if (silent.length * r.tasks.size > EARLY_CLOSE_MAX_PAIRS) return false
+  for (const [taskId, open] of r.tasks) {
+    const best = r.best.get(taskId)
+    if (best === undefined) return false
+    for (const p of silent) {
+      if (p?.speed === undefined) return false
+      if (whyNot(p, open) !== undefined) continue
+      // Bids carry ETAs rounded to 0.1 ms: so does the bound.
+      if (best.etaMs >= Math.round(etaMs(open, p.speed, 0) * 10) / 10) return false
+    }
+  }
+  return true
 }
 
 function fitCount (demand: Map<string, number>, room: Map<string, number>): number {

@@ -359,3 +359,48 @@ describe('Jobs: who runs what', () => {
     expect(ran.filter(r => r.jobId === fromC.id).map(r => r.peer)).toContain('c')
   })
 })
+
+describe('Jobs: a round closes once its outcome is known', () => {
+  /** Origin `o` and two peers 20 ms away; `speeds` as each advertises. */
+  async function farPeers (speeds: Record<string, number>): Promise<TestMesh> {
+    const mesh = new TestMesh({ network: { latency: (from, to) => (from === 'o' || to === 'o') ? 20 : 1 } })
+    for (const id of ['o', 'p', 'q']) mesh.add(id, { ...fakeProbe({ cpuCores: 2 }), speed: speeds[id]! })
+    mesh.network.link('o', 'p')
+    mesh.network.link('o', 'q')
+    mesh.network.link('p', 'q')
+    await mesh.advance(2_000)
+    for (const id of ['o', 'p', 'q']) mesh.runners.get(id)!.register('t', async () => { await sleep(mesh.clock, 100); return id })
+    await settle(mesh)
+    return mesh
+  }
+
+  it('awards at once when the origin is the fastest capable peer: no other bid could win', async () => {
+    // in real life… a one-task job submitted on the fastest idle machine should not wait a round trip for bids that cannot win.
+    const mesh = await farPeers({ o: 2, p: 1, q: 1 })
+    const job = await mesh.peer('o').submit(spec({ t: { kind: 'handler', handler: 't', estimateMs: 100 } }))
+    const events = recordEvents(job)
+    const submitted = mesh.clock.now()
+    expect(await runUntilEnd(mesh, job, 10_000, 1)).toBe('done')
+    expect(resultOf(job, 't')).toBe('o')
+    const started = events.find(e => e.type === 'task-started')!
+    // The remote bids would take 40 ms to come back (20 ms each way).
+    expect(started.at - submitted).toBeLessThan(40)
+  })
+
+  it('waits for a faster peer\'s bid, and awards to it', async () => {
+    // in real life… the submitting desktop is slower than the lab server: the server's bid must be heard.
+    const mesh = await farPeers({ o: 1, p: 2, q: 1 })
+    const job = await mesh.peer('o').submit(spec({ t: { kind: 'handler', handler: 't', estimateMs: 100 } }))
+    expect(await runUntilEnd(mesh, job, 10_000, 1)).toBe('done')
+    expect(resultOf(job, 't')).toBe('p')
+  })
+
+  it('on equal speeds waits for every answer, so the tie-break (load, then id) decides as always', async () => {
+    // in real life… identical machines: the award must not depend on whose bid happened to arrive first.
+    const mesh = await farPeers({ o: 1, p: 1, q: 1 })
+    const job = await mesh.peer('q').submit(spec({ t: { kind: 'handler', handler: 't', estimateMs: 100 } }))
+    expect(await runUntilEnd(mesh, job, 10_000, 1)).toBe('done')
+    // All idle with equal ETAs: the lowest peer id wins.
+    expect(resultOf(job, 't')).toBe('o')
+  })
+})
