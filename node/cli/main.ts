@@ -9,6 +9,7 @@ import { JobSpecError } from '../../src/jobs/spec.ts'
 import { runDaemon } from '../daemon.ts'
 import { runDemo } from '../demo.ts'
 import { peersCommand } from './peers.ts'
+import { planCommand } from './plan.ts'
 import { cancelCommand, resultsCommand, runCommand, statusCommand, submitCommand } from './jobs.ts'
 
 const program = new Command()
@@ -48,6 +49,14 @@ program.command('run')
   .option('--json', 'print JSON for scripts')
   .argument('<command...>', 'the program and its arguments (after --)')
   .action(async (argv: string[], opts: { config?: string, json?: boolean, wait?: boolean, count?: string, cpu?: string, mem?: string, retries?: string }) => { setExit(await runCommand(argv, opts)) })
+
+program.command('plan')
+  .description('the best placement of a job on the live mesh (a MIP solved by HiGHS), beside what the auction would do; runs nothing')
+  .argument('<job.json>', 'the job spec; every task needs estimateMs')
+  .option('-c, --config <file>', 'find the daemon through this config file')
+  .option('--time-limit <seconds>', 'time for the solver (default 30)')
+  .option('--json', 'print JSON for scripts')
+  .action(async (file: string, opts: { config?: string, json?: boolean, timeLimit?: string }) => { setExit(await planCommand(file, opts)) })
 
 program.command('status')
   .description('jobs on this peer, or one job\'s tasks: state, peer, attempts, duration, reasons')
