@@ -31,7 +31,7 @@
 import highsModule, { type Highs } from 'highs'
 import { chainTimes, lowerBound } from './bounds.ts'
 import { checkSchedule } from './check.ts'
-import { bestGreedyPlan, serialSchedule, toSchedule } from './list-schedule.ts'
+import { bestGreedyPlan, greedyPlan, serialSchedule, toSchedule } from './list-schedule.ts'
 import { indexProblem, type IndexedProblem, type PlanProblem, type Schedule, type Unplaceable } from './problem.ts'
 
 // See src/auction/lp.ts: the ESM build's default export is the loader.
@@ -43,6 +43,10 @@ export interface OptimalOptions {
   timeLimitMs?: number
   /** Most start variables (task × peer × slot) the model may have before a coarser slot is used. @default 60000 */
   maxVariables?: number
+  /** Most capacity-row entries (about start variables × duration in slots × resources) likewise. @default 1000000 */
+  maxNonzeros?: number
+  /** Most slots in the horizon likewise: a finer time grid only slows the solver. @default 240 */
+  maxSlots?: number
   /** Use this slot (ms) instead of choosing one. */
   slotMs?: number
   /** HiGHS's log lines go here (none when absent). */
@@ -54,7 +58,7 @@ export type OptimalStatus =
   | 'optimal'
   /** The time limit ended the search: `schedule` is the best found, `gap` how far from proven. */
   | 'time-limit'
-  /** Even one slot per task gives a model above `maxVariables`: `schedule` is `greedyPlan`'s. */
+  /** Even one slot per task gives a model above the size limits: `schedule` is `greedyPlan`'s. */
   | 'too-large'
   /** Some task cannot run on any peer (`unplaceable`). */
   | 'unplaceable'
@@ -88,8 +92,8 @@ export async function optimalPlan (problem: PlanProblem | IndexedProblem, option
   if (ix.problem.tasks.length === 0) {
     return { status: 'optimal', exact: true, slotMs: 0, horizonSlots: 0, schedule: { placements: [], makespanMs: 0 }, makespanMs: 0, boundMs: 0, gap: 0, solveMs: 0, model: empty, unplaceable: [] }
   }
-  const maxVariables = options.maxVariables ?? 60_000
-  const slotting = chooseSlot(ix, maxVariables, options.slotMs)
+  const limits = { variables: options.maxVariables ?? 60_000, nonzeros: options.maxNonzeros ?? 1_000_000, slots: options.maxSlots ?? 240 }
+  const slotting = chooseSlot(ix, limits, options.slotMs)
   if (slotting === undefined) {
     const greedy = toSchedule(ix, bestGreedyPlan(ix))
     return { status: 'too-large', exact: false, slotMs: 0, horizonSlots: 0, schedule: greedy, makespanMs: greedy.makespanMs, boundMs: lb.ms, gap: gapOf(greedy.makespanMs, lb.ms), solveMs: 0, model: empty, unplaceable: [] }
@@ -145,17 +149,27 @@ interface Slotting {
   head: number[]
   tail: number[]
   variables: number
+  /** About how many entries the capacity rows will have. */
+  nonzeros: number
 }
 
-/** The gcd of the durations (whole ms), coarsened (×2 each step) until the model fits `maxVariables`. */
-function chooseSlot (ix: IndexedProblem, maxVariables: number, forced?: number): Slotting | undefined {
+/**
+ * The gcd of the durations (whole ms), coarsened (×2 each step) until the
+ * model fits the size limits. Sizing uses one greedy run per candidate; the
+ * chosen slot gets the best of several (a shorter horizon, a smaller model).
+ */
+function chooseSlot (ix: IndexedProblem, limits: { variables: number, nonzeros: number, slots: number }, forced?: number): Slotting | undefined {
   const durations = ix.duration.flatMap(row => row.filter(Number.isFinite))
   const whole = durations.every(d => Math.abs(d - Math.round(d)) < 1e-6)
   const g = forced ?? (whole ? durations.map(Math.round).reduce(gcd) : 1)
   const longest = Math.max(...durations)
+  const exactFor = (slot: number): boolean => whole && durations.every(d => Math.round(d) % slot === 0)
+  const fits = (s: Slotting): boolean => s.variables <= limits.variables && s.nonzeros <= limits.nonzeros && s.horizon <= limits.slots
   for (let slot = g; ; slot *= 2) {
-    const s = slotted(ix, slot, whole && durations.every(d => Math.round(d) % slot === 0))
-    if (s.variables <= maxVariables || forced !== undefined) return s
+    if (forced !== undefined || fits(slotted(ix, slot, false, (i, d) => greedyPlan(i, d)))) {
+      const s = slotted(ix, slot, exactFor(slot), (i, d) => bestGreedyPlan(i, d))
+      if (fits(s) || forced !== undefined) return s
+    }
     // Every task is one slot already: a coarser slot changes nothing.
     if (slot >= longest) return undefined
   }
@@ -166,14 +180,22 @@ function gcd (a: number, b: number): number {
   return a
 }
 
-function slotted (ix: IndexedProblem, slotMs: number, exact: boolean): Slotting {
+function slotted (ix: IndexedProblem, slotMs: number, exact: boolean, plan: (ix: IndexedProblem, dur: (t: number, k: number) => number) => Slotting['greedy']): Slotting {
   const p = ix.duration.map(row => row.map(d => Number.isFinite(d) ? Math.max(1, Math.ceil(d / slotMs - 1e-9)) : 0))
-  const greedy = bestGreedyPlan(ix, (t, k) => p[t]![k]!)
+  const greedy = plan(ix, (t, k) => p[t]![k]!)
   const horizon = Math.max(...greedy.end)
   const { head, tail } = chainTimes(ix, t => Math.min(...ix.eligible[t]!.map(k => p[t]![k]!)))
   let variables = 0
-  ix.eligible.forEach((ks, t) => { for (const k of ks) variables += Math.max(0, horizon - tail[t]! - p[t]![k]! - head[t]! + 1) })
-  return { slotMs, exact, p, horizon, greedy, head, tail, variables }
+  let nonzeros = 0
+  ix.eligible.forEach((ks, t) => {
+    const resources = [...ix.demand[t]!.values()].filter(v => v > 0).length
+    for (const k of ks) {
+      const starts = Math.max(0, horizon - tail[t]! - p[t]![k]! - head[t]! + 1)
+      variables += starts
+      nonzeros += starts * p[t]![k]! * resources
+    }
+  })
+  return { slotMs, exact, p, horizon, greedy, head, tail, variables, nonzeros }
 }
 
 // ───────────────────────────────────────────────────────── the model
@@ -344,7 +366,8 @@ function solve (highs: Highs, m: Model, timeLimitMs: number, log?: (line: string
       matrix: { format: 'csr', numRows: m.rowLower.length, numCols: m.numCols, starts: m.starts, indices: m.indices, values: m.values },
       integrality: m.integrality as Array<0 | 1>
     })
-    model.setSolution({ colValue: m.start })
+    // A start HiGHS refuses only costs it the head start.
+    try { model.setSolution({ colValue: m.start }) } catch { /* solve from scratch */ }
     const result = log === undefined ? model.run() : model.run({ 0: e => { log(e.message.trimEnd()) } })
     const seconds = model.getRunTime()
     const status: Run['status'] = result.modelStatus === highs.constants.modelStatus.optimal ? 'optimal' : 'stopped'

@@ -122,6 +122,18 @@ describe('optimalPlan', () => {
     expect(exact.makespanMs).toBeLessThanOrEqual(plan.makespanMs)
   })
 
+  it('calibrated speeds (durations not whole ms): rounded slots, a valid schedule, flagged as not exact', async () => {
+    const p: PlanProblem = {
+      peers: [peer('quick', res(2), 1.3), peer('plain', res(1), 0.7)],
+      tasks: [task('a', 1000), task('b', 2000), task('c', 1500, res(1), ['a']), task('d', 800, res(2))]
+    }
+    const plan = await optimalPlan(p)
+    expect(plan.exact).toBe(false)
+    expect(['optimal', 'time-limit']).toContain(plan.status)
+    expect(checkSchedule(p, plan.schedule!)).toEqual([])
+    expect(plan.makespanMs).toBeGreaterThanOrEqual(plan.boundMs)
+  })
+
   it('rejects a problem with a cycle or an unknown dependency', async () => {
     await expect(optimalPlan({ peers: [peer('a', res(1))], tasks: [task('x', 1000, res(1), ['y']), task('y', 1000, res(1), ['x'])] })).rejects.toThrow(/dependency cycle/)
     await expect(optimalPlan({ peers: [peer('a', res(1))], tasks: [task('x', 1000, res(1), ['nope'])] })).rejects.toThrow(/unknown task "nope"/)
