@@ -10,13 +10,19 @@ export function noop (): null {
   return null
 }
 
-/** Burns about `ms` of CPU. */
+/**
+ * Burns `ms` of this thread's CPU time (not wall time: with more runnable
+ * threads than cores, a wall-clock loop would finish having done less work,
+ * and "5 ms of CPU per task" would not be what was measured). Returns the CPU
+ * ms actually used.
+ */
 export function burn (input: unknown): number {
   const ms = (input as { ms?: number } | null)?.ms ?? 5
-  const end = performance.now() + ms
+  const cpu = (): number => { const u = process.threadCpuUsage(); return (u.user + u.system) / 1000 }
+  const start = cpu()
   let x = 0
-  while (performance.now() < end) x += Math.sqrt(x + 1)
-  return x
+  while (cpu() - start < ms) for (let i = 0; i < 200; i++) x += Math.sqrt(x + 1)
+  return cpu() - start
 }
 
 /** Sleeps `input.ms`, after logging its start (`taskId attempt epochMs pid`) to `input.log`. */

@@ -1,9 +1,10 @@
 /** Shared benchmark helpers: statistics, process readings, result files. */
-import { readFileSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { ROOT } from '../node/local-mesh.ts'
 
-export const RESULTS_DIR = join(ROOT, 'bench', 'results')
+/** Where results go: bench/results, or `$MESHWORK_BENCH_DIR/results` (the CI smoke run writes to a temp dir). */
+export const RESULTS_DIR = process.env.MESHWORK_BENCH_DIR !== undefined ? join(process.env.MESHWORK_BENCH_DIR, 'results') : join(ROOT, 'bench', 'results')
 
 export function quantile (xs: number[], q: number): number {
   if (xs.length === 0) return NaN
@@ -42,6 +43,7 @@ export async function poll (cond: () => Promise<boolean>, timeoutMs: number, eve
 }
 
 export function writeResult (name: string, result: unknown): string {
+  mkdirSync(RESULTS_DIR, { recursive: true })
   const file = join(RESULTS_DIR, `${name}.json`)
   writeFileSync(file, JSON.stringify(result, null, 2) + '\n')
   return file

@@ -35,10 +35,11 @@ async function startMesh (mesh: LocalMesh): Promise<ControlTarget> {
   return { url: mesh.daemons[0]!.controlUrl, token: readControlFile(join(mesh.dir, 'data1'))!.token }
 }
 
-export async function benchRecovery ({ quick }: { quick: boolean }): Promise<Record<string, unknown>> {
-  const kills = quick ? 5 : 20
+export async function benchRecovery ({ quick, smoke = false }: { quick: boolean, smoke?: boolean }): Promise<Record<string, unknown>> {
+  const kills = smoke ? 1 : quick ? 3 : 20
   const { killed, frozen, leaseMs } = await measureKills(kills)
-  const overhead = await measureOneFailure(quick)
+  // Quick: the same job with 1 s tasks (about 8 s); smoke: none.
+  const overhead = smoke ? undefined : await measureOneFailure(quick ? 1000 : 15_000)
   const result = {
     what: 'recovery on real daemons (origin + 3 one-slot executors, 127.0.0.1)',
     machine: machine(),
@@ -93,10 +94,9 @@ async function measureKills (kills: number): Promise<{ killed: number[], frozen:
   }
 }
 
-/** One failure on a job of about 2 minutes (quick: 30 s): 3 executors, one task slot each; clean and killed runs side by side. */
-async function measureOneFailure (quick: boolean): Promise<Record<string, unknown>> {
+/** One failure on a job of 24 tasks (about 2 minutes at 15 s each): 3 executors, one task slot each; clean and killed runs side by side. */
+async function measureOneFailure (taskMs: number): Promise<Record<string, unknown>> {
   const tasks = 24
-  const taskMs = quick ? 3750 : 15_000
   const meshes = [await recoveryMesh(), await recoveryMesh()]
   try {
     const origins = await Promise.all(meshes.map(startMesh))

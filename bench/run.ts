@@ -1,26 +1,55 @@
 /**
- * `npm run bench [-- --quick] [-- --only NAME]`: run the benchmarks on real
- * daemons, write bench/results/<name>.json and regenerate bench/RESULTS.md.
- * Figures are measured here, never asserted in tests.
+ * `npm run bench [-- --quick | --smoke] [-- --only a,b]`: run the benchmarks on
+ * real daemons (and real BullMQ + Redis and Dask for the comparison), write
+ * bench/results/<name>.json and regenerate bench/RESULTS.md with its charts.
+ *
+ *   (none)    the full run (under 20 minutes on 2 cores)
+ *   --quick   smaller sizes, no 30–60 s stalled-job waits (under 3 minutes)
+ *   --smoke   the smallest Meshwork-only runs, for CI: checks the bench still
+ *             runs and writes its results (set MESHWORK_BENCH_DIR to write
+ *             them elsewhere); no timing is asserted, no Redis or Dask needed
+ *
+ * Figures are measured here, never asserted in tests. Workloads run one after
+ * the other, never concurrently, so each has the machine to itself.
  */
 import { parseArgs } from 'node:util'
-import { benchMembership } from './membership.ts'
+import { benchBullmq } from './bullmq.ts'
+import { benchDask } from './dask.ts'
+import { benchGossip } from './gossip.ts'
 import { benchJobs } from './jobs.ts'
+import { benchMembership } from './membership.ts'
+import { benchPlacement } from './placement.ts'
 import { benchRecovery } from './recovery.ts'
+import { benchScale } from './scale.ts'
 import { writeReport } from './report.ts'
 
-const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, only: { type: 'string' } } })
-const quick = values.quick === true
-const benches: Record<string, (o: { quick: boolean }) => Promise<unknown>> = {
-  membership: benchMembership,
-  jobs: benchJobs,
-  recovery: benchRecovery
+export interface BenchOptions { quick: boolean, smoke: boolean }
+
+const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, smoke: { type: 'boolean', default: false }, only: { type: 'string' } } })
+const smoke = values.smoke === true
+const opts: BenchOptions = { quick: values.quick === true || smoke, smoke }
+
+/** In run order: each comparison right after Meshwork's side of the same workloads. */
+const benches: Array<{ name: string, run: (o: BenchOptions) => Promise<unknown>, meshworkOnly: boolean }> = [
+  { name: 'jobs', run: benchJobs, meshworkOnly: true },
+  { name: 'bullmq', run: benchBullmq, meshworkOnly: false },
+  { name: 'dask', run: benchDask, meshworkOnly: false },
+  { name: 'placement', run: benchPlacement, meshworkOnly: true },
+  { name: 'recovery', run: benchRecovery, meshworkOnly: true },
+  { name: 'membership', run: benchMembership, meshworkOnly: true },
+  { name: 'gossip', run: benchGossip, meshworkOnly: true },
+  { name: 'scale', run: benchScale, meshworkOnly: true }
+]
+const only = values.only?.split(',')
+const t0 = Date.now()
+for (const b of benches) {
+  if (only !== undefined && !only.includes(b.name)) continue
+  if (smoke && !b.meshworkOnly) continue
+  const started = Date.now()
+  process.stderr.write(`== ${b.name}${smoke ? ' (smoke)' : opts.quick ? ' (quick)' : ''}\n`)
+  await b.run(opts)
+  process.stderr.write(`== ${b.name}: ${((Date.now() - started) / 1000).toFixed(0)} s\n`)
 }
-for (const [name, run] of Object.entries(benches)) {
-  if (values.only !== undefined && values.only !== name) continue
-  process.stderr.write(`== ${name}${quick ? ' (quick)' : ''}\n`)
-  await run({ quick })
-}
-const file = writeReport()
-process.stderr.write(`report: ${file}\n`)
+const file = await writeReport()
+process.stderr.write(`report: ${file} (bench ${((Date.now() - t0) / 1000).toFixed(0)} s)\n`)
 process.exit(0)

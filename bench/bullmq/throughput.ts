@@ -110,7 +110,7 @@ export async function throughputWorkload (ctx: WorkloadContext & { redisPid: num
     },
     cpuBound: {
       ...cpuBound,
-      how: `${burnN} jobs running bench/handlers.ts burn({ ms: ${burnMs} }) (a wall-clock busy loop), same timing as trivial. Each job returns the thread CPU its burn used (process.threadCpuUsage); ideal = ${cores} cores × 1000 ÷ mean CPU ms per job; efficiency = tasks/s ÷ ideal, i.e. the share of the ${cores} cores' time spent inside the burn loops (other engineers' load on this shared machine counts against it)`
+      how: `${burnN} jobs running bench/handlers.ts burn({ ms: ${burnMs} }) (burns that much of its thread’s CPU), same timing as trivial. Each job returns the thread CPU its burn used (process.threadCpuUsage); ideal = ${cores} cores × 1000 ÷ mean CPU ms per job; efficiency = tasks/s ÷ ideal, i.e. the share of the ${cores} cores' time spent inside the burn loops`
     }
   }
 }

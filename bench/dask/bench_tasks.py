@@ -20,15 +20,18 @@ def noop(_i):
 
 
 def burn(_i, ms):
-    """Busy-loops `ms` of wall time, like the Meshwork `burn` handler.
+    """Burns `ms` of this thread's CPU time, like the Meshwork `burn` handler
+    (not wall time: with more busy threads than cores, a wall-clock loop
+    would finish having done less work).
 
     Returns the thread's CPU time and wall time actually spent, in ms.
     """
     cpu0, wall0 = time.thread_time(), time.perf_counter()
-    end = wall0 + ms / 1000
+    end = cpu0 + ms / 1000
     x = 0.0
-    while time.perf_counter() < end:
-        x += (x + 1) ** 0.5
+    while time.thread_time() < end:
+        for _ in range(200):
+            x += (x + 1) ** 0.5
     return (time.thread_time() - cpu0) * 1000, (time.perf_counter() - wall0) * 1000
 
 
