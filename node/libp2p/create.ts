@@ -1,13 +1,17 @@
 /**
  * The libp2p node behind a peer: TCP, noise, yamux, identify, ping, gossipsub,
  * optional pnet and mDNS. Settings that differ from libp2p's defaults, and why:
- *  - connectionMonitor pings every `pingIntervalMs` (1 s) with a 1–3 s timeout,
- *    so a frozen peer's connection closes in about a second instead of libp2p's
- *    5–15 s (notes/libp2p-v3.md §8);
+ *  - every connection is pinged every `pingIntervalMs` with a timeout of
+ *    `pingTimeoutMs`–3×, so a frozen peer's connection closes in about a second
+ *    instead of libp2p's 5–15 s (notes/libp2p-v3.md §8); with yamux ping frames
+ *    (liveness.ts) instead of libp2p's connection monitor, which opens a stream
+ *    per ping;
  *  - inboundConnectionThreshold 100: the default 5/s per IP breaks several
  *    peers on one host (§6);
  *  - gossipsub StrictSign (every peer must agree) and allowPublishToZeroTopicPeers,
- *    so a lone peer's ads do not throw.
+ *    so a lone peer's ads do not throw; a fast message id (author + seqno, the
+ *    same id StrictSign uses) so the copies of a message that every mesh
+ *    neighbour forwards are dropped before their signature is checked, not after.
  */
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
@@ -19,6 +23,7 @@ import { ping, type Ping } from '@libp2p/ping'
 import { preSharedKey } from '@libp2p/pnet'
 import { tcp } from '@libp2p/tcp'
 import { createLibp2p, type Libp2p } from 'libp2p'
+import { muxerLiveness } from './liveness.ts'
 
 export type MeshServices = { identify: Identify, ping: Ping, pubsub: GossipSub }
 export type MeshLibp2p = Libp2p<MeshServices>
@@ -44,20 +49,30 @@ export async function createMeshLibp2p (init: MeshLibp2pInit): Promise<MeshLibp2
     streamMuxers: [yamux()],
     ...(init.swarmKey !== null ? { connectionProtector: preSharedKey({ psk: init.swarmKey }) } : {}),
     connectionManager: { inboundConnectionThreshold: 100, maxIncomingPendingConnections: 64 },
-    connectionMonitor: {
-      pingInterval: init.pingIntervalMs,
-      pingTimeout: { minTimeout: init.pingTimeoutMs, maxTimeout: 3 * init.pingTimeoutMs }
-    },
+    connectionMonitor: { enabled: false },
     peerDiscovery: init.mdns ? [mdns({ interval: 5000 })] : [],
     services: {
       identify: identify(),
       ping: ping(),
+      liveness: muxerLiveness({ intervalMs: init.pingIntervalMs, minTimeoutMs: init.pingTimeoutMs, maxTimeoutMs: 3 * init.pingTimeoutMs }),
       pubsub: gossipsub({
         globalSignaturePolicy: 'StrictSign',
         allowPublishToZeroTopicPeers: true,
         emitSelf: false,
-        heartbeatInterval: init.gossipHeartbeatMs ?? 1000
+        heartbeatInterval: init.gossipHeartbeatMs ?? 1000,
+        fastMsgIdFn: authorAndSeqno
       })
     }
   })
+}
+
+/**
+ * The StrictSign message id (author, seqno) read from the raw message, before
+ * its signature is verified. A forged copy with a seen id is dropped as a
+ * duplicate, which is right: the genuine message was already delivered. One
+ * without author or seqno gets an id nothing else has, and fails validation.
+ */
+function authorAndSeqno (msg: { from?: Uint8Array, seqno?: Uint8Array }): string {
+  if (msg.from === undefined || msg.seqno === undefined) return `unsigned:${Math.random()}`
+  return `${Buffer.from(msg.from.buffer, msg.from.byteOffset, msg.from.byteLength).toString('base64')}/${Buffer.from(msg.seqno.buffer, msg.seqno.byteOffset, msg.seqno.byteLength).toString('base64')}`
 }
