@@ -1,50 +1,14 @@
 /**
  * The machine as the core sees it (`ResourceProbe`): probed once at start with
- * systeminformation (CPU, memory, GPUs), then load sampled every period from
- * `os` and the event-loop monitor, which cost microseconds.
+ * systeminformation (CPU, memory, GPUs; see machine.ts), then load sampled every
+ * period from `os` and the event-loop monitor, which cost microseconds.
  */
 import { readdirSync, readFileSync } from 'node:fs'
 import { cpus, freemem, loadavg } from 'node:os'
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks'
-import si from 'systeminformation'
-import type { GpuInfo } from '../../protocols/resources.ts'
+import { Worker } from 'node:worker_threads'
 import type { LoadSample, MachineInfo, ResourceProbe } from '../../src/resources/capacity.ts'
 import { calibrateSpeed } from './calibrate.ts'
-
-/** Vendors whose cards run compute work; integrated and virtual display adapters are not counted. */
-const COMPUTE_GPU_VENDOR = /nvidia|advanced micro devices|amd|ati technologies/i
-
-export async function probeMachine (): Promise<MachineInfo> {
-  const [cpu, mem, graphics] = await Promise.all([
-    si.cpu(),
-    si.mem(),
-    si.graphics().catch(() => ({ controllers: [] as si.Systeminformation.GraphicsControllerData[] }))
-  ])
-  const cgroup = readCgroupLimits()
-  const gpus: GpuInfo[] = graphics.controllers
-    .filter(c => COMPUTE_GPU_VENDOR.test(c.vendor ?? '') && (c.vram ?? 0) >= 512)
-    .map(c => ({ model: (c.model ?? 'unknown').slice(0, 128), memoryMB: c.vram ?? 0 }))
-  return {
-    cpuCores: Math.min(cpu.cores, cgroup.cpu ?? Infinity),
-    cpuModel: `${cpu.manufacturer} ${cpu.brand}`.trim(),
-    memoryMB: Math.floor(Math.min(mem.total, cgroup.memoryBytes ?? Infinity) / (1024 * 1024)),
-    gpus
-  }
-}
-
-/** A container's CPU quota and memory limit (cgroup v2), when set. */
-function readCgroupLimits (): { cpu?: number, memoryBytes?: number } {
-  const out: { cpu?: number, memoryBytes?: number } = {}
-  try {
-    const [quota, period] = readFileSync('/sys/fs/cgroup/cpu.max', 'utf8').trim().split(/\s+/)
-    if (quota !== undefined && quota !== 'max' && period !== undefined) out.cpu = Number(quota) / Number(period)
-  } catch { /* no cgroup v2 CPU limit */ }
-  try {
-    const limit = readFileSync('/sys/fs/cgroup/memory.max', 'utf8').trim()
-    if (limit !== 'max') out.memoryBytes = Number(limit)
-  } catch { /* no cgroup v2 memory limit */ }
-  return out
-}
 
 /**
  * CPU time (ms) used by this process's descendants (exec tasks and whatever
@@ -53,6 +17,54 @@ function readCgroupLimits (): { cpu?: number, memoryBytes?: number } {
  * load look larger for one sample.
  */
 export function descendantsCpuMs (): number | undefined {
+  return descendantsCpuMsByChildren(process.pid) ?? descendantsCpuMsByScan()
+}
+
+/**
+ * Walks down from `root` through /proc/<pid>/task/<tid>/children: a few reads
+ * when there are no task processes, which is most of the time. Undefined where
+ * the kernel has no children files (CONFIG_PROC_CHILDREN).
+ */
+function descendantsCpuMsByChildren (root: number): number | undefined {
+  let total = 0
+  const seen = new Set<number>([root])
+  const todo = [root]
+  for (let pid = todo.pop(); pid !== undefined; pid = todo.pop()) {
+    let tids: string[]
+    try { tids = readdirSync(`/proc/${pid}/task`) } catch { continue } // ended meanwhile
+    for (const tid of tids) {
+      let children: string
+      try {
+        children = readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8')
+      } catch {
+        if (pid === root && tid === String(root)) return undefined
+        continue
+      }
+      for (const word of children.split(' ')) {
+        const child = Number(word)
+        if (word === '' || !Number.isInteger(child) || seen.has(child)) continue
+        seen.add(child)
+        todo.push(child)
+        total += processCpuMs(child)
+      }
+    }
+  }
+  return total
+}
+
+/** CPU time (user + system, ms) of one process; 0 if it has ended. */
+function processCpuMs (pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    return (Number(f[11]) + Number(f[12])) * 10
+  } catch {
+    return 0
+  }
+}
+
+/** Reads every process's /proc/<pid>/stat and keeps those whose parent chain reaches us. */
+function descendantsCpuMsByScan (): number | undefined {
   let entries: string[]
   try { entries = readdirSync('/proc') } catch { return undefined }
   const parent = new Map<number, number>()
@@ -86,6 +98,7 @@ export class LoadSampler {
   #prevSelf = process.cpuUsage()
   #prevKids = descendantsCpuMs()
   #prevAt = performance.now()
+  readonly #cores = Math.max(1, cpus().length)
   readonly #eld: IntervalHistogram
   #timer: NodeJS.Timeout | undefined
 
@@ -116,8 +129,9 @@ export class LoadSampler {
     this.#eld.reset()
     // The mesh's own CPU: this process (worker threads included) and its task processes.
     const at = performance.now()
-    const self = process.cpuUsage(this.#prevSelf)
-    this.#prevSelf = process.cpuUsage()
+    const selfNow = process.cpuUsage()
+    const self = { user: selfNow.user - this.#prevSelf.user, system: selfNow.system - this.#prevSelf.system }
+    this.#prevSelf = selfNow
     const kids = descendantsCpuMs()
     const kidsMs = kids !== undefined && this.#prevKids !== undefined ? Math.max(0, kids - this.#prevKids) : 0
     this.#prevKids = kids
@@ -129,13 +143,26 @@ export class LoadSampler {
       cpuBusy: total > 0 ? round2(Math.min(100, Math.max(0, 100 * (1 - idle / total)))) : 0,
       eventLoopDelayMs: Number.isFinite(p99) ? round2(p99) : 0,
       memoryAvailableMB: Math.floor(freemem() / 1048576),
-      meshCpuBusy: round2(Math.min(100, 100 * meshMs / (wallMs * cpus().length)))
+      meshCpuBusy: round2(Math.min(100, 100 * meshMs / (wallMs * this.#cores)))
     }
     return this.#latest
   }
 }
 
+/**
+ * Whole-machine CPU time counters. From the aggregate line of /proc/stat where
+ * there is one (one small read; os.cpus() also reads /proc/cpuinfo and each
+ * CPU's frequency), counting the same fields os.cpus() does: user, nice,
+ * system, idle and irq (not iowait, softirq or steal).
+ */
 function cpuTimes (): { idle: number, total: number } {
+  try {
+    const line = readFileSync('/proc/stat', 'utf8').slice(0, 256).split('\n', 1)[0]!
+    const [user, nice, system, idle, , irq] = line.trim().split(/\s+/).slice(1).map(Number)
+    if (irq !== undefined && [user, nice, system, idle, irq].every(Number.isFinite)) {
+      return { idle: idle!, total: user! + nice! + system! + idle! + irq }
+    }
+  } catch { /* no /proc: ask os */ }
   let idle = 0
   let total = 0
   for (const c of cpus()) {
@@ -151,8 +178,26 @@ function round2 (x: number): number {
 
 /** Probe the machine, calibrate (unless the config fixes the speed) and start sampling. */
 export async function createProbe (speed: number | 'auto', periodMs: number): Promise<ResourceProbe & { sampler: LoadSampler }> {
-  const machine = await probeMachine()
+  const machine = await probeMachineInWorker()
   const sampler = new LoadSampler()
   sampler.start(periodMs)
   return { machine, speed: speed === 'auto' ? calibrateSpeed() : speed, load: sampler.load, sampler }
+}
+
+/**
+ * `probeMachine` in a worker thread that exits when done, so systeminformation
+ * (about 8 MB resident once loaded) does not stay in the daemon. Falls back to
+ * probing here if the thread cannot run.
+ */
+export async function probeMachineInWorker (): Promise<MachineInfo> {
+  try {
+    const worker = new Worker(new URL('./probe-worker.ts', import.meta.url))
+    return await new Promise<MachineInfo>((resolve, reject) => {
+      worker.once('message', (m: MachineInfo) => { resolve(m); void worker.terminate() })
+      worker.once('error', reject)
+      worker.once('exit', code => { reject(new Error(`machine probe thread exited with code ${code}`)) })
+    })
+  } catch {
+    return await (await import('./machine.ts')).probeMachine()
+  }
 }
