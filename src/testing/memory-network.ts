@@ -100,8 +100,8 @@ export class MemoryNetwork {
   readonly #cut = new Set<string>()
   /** Verdicts returned by topic handlers, for tests that check validation. */
   readonly verdicts: Record<Verdict, number> = { accept: 0, ignore: 0, reject: 0 }
-  /** Messages and bytes delivered, for the simulator's cost figures. */
-  readonly stats = { messages: 0, bytes: 0, lost: 0 }
+  /** Messages and bytes delivered (one per receiver), for the simulator's cost figures; by topic or protocol too. */
+  readonly stats = { messages: 0, bytes: 0, lost: 0, byChannel: new Map<string, { messages: number, bytes: number }>() }
 
   constructor (clock: Clock, opts: MemoryNetworkOptions = {}) {
     this.clock = clock
@@ -228,15 +228,16 @@ export class MemoryNetwork {
     }
     for (const [delay, group] of due) {
       this.clock.setTimeout(() => {
+        let n = 0
         for (const peer of group) {
           const id = peer.self
           // Re-check at arrival: the receiver may have crashed or frozen meanwhile.
           if (!this.reachable(from, id) || this.#peers.get(id) !== peer) continue
-          this.stats.messages++
-          this.stats.bytes += data.byteLength
+          n++
           const verdict = peer.receive(topic, from, data)
           if (verdict !== undefined) this.verdicts[verdict]++
         }
+        this.#count(topic, n, data.byteLength)
       }, delay)
     }
   }
@@ -246,11 +247,39 @@ export class MemoryNetwork {
     const peer = this.#peers.get(to)
     this.clock.setTimeout(() => {
       if (!this.reachable(from, to) || this.#peers.get(to) !== peer || peer === undefined) return
-      this.stats.messages++
-      this.stats.bytes += data.byteLength
+      this.#count(protocol, 1, data.byteLength)
       peer.receiveDirect(protocol, from, data)
     }, this.delay(from, to))
   }
+
+  #count (channel: string, messages: number, bytes: number): void {
+    if (messages === 0) return
+    const { stats } = this
+    stats.messages += messages
+    stats.bytes += messages * bytes
+    const c = stats.byChannel.get(channel)
+    if (c === undefined) stats.byChannel.set(channel, { messages, bytes: messages * bytes })
+    else { c.messages += messages; c.bytes += messages * bytes }
+  }
+
+  /**
+   * @internal Run `fn` at time `at`, sharing one clock timer with everything
+   * else this network has due then. When every peer dials every peer it hears
+   * of, a mesh of n peers has n² dials in flight; one timer per instant keeps
+   * the clock's queue short. Calls due at one instant run in the order given.
+   */
+  at (at: number, fn: () => void): void {
+    const batch = this.#due.get(at)
+    if (batch !== undefined) { batch.push(fn); return }
+    const list = [fn]
+    this.#due.set(at, list)
+    this.clock.setTimeout(() => {
+      this.#due.delete(at)
+      for (const f of list) f()
+    }, at - this.clock.now())
+  }
+
+  readonly #due = new Map<number, Array<() => void>>()
 
   /** @internal one-way delay between two peers */
   delay (a: string, b: string): number {
@@ -332,7 +361,7 @@ export class MemoryTransport implements Transport {
   connect = (peer: string): void => {
     const net = this.#net
     if (!net.isCurrent(this)) return
-    net.clock.setTimeout(() => { if (net.isCurrent(this)) net.link(this.self, peer) }, net.delay(this.self, peer) * 2)
+    net.at(net.clock.now() + net.delay(this.self, peer) * 2, () => { if (net.isCurrent(this)) net.link(this.self, peer) })
   }
 
   /** @internal topics with at least one handler */

@@ -28,7 +28,10 @@ import type { JobEvent, JobView } from '../../src/jobs/job-view.ts'
 import type { JournalSnapshot } from '../../src/jobs/journal.ts'
 import { attemptKey } from '../../src/execution/executor.ts'
 import { fitsIn, toUnits, type Units } from '../../src/resources/ledger.ts'
-import { TASK_VERSION } from '../../protocols/task.ts'
+import { TASK_PROTOCOL, TASK_VERSION } from '../../protocols/task.ts'
+import { AUCTION_TOPIC } from '../../protocols/auction.ts'
+import { decodeValue } from '../../protocols/codec.ts'
+import { makespanBound, type MakespanBound } from './bound.ts'
 import { Rng, hash32 } from './prng.ts'
 import { LICENCE, SIM_HANDLER, SITE_TAG, expectedValue, failUntil, makeWorkload, workMs, type JobPlan, type SimInput, type TaskPlan } from './workload.ts'
 import { checkEnd, checkStep, type Violation } from './invariants.ts'
@@ -125,8 +128,12 @@ export interface SimOptions {
   workarounds?: Partial<Workarounds>
   /** Called after every step, before the checks (tests use it to break an invariant on purpose). */
   onStep?: (sim: Sim) => void
-  /** Stop (without the end checks) at this simulated time: for profiling. */
+  /** Stop (without the end checks) at this simulated time: for profiling, or to measure a window of a run too large to finish. */
   stopAtMs?: number
+  /** Stop (without the end checks) once the run has taken this much wall time (ms): a benchmark's budget. @default Infinity */
+  wallBudgetMs?: number
+  /** Run the end checks (nothing leaked, everyone sees everyone) after the quiet period. @default true */
+  endChecks?: boolean
   /** Print a line per fault and job end (replays). */
   verbose?: boolean
   /** Log the core's debug lines (very noisy; replays of a small seed only). */
@@ -142,6 +149,15 @@ export const CI_SIZE = {
   faults: { crash: 6, freeze: 4, partition: 2, delay: 2, loss: 2, loadSpike: 2 }
 } as const
 export const NIGHTLY_SIZE = { peers: 200, tasks: 5000, jobs: 20, origins: 8 } as const
+
+/**
+ * Gossip settings for a slower ad period: liveness timeouts keep their default
+ * ratio to the period (suspect after 2.5 periods without an ad, gone 2.5 later),
+ * so a healthy peer that loses an ad or two is never suspected.
+ */
+export function gossipConfig (intervalMs: number): MeshConfigInput {
+  return { gossip: { intervalMs }, failure: { suspectMs: Math.round(intervalMs * 2.5), goneMs: Math.round(intervalMs * 2.5) } }
+}
 
 export function defaultFaults (peers: number): FaultCounts {
   return {
@@ -259,9 +275,9 @@ class ProcessTransport implements Transport {
   readonly #inner: MemoryTransport
   readonly #clock: PeerClock
 
-  readonly #count: (what: string, bytes: number) => void
+  readonly #count: (what: string, data: Uint8Array) => void
 
-  constructor (inner: MemoryTransport, clock: PeerClock, count: (what: string, bytes: number) => void) {
+  constructor (inner: MemoryTransport, clock: PeerClock, count: (what: string, data: Uint8Array) => void) {
     this.#inner = inner
     this.#clock = clock
     this.#count = count
@@ -270,7 +286,7 @@ class ProcessTransport implements Transport {
 
   addresses = (): string[] => this.#inner.addresses()
   publish = async (topic: string, data: Uint8Array): Promise<void> => {
-    if (!this.#clock.frozen && !this.#clock.dead) this.#count(`publish ${topic}`, data.byteLength)
+    if (!this.#clock.frozen && !this.#clock.dead) this.#count(`publish ${topic}`, data)
     await this.#inner.publish(topic, data)
   }
   subscribe = (topic: string, handler: TopicHandler): (() => void) => this.#inner.subscribe(topic, handler)
@@ -289,7 +305,7 @@ class ProcessTransport implements Transport {
 
   connect = (peer: string): void => { this.#inner.connect(peer) }
   send = async (peer: string, protocol: string, data: Uint8Array): Promise<boolean> => {
-    this.#count(`send ${protocol}`, data.byteLength)
+    this.#count(`send ${protocol}`, data)
     return await this.#inner.send(peer, protocol, data)
   }
   handle = (protocol: string, handler: (from: string, data: Uint8Array) => void): (() => void) => this.#inner.handle(protocol, handler)
@@ -354,6 +370,26 @@ export interface SimReport {
   workarounds: Record<keyof Workarounds, number>
   /** Messages sent, by kind (a publish counts once here, once per receiver in `messages`). */
   traffic: Record<string, { count: number, bytes: number }>
+  /** Messages delivered (one per receiver), by topic or stream protocol. */
+  delivered: Record<string, { messages: number, bytes: number }>
+  /** The same counts when the first job could arrive (end of the warm-up): the mesh's own start-up. */
+  startup: { simMs: number, messages: number, bytes: number, traffic: SimReport['traffic'], delivered: SimReport['delivered'] }
+  /** Why the run stopped: every job ended, the simulated stop time, or the wall budget. */
+  stoppedBy: 'done' | 'stopAt' | 'wallBudget'
+  /** Task instances in the workload (jobs not yet submitted when a window ends included). */
+  tasksPlanned: number
+  /** Tasks done, over every job. */
+  tasksDone: number
+  /** Tasks awarded at least once. */
+  tasksAwarded: number
+  /** Σ cpu demand × work (ms at speed 1.0) of the tasks done: with the mesh's cpu × speed, how busy it was. */
+  cpuWorkDoneMs: number
+  /** Σ cpu capacity × speed over the peers: cpu work the mesh does per ms when full. */
+  cpuRate: number
+  /** The lower bound on the makespan of this instance (bound.ts). */
+  bound: MakespanBound
+  /** Direct connections per peer at the end, on average (pub/sub flood-publishes to these). */
+  linksPerPeer: number
 }
 
 /** The records the invariants read. */
@@ -445,6 +481,8 @@ export class Sim {
       maxDownFraction: 0.2,
       originCrashes: true,
       stopAtMs: Infinity,
+      wallBudgetMs: Infinity,
+      endChecks: true,
       verbose: false,
       coreLog: false,
       ...options,
@@ -557,11 +595,14 @@ export class Sim {
   /** Start a process for `p`: a fresh one, or a restart that replays the journal `snapshot` first. */
   #start (p: SimPeer, n: number, snapshot: JournalSnapshot): Incarnation {
     const clock = new PeerClock(this.clock)
-    const transport = new ProcessTransport(this.network.transport(p.id), clock, (what, bytes) => {
-      const c = this.traffic.get(what) ?? { count: 0, bytes: 0 }
+    const transport = new ProcessTransport(this.network.transport(p.id), clock, (what, data) => {
+      // Calls for bids and cancels share a topic, and the task protocol carries many kinds: split them.
+      const split = what === `publish ${AUCTION_TOPIC}` || what === `send ${TASK_PROTOCOL}`
+      const kind = split ? `${what} ${messageType(data)}` : what
+      const c = this.traffic.get(kind) ?? { count: 0, bytes: 0 }
       c.count++
-      c.bytes += bytes
-      this.traffic.set(what, c)
+      c.bytes += data.byteLength
+      this.traffic.set(kind, c)
     })
     const runner = new FunctionRunner()
     const inc: Incarnation = { n, clock, runner, inflight: new Map(), mesh: undefined as unknown as MeshPeer }
@@ -944,6 +985,18 @@ export class Sim {
     }
   }
 
+  /** Messages so far: sent by kind, delivered by topic or protocol. */
+  #trafficNow (): Pick<SimReport, 'traffic' | 'delivered'> & { simMs: number, messages: number, bytes: number } {
+    const { messages, bytes, byChannel } = this.network.stats
+    return {
+      simMs: this.now,
+      messages,
+      bytes,
+      traffic: Object.fromEntries([...this.traffic].sort((a, b) => a[0].localeCompare(b[0])).map(([k, v]) => [k, { ...v }])),
+      delivered: Object.fromEntries([...byChannel].sort((a, b) => a[0].localeCompare(b[0])).map(([k, v]) => [k, { ...v }]))
+    }
+  }
+
   #check (phase: 'step' | 'end'): void {
     if (phase === 'step') {
       this.opts.onStep?.(this)
@@ -971,6 +1024,9 @@ export class Sim {
       licencePeers: [...this.peers.values()].filter(p => (p.config.resources.custom[LICENCE] ?? 0) > 0).length,
       sitePeers: [...this.peers.values()].filter(p => p.config.tags.includes(SITE_TAG)).length
     }
+    // What the mesh's start-up cost (every peer starting at once), kept apart from the jobs' traffic.
+    let startup: SimReport['startup'] = { simMs: 0, messages: 0, bytes: 0, traffic: {}, delivered: {} }
+    this.#schedule(o.warmupMs, () => { startup = this.#trafficNow() })
     for (const plan of makeWorkload(this.rng.fork('workload'), {
       seed: o.seed, tasks: o.tasks, jobs: o.jobs, origins, submitWindowMs: o.submitWindowMs, startAt: o.warmupMs,
       minMs: o.workMs[0], maxMs: o.workMs[1], failures: o.failures, caps
@@ -993,7 +1049,10 @@ export class Sim {
     const allEnded = (): boolean => this.jobs.length === this.plans.length && this.jobs.every(j => j.view.state !== 'running')
     // Run through the fault window, then until every job ends.
     const deadline = this.faultsEndAt + o.drainMs
-    while ((this.now < this.faultsEndAt || !allEnded()) && this.now < o.stopAtMs) {
+    let stoppedBy: SimReport['stoppedBy'] = 'done'
+    while (this.now < this.faultsEndAt || !allEnded()) {
+      if (this.now >= o.stopAtMs) { stoppedBy = 'stopAt'; break }
+      if (performance.now() - wallStart >= o.wallBudgetMs) { stoppedBy = 'wallBudget'; break }
       if (this.now >= deadline) {
         throw new SimFailure(o.seed, this.now, [{ kind: 'lost-task', message: `jobs still running ${o.drainMs} ms after the faults ended` }], this.replayCommand(), describeJobs(this))
       }
@@ -1003,12 +1062,12 @@ export class Sim {
     }
     const lastEnd = Math.max(...this.jobs.map(j => (j.view.endedAt ?? this.clock.now()) - START))
     // Quiesce: nothing may leak once every job has ended.
-    const quietUntil = this.now < o.stopAtMs ? this.now + o.quiesceMs : this.now
+    const quietUntil = stoppedBy === 'done' && o.endChecks ? this.now + o.quiesceMs : this.now
     while (this.now < quietUntil) {
       await this.#advance(Math.min(500, quietUntil - this.now))
       this.#check('step')
     }
-    if (this.now < o.stopAtMs) this.#check('end')
+    if (stoppedBy === 'done' && o.endChecks) this.#check('end')
     log()
 
     const tasks = this.jobs.reduce((s, j) => s + j.view.tasks.size, 0)
@@ -1018,6 +1077,21 @@ export class Sim {
     const states: Record<string, number> = {}
     for (const j of this.jobs) states[j.view.state] = (states[j.view.state] ?? 0) + 1
     const { messages, bytes, lost } = this.network.stats
+    const now = this.#trafficNow()
+    let tasksDone = 0
+    let tasksAwarded = 0
+    let cpuWorkDoneMs = 0
+    for (const j of this.jobs) {
+      for (const t of j.view.tasks.values()) {
+        if (t.attempts.length > 0) tasksAwarded++
+        if (t.status !== 'done') continue
+        tasksDone++
+        const plan = j.plan.tasks.get(t.inst.name)
+        if (plan !== undefined) cpuWorkDoneMs += t.inst.spec.resources.cpu * workMs(o.seed, j.plan.name, plan, t.id)
+      }
+    }
+    const everyPeer = [...this.peers.values()]
+    const bound = makespanBound(o.seed, this.plans, everyPeer.map(p => ({ id: p.id, capacity: p.inc.mesh.capacity, tags: p.config.tags, speed: p.speed })))
     return {
       seed: o.seed,
       peers: o.peers,
@@ -1040,9 +1114,26 @@ export class Sim {
       fingerprint: this.#fingerprint.toString(16).padStart(8, '0'),
       workarounds: { ...this.workaroundCount },
       happened: { ...this.happened },
-      traffic: Object.fromEntries([...this.traffic].sort((a, b) => a[0].localeCompare(b[0])))
+      traffic: now.traffic,
+      delivered: now.delivered,
+      startup,
+      stoppedBy,
+      tasksPlanned: this.plans.reduce((s, p) => s + p.instances, 0),
+      tasksDone,
+      tasksAwarded,
+      cpuWorkDoneMs: Math.round(cpuWorkDoneMs),
+      cpuRate: everyPeer.reduce((s, p) => s + p.inc.mesh.capacity.cpu * p.speed, 0),
+      bound,
+      linksPerPeer: Math.round(everyPeer.reduce((s, p) => s + this.network.linkedTo(p.id).length, 0) / Math.max(1, everyPeer.length) * 10) / 10
     }
   }
+}
+
+/** The `type` field of a msgpack message, without validating the rest. */
+function messageType (data: Uint8Array): string {
+  const d = decodeValue(data)
+  const type = d.ok ? (d.value as { type?: unknown } | null)?.type : undefined
+  return typeof type === 'string' ? type : '?'
 }
 
 /** What a checkpointing task saves: how many quarters of its work are done. */

@@ -3,7 +3,7 @@
  * independent, so seeds are spread over worker threads (one per core, at most
  * `threads`). Results come back as one promise per seed, in the order given.
  */
-import { Worker } from 'node:worker_threads'
+import { Worker, type ResourceLimits } from 'node:worker_threads'
 import { availableParallelism } from 'node:os'
 import type { SimOptions, SimReport } from './harness.ts'
 import type { WorkerReply, WorkerRequest } from './worker.ts'
@@ -13,7 +13,8 @@ export type SeedResult = { ok: true, report: SimReport } | { ok: false, message:
 /** `log` is a function and stays behind: worker runs are quiet. */
 type PlainOptions = Omit<SimOptions, 'log'>
 
-export function runPool (runs: PlainOptions[], threads = availableParallelism()): { results: Array<Promise<SeedResult>>, close: () => Promise<void> } {
+/** `limits`: a worker's heap (a mesh of thousands of peers needs more than the default). */
+export function runPool (runs: PlainOptions[], threads = availableParallelism(), limits?: ResourceLimits): { results: Array<Promise<SeedResult>>, close: () => Promise<void> } {
   const n = Math.max(1, Math.min(threads, runs.length))
   const settle: Array<(r: SeedResult) => void> = []
   const results = runs.map((_, i) => new Promise<SeedResult>(resolve => { settle[i] = resolve }))
@@ -25,7 +26,7 @@ export function runPool (runs: PlainOptions[], threads = availableParallelism())
     w.postMessage({ id, opts: runs[id]! } satisfies WorkerRequest)
   }
   for (let i = 0; i < n; i++) {
-    const w = new Worker(new URL('./worker.ts', import.meta.url))
+    const w = new Worker(new URL('./worker.ts', import.meta.url), limits === undefined ? {} : { resourceLimits: limits })
     w.on('message', (reply: WorkerReply) => {
       settle[reply.id]!(reply.ok ? { ok: true, report: reply.report } : { ok: false, message: reply.message, invariant: reply.invariant })
       feed(w)

@@ -4,7 +4,9 @@
  *   --seeds 1,2,3 | --seeds 5 (seeds 1..5) | --seed 17   which seeds (default: 1)
  *   --peers 200 --tasks 5000 --jobs 20 --origins 8       size (default: the nightly size)
  *   --faults crash=30,freeze=16,…                        fault counts (default: scaled to peers)
- *   --gossip 1000                                        gossip.intervalMs for every peer
+ *   --gossip 1000                                        gossip.intervalMs for every peer (failure.suspectMs and goneMs scale with it)
+ *   --config '{"auction":{"bidWindowMs":100}}'           more config for every peer (JSON, merged over --gossip)
+ *   --step 25                                            check the invariants every this many simulated ms
  *   --latency 1-15 --jitter 5 --loss 0.01 --burst-loss 0.3   the network (one-way ms; pub/sub loss)
  *   --fault-window 30000 --submit-window 15000           when faults and job arrivals happen (simulated ms)
  *   --no-failures                                        no flaky or doomed tasks
@@ -18,7 +20,8 @@
  * Prints one line of figures per seed; exits non-zero on the first failing
  * seed, after printing its violations and the command that replays it.
  */
-import { CI_SIZE, NIGHTLY_SIZE, Sim, SimFailure, type FaultCounts, type SimOptions, type SimReport } from './harness.ts'
+import { CI_SIZE, NIGHTLY_SIZE, Sim, SimFailure, gossipConfig, type FaultCounts, type SimOptions, type SimReport } from './harness.ts'
+import type { MeshConfigInput } from '../../src/config.ts'
 import { runPool } from './pool.ts'
 
 function parseArgs (argv: string[]): { seeds: number[], threads: number, base: Omit<SimOptions, 'seed'> } {
@@ -79,8 +82,9 @@ function parseArgs (argv: string[]): { seeds: number[], threads: number, base: O
       verbose: args.has('verbose'),
       coreLog: args.has('core-log'),
       ...(args.has('stop-at') ? { stopAtMs: num('stop-at', Infinity) } : {}),
+      ...(args.has('step') ? { stepMs: num('step', 25) } : {}),
       // Every config value stays at its default (README "Sizes and cost"), unless asked.
-      config: gossip === undefined ? {} : { gossip: { intervalMs: Number(gossip) } },
+      config: { ...(gossip === undefined ? {} : gossipConfig(Number(gossip))), ...(args.has('config') ? JSON.parse(args.get('config')!) as MeshConfigInput : {}) },
       log: line => { console.log(line) }
     }
   }
