@@ -373,7 +373,7 @@ export interface SimReport {
   /** Messages delivered (one per receiver), by topic or stream protocol. */
   delivered: Record<string, { messages: number, bytes: number }>
   /** The same counts when the first job could arrive (end of the warm-up): the mesh's own start-up. */
-  startup: { simMs: number, messages: number, bytes: number, traffic: SimReport['traffic'], delivered: SimReport['delivered'] }
+  startup?: { simMs: number, messages: number, bytes: number, traffic: SimReport['traffic'], delivered: SimReport['delivered'] }
   /** Why the run stopped: every job ended, the simulated stop time, or the wall budget. */
   stoppedBy: 'done' | 'stopAt' | 'wallBudget'
   /** Task instances in the workload (jobs not yet submitted when a window ends included). */
@@ -464,6 +464,7 @@ export class Sim {
   #loss: number
   #fingerprint = 0x12345678
   #solver!: LpSolver
+  #wallDeadline = Infinity
   #netRng: Rng
   #lossRng: Rng
 
@@ -953,6 +954,8 @@ export class Sim {
   async #advance (ms: number): Promise<void> {
     const target = this.clock.now() + ms
     while (this.clock.now() < target) {
+      // A benchmark's wall budget may end mid-step (one step of a huge mesh can take minutes).
+      if (performance.now() >= this.#wallDeadline) return
       const next = this.clock.nextAt()
       const to = next === undefined ? target : Math.min(Math.max(next, this.clock.now()), target)
       this.clock.advance(to - this.clock.now())
@@ -1014,6 +1017,7 @@ export class Sim {
 
   async run (): Promise<SimReport> {
     const wallStart = performance.now()
+    this.#wallDeadline = wallStart + this.opts.wallBudgetMs
     sharedSolver ??= createHighsSolver()
     this.#solver = await sharedSolver
     const o = this.opts
@@ -1025,7 +1029,7 @@ export class Sim {
       sitePeers: [...this.peers.values()].filter(p => p.config.tags.includes(SITE_TAG)).length
     }
     // What the mesh's start-up cost (every peer starting at once), kept apart from the jobs' traffic.
-    let startup: SimReport['startup'] = { simMs: 0, messages: 0, bytes: 0, traffic: {}, delivered: {} }
+    let startup: SimReport['startup']
     this.#schedule(o.warmupMs, () => { startup = this.#trafficNow() })
     for (const plan of makeWorkload(this.rng.fork('workload'), {
       seed: o.seed, tasks: o.tasks, jobs: o.jobs, origins, submitWindowMs: o.submitWindowMs, startAt: o.warmupMs,
@@ -1056,7 +1060,7 @@ export class Sim {
       if (this.now >= deadline) {
         throw new SimFailure(o.seed, this.now, [{ kind: 'lost-task', message: `jobs still running ${o.drainMs} ms after the faults ended` }], this.replayCommand(), describeJobs(this))
       }
-      await this.#advance(o.stepMs)
+      await this.#advance(Math.min(o.stepMs, o.stopAtMs - this.now))
       this.#check('step')
       if (this.now >= nextProgress) { log(); nextProgress += progressEvery }
     }
@@ -1116,7 +1120,7 @@ export class Sim {
       happened: { ...this.happened },
       traffic: now.traffic,
       delivered: now.delivered,
-      startup,
+      ...(startup === undefined ? {} : { startup }),
       stoppedBy,
       tasksPlanned: this.plans.reduce((s, p) => s + p.instances, 0),
       tasksDone,
