@@ -11,7 +11,8 @@
  *  - gossipsub StrictSign (every peer must agree) and allowPublishToZeroTopicPeers,
  *    so a lone peer's ads do not throw; a fast message id (author + seqno, the
  *    same id StrictSign uses) so the copies of a message that every mesh
- *    neighbour forwards are dropped before their signature is checked, not after.
+ *    neighbour forwards are dropped before their signature is checked, not after;
+ *    no penalty for many peers on one IP address (see below).
  */
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
@@ -60,7 +61,13 @@ export async function createMeshLibp2p (init: MeshLibp2pInit): Promise<MeshLibp2
         allowPublishToZeroTopicPeers: true,
         emitSelf: false,
         heartbeatInterval: init.gossipHeartbeatMs ?? 1000,
-        fastMsgIdFn: authorAndSeqno
+        fastMsgIdFn: authorAndSeqno,
+        // Gossipsub's default scoring penalises more than 10 peers behind one
+        // IP, a Sybil defence for open networks. Several daemons per machine
+        // (mesh demo, local meshes) and labs behind one NAT are normal here,
+        // and with 14 or more peers on one address the penalty reached the
+        // graylist threshold: every peer ignored every other and no ad got through.
+        scoreParams: { IPColocationFactorWeight: 0 }
       })
     }
   })

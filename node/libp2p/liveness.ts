@@ -14,6 +14,12 @@
  * a ping on a connection whose last ping was still outstanding, which on a
  * loaded machine exceeded the ping protocol's stream limit and aborted
  * healthy connections; here a connection has one ping outstanding at most.
+ *
+ * A late answer is judged only after this process has read what arrived
+ * while it was not running (see `settleWithin`): on a saturated machine the
+ * reply is often already in the socket when the timeout fires, and blaming
+ * the peer for our own stall aborted connections mesh-wide, whose
+ * re-handshakes cost more CPU, which stalled every peer more.
  */
 import type { ComponentLogger, Connection, Logger, Startable } from '@libp2p/interface'
 import { AdaptiveTimeout } from '@libp2p/utils'
@@ -66,8 +72,12 @@ class MuxerLiveness implements Startable {
       const muxer = (conn as unknown as { muxer?: Partial<PingingMuxer> }).muxer
       if (typeof muxer?.ping !== 'function') continue
       this.#pinging.add(conn)
-      const signal = this.#timeout.getTimeoutSignal({ signal: this.#stopping.signal })
-      muxer.ping({ signal }).then(rtt => {
+      // The timeout signal only feeds the adaptive timeout's statistics; the
+      // ping itself gets no signal, because yamux forgets an aborted ping and
+      // then treats its late answer as a protocol error.
+      const signal = this.#timeout.getTimeoutSignal()
+      const timeoutMs = (signal as { timeout?: number }).timeout ?? this.#init.maxTimeoutMs
+      settleWithin(muxer.ping(), timeoutMs).then(rtt => {
         conn.rtt = rtt
       }, (err: Error) => {
         if (this.#stopping.signal.aborted) return
@@ -79,6 +89,37 @@ class MuxerLiveness implements Startable {
       })
     }
   }
+}
+
+/**
+ * `promise`, or a TimeoutError if it has not settled `ms` after the call. The
+ * verdict waits for one turn of the event loop's I/O phase after the timer:
+ * when this process has been stalled (a busy loop, or no CPU), due timers run
+ * before the socket reads that were waiting, so an answer that arrived in time
+ * would otherwise count as late.
+ */
+export async function settleWithin<T> (promise: Promise<T>, ms: number): Promise<T> {
+  return await new Promise<T>((resolve, reject) => {
+    let settled = false
+    const timer = setTimeout(() => {
+      setImmediate(() => {
+        if (settled) return
+        settled = true
+        reject(new DOMException(`no answer within ${ms} ms`, 'TimeoutError'))
+      })
+    }, ms)
+    promise.then(value => {
+      if (settled) return
+      settled = true
+      clearTimeout(timer)
+      resolve(value)
+    }, (err: unknown) => {
+      if (settled) return
+      settled = true
+      clearTimeout(timer)
+      reject(err instanceof Error ? err : new Error(String(err)))
+    })
+  })
 }
 
 /** A libp2p service: `services: { liveness: muxerLiveness({...}) }`, with `connectionMonitor: { enabled: false }`. */

@@ -11,6 +11,7 @@ import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import type { Logger } from '../../src/logger.ts'
 import type { PeerEvent, TopicHandler, Transport, Verdict } from '../../src/transport.ts'
 import { Channels } from './channels.ts'
+import { settleWithin } from './liveness.ts'
 import type { MeshLibp2p } from './create.ts'
 
 /** Dials started from gossip give up after this long (a wrong pnet key can hang a dial for 6 s). */
@@ -118,11 +119,16 @@ export class Libp2pTransport implements Transport {
   ping = async (peer: string, timeoutMs: number): Promise<boolean> => {
     const id = parsePeerId(peer)
     if (id === undefined) return false
+    // `settleWithin` decides, after reading what arrived while this process
+    // was stalled, whether the answer was in time; the ping stops after that.
+    const hardStop = new AbortController()
     try {
-      await this.#node.services.ping.ping(id, { signal: AbortSignal.timeout(timeoutMs) })
+      await settleWithin(this.#node.services.ping.ping(id, { signal: hardStop.signal }), timeoutMs)
       return true
     } catch {
       return false
+    } finally {
+      hardStop.abort()
     }
   }
 
