@@ -83,6 +83,7 @@ export function makespanBound (seed: number, plans: JobPlan[], peers: BoundPeer[
   // Area: for each eligible set E, every task whose own set lies within E must run on E.
   let areaMs = 0
   let areaWhy = ''
+  let areaPeers = Infinity
   const list = [...groups.values()]
   for (const e of list) {
     const need = new Map<string, number>()
@@ -100,7 +101,12 @@ export function makespanBound (seed: number, plans: JobPlan[], peers: BoundPeer[
         if (cap > 0) having++
       }
       const ms = rate > 0 ? v / rate : Infinity
-      if (ms > areaMs) { areaMs = ms; areaWhy = `area: ${r} of the tasks only ${e.eligible.size} peers can run, on the ${having} of them that have ${r}` }
+      // On a tie, name the smallest set of peers: the one that really binds.
+      if (ms > areaMs * (1 + 1e-9) || (ms >= areaMs * (1 - 1e-9) && e.eligible.size < areaPeers)) {
+        areaMs = ms
+        areaPeers = e.eligible.size
+        areaWhy = `area: ${r} of the tasks only ${e.eligible.size} peers can run, on the ${having} of them that have ${r}`
+      }
     }
   }
   const ms = Math.max(areaMs, chainMs)
