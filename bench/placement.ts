@@ -1,6 +1,6 @@
 /**
  * Placement quality (issue 5, workload 3): the heterogeneous instance of
- * placement-workload.ts (6 peers, 34 sleeping tasks with a DAG), placed by
+ * placement-workload.ts (6 peers, 30 sleeping tasks with a DAG), placed by
  *  - the auction on 6 real daemons (127.0.0.1, each declaring its peer's
  *    resources, speed 1, nothing reserved, yield off): POST /v1/jobs → the
  *    job-done event, and which peer ran each task;
@@ -82,7 +82,7 @@ export async function benchPlacement ({ quick }: { quick: boolean }): Promise<Re
   const howReal = `the real auction on 6 daemons (127.0.0.1), job submitted to ${PLACEMENT_PEERS[ORIGIN]!.name}: Date.now() before POST /v1/jobs → the job-done event's time (same clock); ${runs} run(s) one after another on one mesh after a warm-up job; placements are as the origin saw them (task-started and task-done events, relative to the POST); migrated counts task-migrated events (a peer seen gone or silent mid-task); overrunMs is, over all tasks, how much longer started → done took than the task's sleep (p50, max); sameAssignmentListScheduled replays each run's task → peer assignment with exact durations`
 
   const result = {
-    what: 'placement quality: 34 sleeping tasks (a prep → 24 maps → reduce DAG, 4 big-memory tasks, 3 GPU tasks, one long task) on 6 heterogeneous peers; every strategy on the same instance',
+    what: `placement quality: ${PLACEMENT_TASKS.length} sleeping tasks (a prep → ${PLACEMENT_TASKS.filter(t => t.name.startsWith('map_')).length} maps → reduce DAG, 4 big-memory tasks, 3 GPU tasks, one long task) on ${PLACEMENT_PEERS.length} heterogeneous peers; every strategy on the same instance`,
     machine: machine(),
     loadAverage: { before: round(loadBefore, 2), after: round(loadAfter, 2), how: '1-minute load average of this machine (os.loadavg) before and after the runs on daemons: other work on the machine delays the daemons\' timers and messages' },
     unitMs,
