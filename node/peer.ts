@@ -213,6 +213,11 @@ export async function createPeer (opts: CreatePeerOptions = {}): Promise<Peer> {
     solver,
     handlerNames: () => handlers.names()
   }, config)
+  // Observation for the gossip benchmark: when each ad is taken into this
+  // peer's table. Only at log level trace; otherwise nothing is registered.
+  if (log.isLevelEnabled('trace')) {
+    core.membership.onAd(ad => { log.trace({ ad: { from: ad.peerId, seq: ad.seq, sent: ad.time, cpuFree: ad.free.cpu } }, 'ad accepted') })
+  }
   // A restarted origin carries on with the jobs it had accepted (DESIGN.md §7), and bids for them.
   const saved = await journal.load()
   if (saved.jobs.some(j => j.end === undefined)) await solver.load()
