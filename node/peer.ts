@@ -14,7 +14,7 @@ import type { Logger as Pino } from 'pino'
 import { parseConfig, type MeshConfig, type MeshConfigInput } from '../src/config.ts'
 import { MeshError } from '../src/errors.ts'
 import { MeshPeer, type PeerStats, type PeerView } from '../src/peer.ts'
-import type { ResourceProbe } from '../src/resources/capacity.ts'
+import { computeCapacity, type ResourceProbe } from '../src/resources/capacity.ts'
 import { resolvePaths } from './config-file.ts'
 import { loadOrCreateIdentity } from './identity.ts'
 import { createMeshLibp2p, type MeshLibp2p } from './libp2p/create.ts'
@@ -24,7 +24,6 @@ import { coreLogger, createLogger } from './logger.ts'
 import { createProbe, type LoadSampler } from './resources/probe.ts'
 import { systemClock } from './system-clock.ts'
 import { join } from 'node:path'
-import { availableParallelism } from 'node:os'
 import { createLazyHighsSolver, type LazyLpSolver } from '../src/auction/lp.ts'
 import { AUCTION_TOPIC } from '../protocols/auction.ts'
 import { MemoryJournal, type Journal } from '../src/jobs/journal.ts'
@@ -197,7 +196,10 @@ export async function createPeer (opts: CreatePeerOptions = {}): Promise<Peer> {
   const transport = new Libp2pTransport(libp2p, logger, {
     beforeDeliver: topic => topic === AUCTION_TOPIC && !solver.loaded ? solver.load() : undefined
   })
-  const handlers = new HandlerRunner({ threads: Math.max(1, Math.min(availableParallelism(), Math.ceil(probe.machine.cpuCores))) })
+  // One worker thread per core this peer offers (declared or probed): the executor admits
+  // that much handler work at once, and a pool sized by the machine instead would queue
+  // awarded tasks behind each other on a peer that declares more cores than it has.
+  const handlers = new HandlerRunner({ threads: Math.max(1, Math.ceil(computeCapacity(probe.machine, config.resources).cpu)) })
   for (const [name, spec] of Object.entries(config.executor.handlers)) handlers.registerModule(name, spec)
   const exec = new ExecRunner({ allow: config.executor.exec.allow, scratchRoot: join(opts.ephemeral === true ? (await import('node:os')).tmpdir() : config.dataDir, 'scratch') })
   const runner = new PeerRunner(handlers, exec)
