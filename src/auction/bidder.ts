@@ -85,6 +85,24 @@ export function medianWorkMs (tasks: OpenTask[]): number {
   return w[Math.floor(w.length / 2)]!
 }
 
+/** The demand every item shares, or undefined when they differ. */
+function sameDemand (items: Array<{ demand: Units }>): Units | undefined {
+  const first = items[0]?.demand
+  if (first === undefined) return undefined
+  for (const i of items) {
+    if (i.demand.size !== first.size) return undefined
+    for (const [k, v] of first) if (i.demand.get(k) !== v) return undefined
+  }
+  return first
+}
+
+/** How many times `demand` fits in `room`. */
+function fitCount (demand: Units, room: Units): number {
+  let n = Infinity
+  for (const [k, v] of demand) if (v > 0) n = Math.min(n, Math.floor(Math.max(0, room.get(k) ?? 0) / v))
+  return Number.isFinite(n) ? n : Number.MAX_SAFE_INTEGER
+}
+
 /**
  * A tie-break in (0, 1) that differs per peer and task. Fan-out tasks have equal
  * values, and without it every bidder's LP would pick the same few of them and
@@ -110,8 +128,15 @@ function choose (tasks: OpenTask[], room: Units, eta: (t: OpenTask) => number, s
   const total = new Map<string, number>()
   for (const i of items) for (const [k, v] of i.demand) total.set(k, (total.get(k) ?? 0) + v)
   let x: number[]
+  const same = sameDemand(items)
   if (fitsIn(total, room)) {
     x = items.map(() => 1)
+  } else if (same !== undefined) {
+    // Shortcut, exact: with one demand vector for all (a fan-out), the LP takes the k best
+    // (k = how many fit) whole, and the next one's fraction never fits when rounded.
+    const k = fitCount(same, room)
+    const best = new Set(items.map((item, idx) => ({ v: item.value, idx })).sort((a, b) => b.v - a.v).slice(0, k).map(c => c.idx))
+    x = items.map((_, idx) => best.has(idx) ? 1 : 0)
   } else {
     const keys = [...room.keys()]
     x = solver.solve({

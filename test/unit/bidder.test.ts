@@ -214,7 +214,12 @@ describe('decideBids (real HiGHS)', () => {
     const tasks = Array.from({ length: 8 }, (_, i) => openTask({ id: `t${i}`, workMs: 2000 + i * 100 }))
     const solver = countingSolver()
     const d = decideBids(tasks, view(cap, { queueRoom: toUnits({ cpu: 2, memoryMB: 8192, gpu: 0, custom: {} }), queueWaitMs: 500 }), solver)
+    // One demand for all (a fan-out): the exact shortcut takes the best that fit, without HiGHS.
+    expect(solver.calls).toBe(0)
+    // Mixed demands need the LP.
+    const mixed = decideBids([...tasks, openTask({ id: 'big', workMs: 2500, demand: { cpu: 3, memoryMB: 0, gpu: 0, custom: {} } })], view(cap, { queueRoom: toUnits({ cpu: 2, memoryMB: 8192, gpu: 0, custom: {} }), queueWaitMs: 500 }), solver)
     expect(solver.calls).toBeGreaterThan(0)
+    expect(sum(mixed.bids.filter(b => b.slot === 'now').map(b => b.demand)).get('cpu')).toBeLessThanOrEqual(4000)
     expect(d.bids.filter(b => b.slot === 'now')).toHaveLength(4)
     expect(d.bids.filter(b => b.slot === 'queue')).toHaveLength(2)
     // The LP prefers the most valuable work for the slots it has (longer work = more value here).
