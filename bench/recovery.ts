@@ -53,8 +53,21 @@ export async function benchRecovery ({ quick, smoke = false }: { quick: boolean,
   return result
 }
 
+/**
+ * Kills and freezes run on separate fresh meshes: in the full run, a SIGSTOP
+ * after 20 SIGKILL-and-restart cycles on the same mesh left its task not
+ * running elsewhere (an open bug, see the closing note of issue 5); each loop
+ * also records any such miss instead of aborting.
+ */
 async function measureKills (kills: number): Promise<{ killed: number[], frozen: number[], leaseMs: number, missed: unknown[] }> {
   const missed: unknown[] = []
+  const killed = await signalLoop('SIGKILL', kills, missed)
+  const frozen = await signalLoop('SIGSTOP', kills, missed)
+  // The recovery meshes run the default failure settings.
+  return { killed, frozen, leaseMs: defaultConfig().failure.leaseMs, missed }
+}
+
+async function signalLoop (sig: 'SIGKILL' | 'SIGSTOP', kills: number, missed: unknown[]): Promise<number[]> {
   const mesh = await recoveryMesh()
   const starts = join(mesh.dir, 'starts.log')
   writeFileSync(starts, '')
@@ -65,12 +78,17 @@ async function measureKills (kills: number): Promise<{ killed: number[], frozen:
     const origin = await startMesh(mesh)
     const byId = (id: string): LocalDaemon | undefined => mesh.daemons.find(d => d.peerId === id)
 
-    const measure = async (sig: 'SIGKILL' | 'SIGSTOP'): Promise<number[]> => {
+    const measure = async (): Promise<number[]> => {
       const out: number[] = []
       for (let k = 0; k < kills; k++) {
         writeFileSync(starts, '')
         const { id } = await callDaemon<{ id: string }>(origin, '/v1/jobs', { method: 'POST', body: { spec: { name: 'victim', tasks: { t: { kind: 'handler', handler: 'sleeper', input: { ms: 60_000, log: starts }, resources: { cpu: 1 } } } } } })
-        await poll(async () => startsOf('t', '').some(s => s.attempt === 1), 20_000, 10)
+        const started = await poll(async () => startsOf('t', '').some(s => s.attempt === 1), 20_000, 10).then(() => true, () => false)
+        if (!started) {
+          missed.push({ signal: sig, round: k, what: 'a new job’s task did not start within 20 s', job: await callDaemon(origin, `/v1/jobs/${id}`).catch((err: Error) => err.message) })
+          log(`${sig}: a new job's task did not start within 20 s (recorded in missed); stopping this loop`)
+          break
+        }
         const snap = await callDaemon<JobSnapshot>(origin, `/v1/jobs/${id}`)
         const victim = byId(snap.tasks?.[0]?.peer ?? '')
         if (victim === undefined) throw new Error('no victim peer')
@@ -93,11 +111,7 @@ async function measureKills (kills: number): Promise<{ killed: number[], frozen:
       log(`${sig} → task running elsewhere: p50 ${summary(out).p50} ms, max ${summary(out).max} ms (n=${out.length})`)
       return out
     }
-    const killed = await measure('SIGKILL')
-    const frozen = await measure('SIGSTOP')
-
-    // The recovery meshes run the default failure settings.
-    return { killed, frozen, leaseMs: defaultConfig().failure.leaseMs, missed }
+    return await measure()
   } finally {
     await mesh.destroy()
   }
