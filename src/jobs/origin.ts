@@ -385,10 +385,15 @@ export class Origin {
         }
         if (msg.rejected.length > 0) this.#wake(job)
         break
-      case 'progress':
+      case 'progress': {
+        const stale: Array<{ taskId: string, attempt: number }> = []
         for (const p of msg.items) {
           const t = job.tasks.get(p.taskId)
           const at = job.currentAttempt(p.taskId, p.attempt, from)
+          // An attempt this origin no longer counts on (lost while its peer was frozen or cut
+          // off, or superseded) is still running there: stop it, or it holds that peer's
+          // capacity until it ends on its own.
+          if (t !== undefined && at === undefined && p.running) stale.push({ taskId: p.taskId, attempt: p.attempt })
           if (t === undefined || at === undefined || t.status === 'done') continue
           at.lastHeartbeat = now
           if (p.fraction !== undefined) t.fraction = p.fraction
@@ -399,7 +404,9 @@ export class Origin {
             job.emit({ type: 'task-started', jobId: job.id, taskId: t.id, attempt: at.attempt, peer: from, at: now })
           }
         }
+        if (stale.length > 0) void this.#c.send(from, { v: TASK_VERSION, type: 'cancel', jobId: job.id, tasks: stale, reason: 'this attempt was given up (its peer was unreachable); another runs or ran the task' })
         break
+      }
       case 'checkpoint': {
         const t = job.tasks.get(msg.taskId)
         if (t === undefined || job.currentAttempt(msg.taskId, msg.attempt, from) === undefined) break

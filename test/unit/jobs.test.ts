@@ -284,6 +284,33 @@ describe('Jobs: fencing', () => {
   })
 })
 
+describe('Jobs: a given-up attempt', () => {
+  it('is stopped as soon as its peer is heard from again, so it does not hold that peer\'s capacity', async () => {
+    // in real life… a frozen desktop (SIGSTOP) wakes up still running a task that has moved elsewhere; its core should be free for new work now, not in an hour.
+    const mesh = await threePeers({ cores: 1 })
+    const starts: Array<{ peer: string, attempt: number }> = []
+    const aborted: string[] = []
+    register(mesh, 'long', id => async (_input, ctx) => {
+      starts.push({ peer: id, attempt: ctx.attempt })
+      ctx.signal.addEventListener('abort', () => { aborted.push(`${id}#${ctx.attempt}`) })
+      await sleep(mesh.clock, 60_000)
+      return id
+    }, ['a', 'c'])
+    await settle(mesh)
+    const job = await mesh.peer('b').submit(spec({ t: { kind: 'handler', handler: 'long' } }))
+    await advanceUntil(mesh, 'attempt 1 started', () => starts.length === 1)
+    const first = starts[0]!.peer
+    mesh.network.freeze(first)
+    await advanceUntil(mesh, 'attempt 2 started', () => starts.length === 2, 10_000)
+    expect(aborted).toEqual([])
+    mesh.network.thaw(first)
+    // Its next heartbeat tells the origin that attempt 1 still runs; the origin stops it.
+    await advanceUntil(mesh, 'attempt 1 stopped', () => aborted.includes(`${first}#1`), 5_000)
+    expect(mesh.peer(first).executor.counts().running).toBe(0)
+    expect(job.tasks.get('t')).toEqual(expect.objectContaining({ status: 'running', attempt: 2 }))
+  })
+})
+
 describe('Jobs: cancel', () => {
   it('cancel stops the running attempts on every peer and ends the job cancelled', async () => {
     // in real life… the user notices a wrong parameter and hits Ctrl-C / `mesh cancel` on a job spread over the mesh.
