@@ -356,12 +356,14 @@ export class Origin {
     if (job === undefined) {
       // Results for a job we do not know (cancelled and forgotten): acknowledge so the executor stops resending.
       if (msg.type === 'result') this.#ack(from, msg.jobId, msg.results)
+      this.#stopStale(from, msg)
       return
     }
     const now = this.#c.clock.now()
     // An ended job takes no more news, but executors still need their results acknowledged.
     if (job.state !== 'running') {
       if (msg.type === 'result') this.#ack(from, msg.jobId, msg.results)
+      this.#stopStale(from, msg)
       return
     }
     switch (msg.type) {
@@ -433,6 +435,17 @@ export class Origin {
         break
       default: break
     }
+  }
+
+  /**
+   * An executor still runs attempts of a job that has ended here (cancelled
+   * while that peer was frozen or cut off, so the cancel never reached it):
+   * stop them, or they hold its capacity until they end on their own.
+   */
+  #stopStale (from: string, msg: TaskMessage): void {
+    if (msg.type !== 'progress') return
+    const running = msg.items.filter(p => p.running).map(p => ({ taskId: p.taskId, attempt: p.attempt }))
+    if (running.length > 0) void this.#c.send(from, { v: TASK_VERSION, type: 'cancel', jobId: msg.jobId, tasks: running, reason: 'the job has ended' })
   }
 
   async #onResult (job: JobView, from: string, res: TaskResult): Promise<void> {

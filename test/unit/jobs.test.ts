@@ -309,6 +309,30 @@ describe('Jobs: a given-up attempt', () => {
     expect(mesh.peer(first).executor.counts().running).toBe(0)
     expect(job.tasks.get('t')).toEqual(expect.objectContaining({ status: 'running', attempt: 2 }))
   })
+
+  it('is stopped when the job was cancelled while its peer was frozen', async () => {
+    // in real life… the user cancels a job while one machine is asleep; when it wakes, its task must not run on for an hour.
+    const mesh = await threePeers({ cores: 1 })
+    const starts: string[] = []
+    const aborted: string[] = []
+    register(mesh, 'long', id => async (_input, ctx) => {
+      starts.push(id)
+      ctx.signal.addEventListener('abort', () => { aborted.push(id) })
+      await sleep(mesh.clock, 60_000)
+      return id
+    }, ['a', 'c'])
+    await settle(mesh)
+    const job = await mesh.peer('b').submit(spec({ t: { kind: 'handler', handler: 'long' } }))
+    await advanceUntil(mesh, 'attempt 1 started', () => starts.length === 1)
+    const first = starts[0]!
+    mesh.network.freeze(first)
+    await mesh.advance(100)
+    expect(mesh.peer('b').origin.cancel(job.id)).toBe(true)
+    await mesh.advance(3_000)
+    mesh.network.thaw(first)
+    await advanceUntil(mesh, 'the frozen peer\'s attempt stopped', () => aborted.includes(first), 5_000)
+    expect(mesh.peer(first).executor.counts().running).toBe(0)
+  })
 })
 
 describe('Jobs: cancel', () => {
