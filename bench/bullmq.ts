@@ -38,7 +38,7 @@ export async function benchBullmq ({ quick }: { quick: boolean }): Promise<Recor
     const latency = await step('latency', async () => await latencyWorkload(ctx))
     const throughput = await step('throughput', async () => await throughputWorkload(ctx))
     const placement = await step('placement', async () => await placementWorkload(ctx))
-    // A default stalled-job recovery takes 30–60 s: the full run measures it, --quick (3 minutes for everything) does not.
+    // A default stalled-job recovery takes 30–60 s: the full run measures it, --quick (meant to be short) does not.
     const recovery = quick ? undefined : await step('recovery', async () => await recoveryWorkload(ctx))
     const result = {
       what: `BullMQ ${bullmqVersion} on Redis ${redis.version} (${REDIS_SERVER} on 127.0.0.1, no persistence), workers as separate Node ${process.version} processes; the submitter is this process`,

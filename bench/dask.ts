@@ -21,7 +21,7 @@ const BURN_MS = 5
 const log = (s: string): void => { process.stderr.write(`[dask] ${s}\n`) }
 
 export async function benchDask ({ quick }: { quick: boolean }): Promise<Record<string, unknown>> {
-  // Quick mode skips recovery (the full run measures it); the quick budget is 3 minutes for everything.
+  // Quick mode skips recovery (the full run measures it); quick mode is meant to be short.
   const missing = daskMissing()
   if (missing !== undefined) {
     log(`skipped: ${missing}`)

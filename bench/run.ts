@@ -4,7 +4,7 @@
  * bench/results/<name>.json and regenerate bench/RESULTS.md with its charts.
  *
  *   (none)    the full run (under 20 minutes on 2 cores)
- *   --quick   smaller sizes, no 30–60 s stalled-job waits (under 3 minutes)
+ *   --quick   smaller sizes, no 30–60 s stalled-job waits (a few minutes; not yet the 3 asked for)
  *   --smoke   the smallest Meshwork-only runs, for CI: checks the bench still
  *             runs and writes its results (set MESHWORK_BENCH_DIR to write
  *             them elsewhere); no timing is asserted, no Redis or Dask needed
