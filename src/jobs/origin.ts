@@ -395,7 +395,7 @@ export class Origin {
           // An attempt this origin no longer counts on (lost while its peer was frozen or cut
           // off, or superseded) is still running there: stop it, or it holds that peer's
           // capacity until it ends on its own.
-          if (t !== undefined && at === undefined && p.running) stale.push({ taskId: p.taskId, attempt: p.attempt })
+          if (t !== undefined && at === undefined && p.running && t.attempts.some(a => a.attempt === p.attempt && a.peer === from && (a.state === 'lost' || a.state === 'cancelled'))) stale.push({ taskId: p.taskId, attempt: p.attempt })
           if (t === undefined || at === undefined || t.status === 'done') continue
           at.lastHeartbeat = now
           if (p.fraction !== undefined) t.fraction = p.fraction
