@@ -15,14 +15,19 @@ interface Results { id: string, name: string, state: string, results: Record<str
 
 const out = (s: string): void => { process.stdout.write(s + '\n') }
 
-export async function submitCommand (file: string, opts: Common & { wait?: boolean }): Promise<number> {
+/** Read and validate a job spec file; a missing file or bad JSON is a spec error naming the file. */
+export async function readJobSpecFile (file: string): Promise<JobSpec> {
   let raw: unknown
   try {
     raw = JSON.parse(await readFile(file, 'utf8'))
   } catch (err) {
     throw new MeshError('MESH_ERR_JOB_SPEC', `${file}: ${(err as Error).message}`)
   }
-  const spec = parseJobSpec(raw, file)
+  return parseJobSpec(raw, file)
+}
+
+export async function submitCommand (file: string, opts: Common & { wait?: boolean }): Promise<number> {
+  const spec = await readJobSpecFile(file)
   const files = await readJobFiles(spec, dirname(resolve(file)))
   return await submitSpec(spec, files, opts)
 }

@@ -10,10 +10,8 @@
  *  - the auction is the real core played out on a simulated mesh of the same
  *    peers (src/planning/dry-run.ts), submitted at this daemon's peer.
  */
-import { readFile } from 'node:fs/promises'
 import Table from 'cli-table3'
 import { MeshError } from '../../src/errors.ts'
-import { parseJobSpec } from '../../src/jobs/spec.ts'
 import { lowerBound, type LowerBound } from '../../src/planning/bounds.ts'
 import { dryRunAuction, type DryRunResult } from '../../src/planning/dry-run.ts'
 import { dryRunPeers, problemFromSpec, type MeshPeerInfo } from '../../src/planning/from-spec.ts'
@@ -21,6 +19,7 @@ import { optimalPlan, type OptimalPlan } from '../../src/planning/optimal.ts'
 import { indexProblem, type Placement, type Unplaceable } from '../../src/planning/problem.ts'
 import { callDaemon, findDaemon } from '../control/client.ts'
 import { color, num, shortId } from './format.ts'
+import { readJobSpecFile } from './jobs.ts'
 import type { PeersReply } from './peers.ts'
 
 export interface PlanReply {
@@ -41,13 +40,7 @@ export interface PlanReply {
 const MAX_ROWS = 60
 
 export async function planCommand (file: string, opts: { config?: string, json?: boolean, timeLimit?: string }): Promise<number> {
-  let raw: unknown
-  try {
-    raw = JSON.parse(await readFile(file, 'utf8'))
-  } catch (err) {
-    throw new MeshError('MESH_ERR_JOB_SPEC', `${file}: ${(err as Error).message}`)
-  }
-  const spec = parseJobSpec(raw, file)
+  const spec = await readJobSpecFile(file)
   const timeLimitMs = opts.timeLimit === undefined ? 30_000 : Number(opts.timeLimit) * 1000
   if (!(timeLimitMs > 0)) throw new MeshError('MESH_ERR_JOB_SPEC', `--time-limit must be a number of seconds > 0, not "${opts.timeLimit ?? ''}"`)
 
