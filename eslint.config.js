@@ -2,7 +2,7 @@ import js from '@eslint/js'
 import tseslint from 'typescript-eslint'
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', 'bench/results/**', 'coverage/**'] },
+  { ignores: ['node_modules/**', 'dist/**', 'bench/results/**', 'coverage/**', 'examples/embed/node_modules/**', 'examples/embed/dist/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

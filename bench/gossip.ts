@@ -22,9 +22,7 @@
  */
 import { createServer } from 'node:net'
 import { join } from 'node:path'
-import type { PeersReply } from '../node/cli/peers.ts'
-import { callDaemon, streamDaemon, type ControlTarget } from '../node/control/client.ts'
-import { readControlFile } from '../node/control/control-file.ts'
+import type { ControlClient } from '../node/control/client.ts'
 import { createLocalMesh, ROOT, type LocalDaemon, type LocalMesh } from '../node/local-mesh.ts'
 import { cpuMs, machine, rssMB, summary, writeResult } from './lib.ts'
 
@@ -84,8 +82,8 @@ class AdLog {
 
 const pause = async (ms: number): Promise<void> => { await new Promise(resolve => setTimeout(resolve, ms)) }
 
-function controlOf (mesh: LocalMesh, i: number): ControlTarget {
-  return { url: mesh.daemons[i]!.controlUrl, token: readControlFile(join(mesh.dir, `data${i + 1}`))?.token ?? '' }
+function controlOf (mesh: LocalMesh, i: number): ControlClient {
+  return mesh.daemons[i]!.client()
 }
 
 export async function benchGossip ({ quick }: { quick: boolean }): Promise<Record<string, unknown>> {
@@ -139,7 +137,7 @@ async function measureMesh (n: number, changes: number, idleMs: number): Promise
     // ── resource changes ──
     const source = controlOf(mesh, 0)
     const sourceId = mesh.daemons[0]!.peerId
-    const self = (await callDaemon<PeersReply>(source, '/v1/peers')).peers.find(p => p.self)
+    const self = (await source.peers()).peers.find(p => p.self)
     const capacityCpu = self?.capacity.cpu ?? 0
     const job = { name: 'gossip-change', tasks: { t: { kind: 'handler', handler: 'hold', input: { ms: HOLD_MS }, tags: [SOURCE_TAG] } } }
     const seenByAll: number[] = []
@@ -223,7 +221,7 @@ async function waitFormed (mesh: LocalMesh, t0: number): Promise<{ ok: boolean, 
   let counts: number[] = []
   while (performance.now() < until) {
     counts = await Promise.all(mesh.daemons.map(async (_, i) => {
-      const reply = await callDaemon<PeersReply>(controlOf(mesh, i), '/v1/peers').catch(() => undefined)
+      const reply = await controlOf(mesh, i).peers().catch(() => undefined)
       return reply?.peers.filter(p => !p.self && p.state === 'alive').length ?? -1
     }))
     if (counts.every(c => c === n - 1)) return { ok: true, ms: performance.now() - t0, counts }
@@ -233,10 +231,10 @@ async function waitFormed (mesh: LocalMesh, t0: number): Promise<{ ok: boolean, 
 }
 
 /** Run the one-task job on the source; resolves with the handler's end time. */
-async function runTask (source: ControlTarget, spec: unknown): Promise<number> {
-  const { id } = await callDaemon<{ id: string }>(source, '/v1/jobs', { method: 'POST', body: { spec } })
-  await streamDaemon(source, `/v1/jobs/${id}/events`, () => {})
-  const res = await callDaemon<{ state: string, results: { t?: number } }>(source, `/v1/jobs/${id}/results`)
+async function runTask (source: ControlClient, spec: unknown): Promise<number> {
+  const { id } = await source.submit(spec)
+  await source.events(id, () => {})
+  const res = await source.results(id) as { state: string, results: { t?: number } }
   if (typeof res.results.t !== 'number') throw new Error(`job ${id} ended ${res.state} without a result`)
   return res.results.t
 }

@@ -13,8 +13,7 @@
  */
 import { join } from 'node:path'
 import type { JobEvent } from '../src/jobs/job-view.ts'
-import { callDaemon, streamDaemon, type ControlTarget } from '../node/control/client.ts'
-import { readControlFile } from '../node/control/control-file.ts'
+import type { ControlClient } from '../node/control/client.ts'
 import { createLocalMesh, ROOT, type LocalMesh } from '../node/local-mesh.ts'
 import { cpuMs, machine, summary, writeResult } from './lib.ts'
 
@@ -39,7 +38,7 @@ export async function benchJobs ({ quick, smoke = false }: { quick: boolean, smo
 
 const log = (s: string): void => { process.stderr.write(`[jobs] ${s}\n`) }
 
-async function withMesh<T> (n: number, body: (origin: ControlTarget, mesh: LocalMesh) => Promise<T>): Promise<T> {
+async function withMesh<T> (n: number, body: (origin: ControlClient, mesh: LocalMesh) => Promise<T>): Promise<T> {
   const mesh = await createLocalMesh(n, () => ({
     executor: { handlers: { stamp: `${HANDLERS}#stamp`, noop: `${HANDLERS}#noop`, burn: `${HANDLERS}#burn` } }
   }))
@@ -47,18 +46,18 @@ async function withMesh<T> (n: number, body: (origin: ControlTarget, mesh: Local
     await Promise.all(mesh.daemons.map(async d => { await d.start() }))
     // Let the mesh form and every peer's ads arrive.
     await new Promise(resolve => setTimeout(resolve, 2500))
-    const origin = { url: mesh.daemons[0]!.controlUrl, token: readControlFile(join(mesh.dir, 'data1'))?.token ?? '' }
+    const origin = mesh.daemons[0]!.client()
     return await body(origin, mesh)
   } finally {
     await mesh.destroy()
   }
 }
 
-async function run (origin: ControlTarget, spec: unknown): Promise<Run> {
+async function run (origin: ControlClient, spec: unknown): Promise<Run> {
   const t0 = Date.now()
-  const { id } = await callDaemon<{ id: string }>(origin, '/v1/jobs', { method: 'POST', body: { spec } })
+  const { id } = await origin.submit(spec)
   const events: JobEvent[] = []
-  await streamDaemon(origin, `/v1/jobs/${id}/events`, v => { events.push(v as JobEvent) })
+  await origin.events(id, e => { events.push(e) })
   const end = events.find(e => e.type === 'job-done')
   if (end === undefined) throw new Error(`job ${id} did not finish: ${JSON.stringify(events.at(-1))}`)
   return { t0, done: end.at, events, id }
@@ -73,8 +72,8 @@ async function measureLatency (jobs: number): Promise<Record<string, unknown>> {
     const toResult: number[] = []
     for (let i = 0; i < jobs; i++) {
       const r = await run(origin, one)
-      const res = await callDaemon<{ results: { t: number } }>(origin, `/v1/jobs/${r.id}/results`)
-      toStart.push(res.results.t - r.t0)
+      const { results } = await origin.results(r.id)
+      toStart.push((results.t as number) - r.t0)
       toResult.push(r.done - r.t0)
     }
     log(`submit → task start p50 ${summary(toStart).p50} ms p99 ${summary(toStart).p99} ms; submit → done p50 ${summary(toResult).p50} ms p99 ${summary(toResult).p99} ms`)
@@ -114,7 +113,7 @@ async function measureThroughput (trivialN: number, burnN: number): Promise<Reco
     const trivial = await measure('trivial', { handler: 'noop' }, trivialN)
     const burn = await measure('burn', { handler: 'burn', input: { ms: BURN_MS } }, burnN)
     // Each burn returns the CPU it used: the ideal is what 2 cores do with exactly that work.
-    const values = Object.values((await callDaemon<{ results: Record<string, number> }>(origin, `/v1/jobs/${burn.id}/results`)).results)
+    const values = Object.values((await origin.results(burn.id)).results as Record<string, number>)
     const meanCpuMs = values.reduce((a, b) => a + b, 0) / values.length
     const ideal = Math.round(CORES * 1000 / meanCpuMs)
     return {

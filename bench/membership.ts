@@ -6,10 +6,8 @@
  *  - failure detection: SIGKILL → marked gone, and SIGSTOP → marked gone,
  *    as seen by each of the two survivors.
  */
-import { join } from 'node:path'
-import type { PeersReply } from '../node/cli/peers.ts'
-import { readControlFile } from '../node/control/control-file.ts'
-import { controlGet, createLocalMesh, type LocalDaemon } from '../node/local-mesh.ts'
+import type { PeersReply } from '../node/control/api.ts'
+import { createLocalMesh, type LocalDaemon } from '../node/local-mesh.ts'
 import { cpuMs, machine, poll, rssMB, summary, writeResult } from './lib.ts'
 
 export async function benchMembership ({ quick }: { quick: boolean }): Promise<Record<string, unknown>> {
@@ -17,9 +15,8 @@ export async function benchMembership ({ quick }: { quick: boolean }): Promise<R
   const idleMs = quick ? 5000 : 20_000
   const mesh = await createLocalMesh(3)
   const [a, b, c] = mesh.daemons as [LocalDaemon, LocalDaemon, LocalDaemon]
-  const token = (d: LocalDaemon): string => readControlFile(join(mesh.dir, `data${mesh.daemons.indexOf(d) + 1}`))?.token ?? ''
   const view = async (observer: LocalDaemon, subject: string): Promise<PeersReply['peers'][number] | undefined> =>
-    (await controlGet<PeersReply>(observer, '/v1/peers', token(observer))).peers.find(p => p.id === subject)
+    (await observer.client().peers()).peers.find(p => p.id === subject)
   const log = (s: string): void => { process.stderr.write(`[membership] ${s}\n`) }
 
   try {

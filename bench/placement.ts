@@ -13,7 +13,7 @@
  */
 import { loadavg } from 'node:os'
 import { join } from 'node:path'
-import type { JobEvent, JobSnapshot } from '../src/jobs/job-view.ts'
+import type { JobEvent } from '../src/jobs/job-view.ts'
 import { parseJobSpec, type JobSpec } from '../src/jobs/spec.ts'
 import { randomAssignment, roundRobinAssignment } from '../src/planning/baselines.ts'
 import { lowerBound } from '../src/planning/bounds.ts'
@@ -23,9 +23,7 @@ import { dryRunPeers, problemFromSpec, type MeshPeerInfo } from '../src/planning
 import { simulatePlacement } from '../src/planning/list-schedule.ts'
 import { optimalPlan } from '../src/planning/optimal.ts'
 import { indexProblem, type Placement } from '../src/planning/problem.ts'
-import type { PeersReply } from '../node/cli/peers.ts'
-import { callDaemon, streamDaemon, type ControlTarget } from '../node/control/client.ts'
-import { readControlFile } from '../node/control/control-file.ts'
+import type { ControlClient } from '../node/control/client.ts'
 import { createLocalMesh, ROOT, type LocalMesh } from '../node/local-mesh.ts'
 import { machine, poll, quantile, writeResult } from './lib.ts'
 import { PLACEMENT_PEERS, PLACEMENT_TASKS, placementJobSpec } from './placement-workload.ts'
@@ -160,11 +158,11 @@ async function runOnDaemons (specs: JobSpec[], unitMs: number, runs: number): Pr
   }
 }
 
-async function runOnce (origin: ControlTarget, spec: JobSpec, nameOf: Map<string, string>, unitMs: number, label: string): Promise<RealRun> {
+async function runOnce (origin: ControlClient, spec: JobSpec, nameOf: Map<string, string>, unitMs: number, label: string): Promise<RealRun> {
   const { t0, id, events } = await runJob(origin, spec)
   const done = events.find(e => e.type === 'job-done')!
   // Who ran each task: the job's final state (the attempt that finished it).
-  const snap = await callDaemon<JobSnapshot>(origin, `/v1/jobs/${encodeURIComponent(id)}`)
+  const snap = await origin.job(id)
   const assignment = new Map<string, string>()
   for (const t of snap.tasks ?? []) {
     const ran = [...t.attempts].reverse().find(a => a.state === 'done')
@@ -192,12 +190,12 @@ async function runOnce (origin: ControlTarget, spec: JobSpec, nameOf: Map<string
 }
 
 /** Start every daemon and wait until each sees all six alive with the sleeper handler. */
-async function startMesh (mesh: LocalMesh): Promise<ControlTarget> {
+async function startMesh (mesh: LocalMesh): Promise<ControlClient> {
   await Promise.all(mesh.daemons.map(async d => { await d.start(60_000) }))
-  const targets = mesh.daemons.map((d, i) => ({ url: d.controlUrl, token: readControlFile(join(mesh.dir, `data${i + 1}`))?.token ?? '' }))
+  const targets = mesh.daemons.map(d => d.client())
   await poll(async () => {
     for (const t of targets) {
-      const { peers } = await callDaemon<PeersReply>(t, '/v1/peers')
+      const { peers } = await t.peers()
       if (peers.filter(p => p.state === 'alive' && p.caps.handlers.includes('sleeper')).length !== mesh.daemons.length) return false
     }
     return true
@@ -205,11 +203,11 @@ async function startMesh (mesh: LocalMesh): Promise<ControlTarget> {
   return targets[ORIGIN]!
 }
 
-async function runJob (origin: ControlTarget, spec: unknown): Promise<{ t0: number, id: string, events: JobEvent[] }> {
+async function runJob (origin: ControlClient, spec: unknown): Promise<{ t0: number, id: string, events: JobEvent[] }> {
   const t0 = Date.now()
-  const { id } = await callDaemon<{ id: string }>(origin, '/v1/jobs', { method: 'POST', body: { spec } })
+  const { id } = await origin.submit(spec)
   const events: JobEvent[] = []
-  await streamDaemon(origin, `/v1/jobs/${id}/events`, v => { events.push(v as JobEvent) })
+  await origin.events(id, e => { events.push(e) })
   if (!events.some(e => e.type === 'job-done')) throw new Error(`job ${id} did not finish: ${JSON.stringify(events.at(-1))}`)
   return { t0, id, events }
 }

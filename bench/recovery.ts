@@ -10,9 +10,7 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import type { JobSnapshot } from '../src/jobs/job-view.ts'
-import { callDaemon, type ControlTarget } from '../node/control/client.ts'
-import { readControlFile } from '../node/control/control-file.ts'
+import type { ControlClient } from '../node/control/client.ts'
 import { createLocalMesh, ROOT, type LocalDaemon, type LocalMesh } from '../node/local-mesh.ts'
 import { defaultConfig } from '../src/config.ts'
 import { machine, poll, summary, writeResult } from './lib.ts'
@@ -29,10 +27,10 @@ async function recoveryMesh (): Promise<LocalMesh> {
   }))
 }
 
-async function startMesh (mesh: LocalMesh): Promise<ControlTarget> {
+async function startMesh (mesh: LocalMesh): Promise<ControlClient> {
   await Promise.all(mesh.daemons.map(async d => { await d.start() }))
   await new Promise(resolve => setTimeout(resolve, 3000))
-  return { url: mesh.daemons[0]!.controlUrl, token: readControlFile(join(mesh.dir, 'data1'))!.token }
+  return mesh.daemons[0]!.client()
 }
 
 export async function benchRecovery ({ quick, smoke = false }: { quick: boolean, smoke?: boolean }): Promise<Record<string, unknown>> {
@@ -82,14 +80,14 @@ async function signalLoop (sig: 'SIGKILL' | 'SIGSTOP', kills: number, missed: un
       const out: number[] = []
       for (let k = 0; k < kills; k++) {
         writeFileSync(starts, '')
-        const { id } = await callDaemon<{ id: string }>(origin, '/v1/jobs', { method: 'POST', body: { spec: { name: 'victim', tasks: { t: { kind: 'handler', handler: 'sleeper', input: { ms: 60_000, log: starts }, resources: { cpu: 1 } } } } } })
+        const { id } = await origin.submit({ name: 'victim', tasks: { t: { kind: 'handler', handler: 'sleeper', input: { ms: 60_000, log: starts }, resources: { cpu: 1 } } } })
         const started = await poll(async () => startsOf('t', '').some(s => s.attempt === 1), 20_000, 10).then(() => true, () => false)
         if (!started) {
-          missed.push({ signal: sig, round: k, what: 'a new job’s task did not start within 20 s', job: await callDaemon(origin, `/v1/jobs/${id}`).catch((err: Error) => err.message) })
+          missed.push({ signal: sig, round: k, what: 'a new job’s task did not start within 20 s', job: await origin.job(id).catch((err: Error) => err.message) })
           log(`${sig}: a new job's task did not start within 20 s (recorded in missed); stopping this loop`)
           break
         }
-        const snap = await callDaemon<JobSnapshot>(origin, `/v1/jobs/${id}`)
+        const snap = await origin.job(id)
         const victim = byId(snap.tasks?.[0]?.peer ?? '')
         if (victim === undefined) throw new Error('no victim peer')
         const t0 = Date.now()
@@ -98,12 +96,12 @@ async function signalLoop (sig: 'SIGKILL' | 'SIGSTOP', kills: number, missed: un
         if (ranAgain) out.push(startsOf('t', '').find(s => s.attempt >= 2)!.at - t0)
         else {
           // Not running elsewhere within 30 s: keep what the origin saw, for the report and for debugging.
-          const job = await callDaemon<JobSnapshot>(origin, `/v1/jobs/${id}`).catch((err: Error) => err.message)
-          const peers = await callDaemon(origin, '/v1/peers').catch((err: Error) => err.message)
+          const job = await origin.job(id).catch((err: Error) => err.message)
+          const peers = await origin.peers().catch((err: Error) => err.message)
           missed.push({ signal: sig, victim: victim.peerId, job, peers })
           log(`${sig}: the task did not run elsewhere within 30 s (recorded in missed)`)
         }
-        await callDaemon(origin, `/v1/jobs/${id}/cancel`, { method: 'POST' })
+        await origin.cancel(id)
         if (sig === 'SIGKILL') { await victim.exited(); await victim.start() } else victim.signal('SIGCONT')
         // Let the mesh see the peer back before the next round.
         await new Promise(resolve => setTimeout(resolve, 1500))
@@ -126,7 +124,7 @@ async function measureOneFailure (taskMs: number): Promise<Record<string, unknow
     const runJob = async (m: number, kill: boolean): Promise<number> => {
       const origin = origins[m]!
       const t0 = Date.now()
-      const { id } = await callDaemon<{ id: string }>(origin, '/v1/jobs', { method: 'POST', body: { spec: { name: 'long', tasks: { t: { kind: 'handler', handler: 'sleeper', count: tasks, input: { ms: taskMs }, resources: { cpu: 1 } } } } } })
+      const { id } = await origin.submit({ name: 'long', tasks: { t: { kind: 'handler', handler: 'sleeper', count: tasks, input: { ms: taskMs }, resources: { cpu: 1 } } } })
       if (kill) {
         await new Promise(resolve => setTimeout(resolve, (tasks / 3) * taskMs / 2))
         const victim = meshes[m]!.daemons[2]!
@@ -134,7 +132,7 @@ async function measureOneFailure (taskMs: number): Promise<Record<string, unknow
         await victim.exited()
         await victim.start()
       }
-      await poll(async () => (await callDaemon<JobSnapshot>(origin, `/v1/jobs/${id}?tasks=0`)).state === 'done', 10 * 60_000, 100)
+      await poll(async () => (await origin.job(id, { tasks: false })).state === 'done', 10 * 60_000, 100)
       return Date.now() - t0
     }
     const [clean, withFailure] = await Promise.all([runJob(0, false), runJob(1, true)]) as [number, number]

@@ -5,22 +5,26 @@
  * tasks run again elsewhere and the job still finishes; peer 3 restarts under
  * the same peer id.
  */
-import { join } from 'node:path'
-import type { PeersReply } from './cli/peers.ts'
-import { renderPeers } from './cli/peers.ts'
-import { color } from './cli/format.ts'
-import { readControlFile } from './control/control-file.ts'
-import { controlGet, createLocalMesh, ROOT, type LocalDaemon } from './local-mesh.ts'
 import { readFile } from 'node:fs/promises'
-import { callDaemon, type ControlTarget } from './control/client.ts'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { color } from './cli/format.ts'
+import { renderPeers } from './cli/peers.ts'
 import { followJob } from './cli/progress.ts'
-import type { JobSnapshot } from '../src/jobs/job-view.ts'
+import type { PeersReply } from './control/api.ts'
+import type { ControlClient } from './control/client.ts'
+import { createLocalMesh, type LocalDaemon } from './local-mesh.ts'
+import { PACKAGE_ROOT, siblingModule } from './package.ts'
 
 const say = (line = ''): void => { process.stdout.write(line + '\n') }
 
-/** Config each demo peer gets on top of its ports: the example handlers and program. */
+/**
+ * Config each demo peer gets on top of its ports: the example handlers and
+ * program. The handlers are the compiled module when the demo runs compiled
+ * (from an installed package, Node does not strip types under node_modules).
+ */
 function demoConfig (): Record<string, unknown> {
-  const handlers = join(ROOT, 'examples', 'pi', 'handlers.ts')
+  const handlers = fileURLToPath(siblingModule(import.meta.url, '../examples/pi/handlers'))
   return {
     executor: { handlers: { 'pi.sample': `${handlers}#sample`, 'pi.reduce': `${handlers}#reduce` }, exec: { allow: ['awk'] } }
   }
@@ -28,9 +32,8 @@ function demoConfig (): Record<string, unknown> {
 
 export async function runDemo (): Promise<void> {
   const mesh = await createLocalMesh(3, demoConfig)
-  const token = (i: number): string => readControlFile(join(mesh.dir, `data${i + 1}`))?.token ?? ''
-  const target = (i: number): ControlTarget => ({ url: mesh.daemons[i]!.controlUrl, token: token(i) })
-  const peersOf = async (i: number): Promise<PeersReply> => await controlGet<PeersReply>(mesh.daemons[i]!, '/v1/peers', token(i))
+  const client = (i: number): ControlClient => mesh.daemons[i]!.client()
+  const peersOf = async (i: number): Promise<PeersReply> => await client(i).peers()
   const until = async (what: string, cond: () => Promise<boolean>, timeoutMs = 10_000): Promise<number> => {
     const t0 = performance.now()
     while (!(await cond().catch(() => false))) {
@@ -57,28 +60,28 @@ export async function runDemo (): Promise<void> {
       return replies.every(r => aliveIds(r) === ids)
     })
     say(`\nall three see each other ${secs(formed)} after the last one was ready. As peer 2 sees the mesh:`)
-    say(renderPeers(await peersOf(1), Date.now()))
+    say(await renderPeers(await peersOf(1), Date.now()))
 
     // The job: Monte Carlo π, 32 sampling tasks and a reduce, submitted on peer 2.
-    const spec = JSON.parse(await readFile(join(ROOT, 'examples', 'pi', 'pi.json'), 'utf8')) as unknown
-    const { id } = await callDaemon<{ id: string }>(target(1), '/v1/jobs', { method: 'POST', body: { spec } })
+    const spec = JSON.parse(await readFile(join(PACKAGE_ROOT, 'examples', 'pi', 'pi.json'), 'utf8')) as unknown
+    const { id } = await client(1).submit(spec)
     say(`\nsubmitted examples/pi/pi.json on peer 2 as job ${id}; peer 3 will be killed once a third of it is done`)
     const victim = mesh.daemons[2] as LocalDaemon
     const killer = (async () => {
       await until('a third of the job', async () => {
-        const s = await callDaemon<JobSnapshot>(target(1), `/v1/jobs/${id}?tasks=0`)
+        const s = await client(1).job(id, { tasks: false })
         return s.counts.done >= 11 || s.state !== 'running'
       }, 120_000)
       victim.signal('SIGKILL')
       return performance.now()
     })()
-    const snap = await followJob(target(1), id)
+    const snap = await followJob(client(1), id)
     const killedAt = await killer
     const gone = (await peersOf(0)).peers.find(p => p.id === victim.peerId)
     say(`peer 3 was killed with SIGKILL mid-job; peer 1 lists it as ${gone?.state ?? '?'} (${gone?.reason ?? ''})`)
 
-    const results = await callDaemon<{ results: Record<string, unknown> }>(target(1), `/v1/jobs/${id}/results`)
-    const detail = await callDaemon<JobSnapshot>(target(1), `/v1/jobs/${id}`)
+    const results = await client(1).results(id)
+    const detail = await client(1).job(id)
     const moved = (detail.tasks ?? []).filter(t => t.attempts.length > 1)
     const names = new Map(mesh.daemons.map((d, i) => [d.peerId, `peer ${i + 1}`]))
     const byPeer = new Map<string, string[]>()

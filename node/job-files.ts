@@ -1,30 +1,47 @@
 /**
- * Exec tasks name input files on the submitting machine; the origin keeps their
- * contents (inline when small, else as blobs) so any executor can fetch them.
+ * Reading a job from disk: the job file itself, and the input files its exec
+ * tasks name on the submitting machine. Used by `mesh submit` (which sends
+ * the contents to its daemon) and by `peer.submit`. It loads no schema: the
+ * spec is validated once, by the peer that accepts it, so this walks the
+ * spec's JSON defensively instead of trusting its shape.
  */
 import { readFile } from 'node:fs/promises'
 import { resolve } from 'node:path'
-import { TASK_LIMITS, type FileData } from '../protocols/task.ts'
-import type { BlobStore } from '../src/execution/executor.ts'
-import type { JobSpec } from '../src/jobs/spec.ts'
 import { MeshError } from '../src/errors.ts'
 
-/** Every input path the job's exec tasks name (after `{i}` expansion the same paths may repeat). */
-export function inputPaths (spec: JobSpec): string[] {
-  const out = new Set<string>()
-  for (const t of Object.values(spec.tasks)) {
-    if (t.kind !== 'exec') continue
-    const n = t.count ?? 1
+/** A job file's JSON; unreadable or not JSON is a MESH_ERR_JOB_SPEC naming the file. */
+export async function readJobFile (file: string): Promise<unknown> {
+  try {
+    return JSON.parse(await readFile(file, 'utf8'))
+  } catch (err) {
+    throw new MeshError('MESH_ERR_JOB_SPEC', `${file}: ${(err as Error).message}`, { cause: err })
+  }
+}
+
+/**
+ * Every input path the spec's exec tasks name, `{i}` expanded for each
+ * instance, each once. Lazy, so a huge `count` in a spec that has not been
+ * validated yet costs nothing until its files are read.
+ */
+export function * inputPaths (spec: unknown): Generator<string> {
+  const tasks = isObject(spec) && isObject(spec.tasks) ? Object.values(spec.tasks) : []
+  const seen = new Set<string>()
+  for (const t of tasks) {
+    if (!isObject(t) || t.kind !== 'exec' || !isObject(t.inputs)) continue
+    const count = Number.isSafeInteger(t.count) && (t.count as number) >= 1 ? t.count as number : 1
     for (const src of Object.values(t.inputs)) {
-      if (src.includes('{i}')) for (let i = 0; i < n; i++) out.add(src.replaceAll('{i}', String(i)))
-      else out.add(src)
+      if (typeof src !== 'string') continue
+      const n = src.includes('{i}') ? count : 1
+      for (let i = 0; i < n; i++) {
+        const path = src.replaceAll('{i}', String(i))
+        if (!seen.has(path)) { seen.add(path); yield path }
+      }
     }
   }
-  return [...out]
 }
 
 /** Read the job's input files from disk, relative to `baseDir`. */
-export async function readJobFiles (spec: JobSpec, baseDir: string): Promise<Record<string, Uint8Array>> {
+export async function readJobFiles (spec: unknown, baseDir: string): Promise<Record<string, Uint8Array>> {
   const files: Record<string, Uint8Array> = {}
   for (const p of inputPaths(spec)) {
     try {
@@ -36,10 +53,6 @@ export async function readJobFiles (spec: JobSpec, baseDir: string): Promise<Rec
   return files
 }
 
-export function storeJobFiles (files: Record<string, Uint8Array>, blobs: BlobStore): Record<string, FileData> {
-  const out: Record<string, FileData> = {}
-  for (const [p, bytes] of Object.entries(files)) {
-    out[p] = bytes.byteLength <= TASK_LIMITS.inlineBytes ? { inline: bytes } : { blob: blobs.put(bytes) }
-  }
-  return out
+function isObject (v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v)
 }

@@ -5,18 +5,32 @@
  * and mDNS is off.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
-import { join, resolve } from 'node:path'
+import { join } from 'node:path'
 import { createInterface } from 'node:readline'
+import { ControlClient } from './control/client.ts'
+import { CLI_ENTRY, PACKAGE_ROOT } from './package.ts'
 
-export const ROOT = resolve(import.meta.dirname, '..')
+/** The repository (or installed package) root. */
+export const ROOT = PACKAGE_ROOT
+/** The `mesh` wrapper of a clone: the compiled CLI on the Node 22 that npm installed. */
 export const MESH_BIN = join(ROOT, 'bin', 'mesh')
+
+export interface LocalDaemonOptions {
+  /**
+   * The program and arguments before `start --config FILE`; by default this
+   * Node running the compiled CLI. The benchmarks point it at another build
+   * to measure a before and an after.
+   */
+  command?: string[]
+}
 
 export class LocalDaemon {
   readonly config: string
   readonly port: number
+  readonly command: string[]
   proc: ChildProcess | undefined
   peerId = ''
   controlUrl = ''
@@ -26,17 +40,27 @@ export class LocalDaemon {
   spawnedAt = 0
   readyAt = 0
 
-  constructor (config: string, port: number) {
+  constructor (config: string, port: number, opts: LocalDaemonOptions = {}) {
     this.config = config
     this.port = port
+    this.command = opts.command ?? [process.execPath, CLI_ENTRY]
   }
 
   get pid (): number | undefined { return this.proc?.pid }
 
+  /** A control API client for this daemon (it reads the current token from control.json). */
+  client (): ControlClient {
+    return ControlClient.find(this.config)
+  }
+
   /** Spawn `mesh start --config …` and wait for its `ready:` line. */
   async start (timeoutMs = 15_000): Promise<void> {
+    const [program, ...args] = this.command
+    if (program === process.execPath && args[0] === CLI_ENTRY && !existsSync(CLI_ENTRY)) {
+      throw new Error(`${CLI_ENTRY} is missing: build the package first (npm run build)`)
+    }
     this.spawnedAt = performance.now()
-    const proc = spawn(MESH_BIN, ['start', '--config', this.config], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' } })
+    const proc = spawn(program!, [...args, 'start', '--config', this.config], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' } })
     this.proc = proc
     this.output = []
     proc.stderr?.on('data', (d: Buffer) => { this.output.push(d.toString()) })
@@ -91,7 +115,7 @@ export async function freePorts (n: number): Promise<number[]> {
  * Write `n` configs on free loopback ports (each bootstrapped to all others)
  * in a fresh temp directory. `extra(i)` adds fields to peer i's config.
  */
-export async function createLocalMesh (n: number, extra: (i: number) => Record<string, unknown> = () => ({})): Promise<LocalMesh> {
+export async function createLocalMesh (n: number, extra: (i: number) => Record<string, unknown> = () => ({}), opts: LocalDaemonOptions = {}): Promise<LocalMesh> {
   const dir = mkdtempSync(join(tmpdir(), 'meshwork-'))
   const ports = await freePorts(n)
   const addrs = ports.map(p => `/ip4/127.0.0.1/tcp/${p}`)
@@ -109,7 +133,7 @@ export async function createLocalMesh (n: number, extra: (i: number) => Record<s
       yield: { policy: 'off' },
       ...extra(i)
     }, null, 2) + '\n')
-    return new LocalDaemon(config, port)
+    return new LocalDaemon(config, port, opts)
   })
   const end = async (sig: NodeJS.Signals): Promise<void> => {
     for (const d of daemons) {
@@ -120,11 +144,4 @@ export async function createLocalMesh (n: number, extra: (i: number) => Record<s
     rmSync(dir, { recursive: true, force: true })
   }
   return { dir, daemons, destroy: async () => { await end('SIGKILL') }, stop: async () => { await end('SIGTERM') } }
-}
-
-/** GET a daemon's control API directly (no CLI process), with its token from control.json. */
-export async function controlGet<T> (d: LocalDaemon, path: string, token: string): Promise<T> {
-  const res = await fetch(new URL(path, d.controlUrl), { headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(5000) })
-  if (!res.ok) throw new Error(`${path}: ${res.status}`)
-  return await res.json() as T
 }

@@ -17,6 +17,7 @@ import { MeshPeer, type PeerStats, type PeerView } from '../src/peer.ts'
 import { computeCapacity, type ResourceProbe } from '../src/resources/capacity.ts'
 import { resolvePaths } from './config-file.ts'
 import { loadOrCreateIdentity } from './identity.ts'
+import { nodeVersionProblem } from './node-version.ts'
 import { createMeshLibp2p, type MeshLibp2p } from './libp2p/create.ts'
 import { BootstrapKeeper, dialMdnsDiscoveries } from './libp2p/discovery.ts'
 import { Libp2pTransport } from './libp2p/transport.ts'
@@ -32,13 +33,15 @@ import { parseJobSpec } from '../src/jobs/spec.ts'
 import { ExecRunner } from './execution/exec-runner.ts'
 import { HandlerRunner, type HandlerFn } from './execution/handler-runner.ts'
 import { PeerRunner } from './execution/runner.ts'
-import { readJobFiles, storeJobFiles } from './job-files.ts'
+import { readJobFiles } from './job-files.ts'
 import { Libp2pBlobStore } from './libp2p/blobs.ts'
 import { openStore } from './storage/db.ts'
 import { DiskBlobBackend } from './storage/disk-blobs.ts'
 import { LmdbJournal } from './storage/lmdb-journal.ts'
 import { LmdbOutboxStore } from './storage/lmdb-outbox.ts'
 import { MemoryOutboxStore, type OutboxStore } from '../src/execution/outbox.ts'
+import type { BlobStore } from '../src/execution/executor.ts'
+import { TASK_LIMITS, type FileData } from '../protocols/task.ts'
 
 export interface CreatePeerOptions {
   /** The same fields as mesh.config.json; validated. Relative paths resolve against the working directory. */
@@ -163,6 +166,8 @@ export class Peer {
 }
 
 export async function createPeer (opts: CreatePeerOptions = {}): Promise<Peer> {
+  const tooOld = nodeVersionProblem(process.versions.node)
+  if (tooOld !== undefined) throw new MeshError('MESH_ERR_NODE_VERSION', tooOld)
   const config = opts.resolvedConfig ?? resolvePaths(parseConfig(opts.config ?? {}), process.cwd())
   const log = opts.logger ?? createLogger(config.log.level)
   let privateKey
@@ -226,6 +231,15 @@ export async function createPeer (opts: CreatePeerOptions = {}): Promise<Peer> {
   core.origin.restore(saved)
   const keeper = new BootstrapKeeper(libp2p, config.bootstrap, logger)
   return new Peer({ config, libp2p, core, log, keeper, sampler, runner, blobs, closeStorage: async () => { await journal.close?.(); await outbox.close?.() }, solver })
+}
+
+/** The origin keeps a job's input files (inline when small, else as blobs) so any executor can fetch them. */
+function storeJobFiles (files: Record<string, Uint8Array>, blobs: BlobStore): Record<string, FileData> {
+  const out: Record<string, FileData> = {}
+  for (const [p, bytes] of Object.entries(files)) {
+    out[p] = bytes.byteLength <= TASK_LIMITS.inlineBytes ? { inline: bytes } : { blob: blobs.put(bytes) }
+  }
+  return out
 }
 
 async function readSwarmKey (file: string): Promise<Uint8Array> {

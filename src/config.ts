@@ -10,6 +10,7 @@ import { z } from 'zod'
 import { multiaddr } from '@multiformats/multiaddr'
 import { ConfigError, type ConfigProblem } from './errors.ts'
 import { RESOURCE_NAME } from '../protocols/resources.ts'
+import { DEFAULT_DATA_DIR } from './config-defaults.ts'
 
 const multiaddrString = z.string().refine(s => {
   try { multiaddr(s); return true } catch { return false }
@@ -32,7 +33,7 @@ export const configSchema = z.strictObject({
   /** Find peers on the local network by multicast DNS. */
   mdns: z.boolean().default(true),
   /** Identity key, journal and control.json live here. `~` is the user's home. */
-  dataDir: z.string().min(1).default('~/.meshwork'),
+  dataDir: z.string().min(1).default(DEFAULT_DATA_DIR),
   /**
    * What the journal and outbox survive before a write counts as done: a killed
    * process (`process`, flushed to disk right behind) or a power cut too (`power`,

@@ -1,34 +1,49 @@
 /**
  * `mesh`: the Meshwork CLI. Commander parses arguments (subcommands, help,
  * errors for unknown options) so every command gets the same conventions.
+ *
+ * Each command loads its code when it runs. The client commands (`peers`,
+ * `submit`, `run`, `status`, `results`, `cancel`) need only the control
+ * client and the formatting; the peer itself (libp2p, HiGHS, piscina, zod)
+ * loads only for `start`, `plan` and `demo`. Keep it that way: every module
+ * imported here is paid for by every command, `--help` included.
  */
-import { generateKey } from '@libp2p/pnet'
-import { Command } from 'commander'
-import { MeshError } from '../../src/errors.ts'
-import { JobSpecError } from '../../src/jobs/spec.ts'
-import { runDaemon } from '../daemon.ts'
-import { runDemo } from '../demo.ts'
-import { peersCommand } from './peers.ts'
-import { planCommand } from './plan.ts'
-import { cancelCommand, resultsCommand, runCommand, statusCommand, submitCommand } from './jobs.ts'
+import { Command, CommanderError, InvalidArgumentError } from 'commander'
+import { JobSpecError, MeshError } from '../../src/errors.ts'
+import { packageVersion } from '../package.ts'
 
 const program = new Command()
   .name('mesh')
   .description('Meshwork: a peer-to-peer cooperative compute mesh')
+  .version(packageVersion(), '-V, --version')
   .showHelpAfterError()
+  // Throw instead of exiting, so bad use exits 2 like a bad config (below).
+  .exitOverride()
+
+const setExit = (code: number): void => { process.exitCode = code }
+
+/** Commander option parsers: the type here, the range where the job spec is validated. */
+const number = (what: string) => (value: string): number => {
+  const n = Number(value)
+  if (value.trim() === '' || !Number.isFinite(n)) throw new InvalidArgumentError(`${what} must be a number.`)
+  return n
+}
+const wholeNumber = (what: string) => (value: string): number => {
+  const n = number(what)(value)
+  if (!Number.isInteger(n)) throw new InvalidArgumentError(`${what} must be a whole number.`)
+  return n
+}
 
 program.command('start')
   .description('run the peer daemon in the foreground')
   .option('-c, --config <file>', 'config file (default: $MESHWORK_CONFIG or ~/.meshwork/mesh.config.json)')
-  .action(async (opts: { config?: string }) => { await runDaemon(opts.config) })
+  .action(async (opts: { config?: string }) => { await (await import('../daemon.ts')).runDaemon(opts.config) })
 
 program.command('peers')
   .description('the mesh as this peer sees it: peers, resources, load, tasks')
   .option('-c, --config <file>', 'find the daemon through this config file')
   .option('--json', 'print JSON for scripts')
-  .action(async (opts: { config?: string, json?: boolean }) => { await peersCommand(opts) })
-
-const setExit = (code: number): void => { process.exitCode = code }
+  .action(async (opts: { config?: string, json?: boolean }) => { await (await import('./peers.ts')).peersCommand(opts) })
 
 program.command('submit')
   .description('submit a job file; --wait shows live progress and exits non-zero if the job fails')
@@ -36,19 +51,21 @@ program.command('submit')
   .option('-c, --config <file>', 'find the daemon through this config file')
   .option('-w, --wait', 'follow the job until it ends')
   .option('--json', 'print JSON for scripts')
-  .action(async (file: string, opts: { config?: string, json?: boolean, wait?: boolean }) => { setExit(await submitCommand(file, opts)) })
+  .action(async (file: string, opts: { config?: string, json?: boolean, wait?: boolean }) => { setExit(await (await import('./jobs.ts')).submitCommand(file, opts)) })
 
 program.command('run')
   .description('run a command as an exec job; {i} in the arguments becomes the task index')
-  .option('-n, --count <n>', 'how many instances')
-  .option('--cpu <cores>', 'cores per instance (default 1)')
-  .option('--mem <MB>', 'memory per instance in MB (default 0)')
-  .option('--retries <n>', 'retries per instance (default 0)')
+  .option('-n, --count <n>', 'how many instances', wholeNumber('--count'))
+  .option('--cpu <cores>', 'cores per instance (default 1)', number('--cpu'))
+  .option('--mem <MB>', 'memory per instance in MB (default 0)', number('--mem'))
+  .option('--retries <n>', 'retries per instance (default 0)', wholeNumber('--retries'))
   .option('-c, --config <file>', 'find the daemon through this config file')
   .option('-w, --wait', 'follow the job and print each instance\'s output')
   .option('--json', 'print JSON for scripts')
   .argument('<command...>', 'the program and its arguments (after --)')
-  .action(async (argv: string[], opts: { config?: string, json?: boolean, wait?: boolean, count?: string, cpu?: string, mem?: string, retries?: string }) => { setExit(await runCommand(argv, opts)) })
+  .action(async (argv: string[], opts: { config?: string, json?: boolean, wait?: boolean, count?: number, cpu?: number, mem?: number, retries?: number }) => {
+    setExit(await (await import('./jobs.ts')).runCommand(argv, opts))
+  })
 
 program.command('plan')
   .description('the best placement of a job on the live mesh (a MIP solved by HiGHS), beside what the auction would do; runs nothing')
@@ -56,14 +73,14 @@ program.command('plan')
   .option('-c, --config <file>', 'find the daemon through this config file')
   .option('--time-limit <seconds>', 'time for the solver (default 30)')
   .option('--json', 'print JSON for scripts')
-  .action(async (file: string, opts: { config?: string, json?: boolean, timeLimit?: string }) => { setExit(await planCommand(file, opts)) })
+  .action(async (file: string, opts: { config?: string, json?: boolean, timeLimit?: string }) => { setExit(await (await import('./plan.ts')).planCommand(file, opts)) })
 
 program.command('status')
   .description('jobs on this peer, or one job\'s tasks: state, peer, attempts, duration, reasons')
   .argument('[job]', 'a job id')
   .option('-c, --config <file>', 'find the daemon through this config file')
   .option('--json', 'print JSON for scripts')
-  .action(async (job: string | undefined, opts: { config?: string, json?: boolean }) => { setExit(await statusCommand(job, opts)) })
+  .action(async (job: string | undefined, opts: { config?: string, json?: boolean }) => { setExit(await (await import('./jobs.ts')).statusCommand(job, opts)) })
 
 program.command('results')
   .description('a job\'s results')
@@ -71,18 +88,19 @@ program.command('results')
   .option('-c, --config <file>', 'find the daemon through this config file')
   .option('--json', 'print JSON for scripts')
   .option('-o, --out <dir>', 'write each result as <dir>/<task>.json and output files under <dir>/<task>/')
-  .action(async (job: string, opts: { config?: string, json?: boolean, out?: string }) => { setExit(await resultsCommand(job, opts)) })
+  .action(async (job: string, opts: { config?: string, json?: boolean, out?: string }) => { setExit(await (await import('./jobs.ts')).resultsCommand(job, opts)) })
 
 program.command('cancel')
   .description('cancel a job everywhere')
   .argument('<job>', 'a job id')
   .option('-c, --config <file>', 'find the daemon through this config file')
   .option('--json', 'print JSON for scripts')
-  .action(async (job: string, opts: { config?: string, json?: boolean }) => { setExit(await cancelCommand(job, opts)) })
+  .action(async (job: string, opts: { config?: string, json?: boolean }) => { setExit(await (await import('./jobs.ts')).cancelCommand(job, opts)) })
 
 program.command('swarm-key')
   .description('print a new pnet swarm key; give the same file to every peer as swarmKeyFile for a private mesh')
-  .action(() => {
+  .action(async () => {
+    const { generateKey } = await import('@libp2p/pnet')
     const key = new Uint8Array(95)
     generateKey(key)
     process.stdout.write(new TextDecoder().decode(key))
@@ -90,11 +108,13 @@ program.command('swarm-key')
 
 program.command('demo')
   .description('a 3-peer mesh on this machine: peers find each other, one is killed, the others notice, it comes back')
-  .action(async () => { await runDemo() })
+  .action(async () => { await (await import('../demo.ts')).runDemo() })
 
 try {
   await program.parseAsync()
 } catch (err) {
+  // Commander has already printed help, the version or what was wrong.
+  if (err instanceof CommanderError) process.exit(err.exitCode === 0 ? 0 : 2)
   if (err instanceof MeshError) {
     process.stderr.write(`mesh: ${err.message} [${err.code}]\n`)
     if (err instanceof JobSpecError && err.problems.length > 1) {

@@ -1,21 +1,19 @@
 /** `mesh peers`: the mesh as the daemon sees it, as a table or JSON. */
-import Table from 'cli-table3'
-import type { PeerStats, PeerView } from '../../src/peer.ts'
-import { callDaemon, findDaemon } from '../control/client.ts'
+import type { PeersReply } from '../control/api.ts'
+import { ControlClient } from '../control/client.ts'
 import { ago, color, gb, hostPort, num, shortId } from './format.ts'
 
-export interface PeersReply { self: string, peers: PeerView[], stats: PeerStats }
-
 export async function peersCommand (opts: { config?: string, json?: boolean }): Promise<void> {
-  const reply = await callDaemon<PeersReply>(findDaemon(opts.config), '/v1/peers')
+  const reply = await ControlClient.find(opts.config).peers()
   if (opts.json === true) {
     process.stdout.write(JSON.stringify(reply, null, 2) + '\n')
     return
   }
-  process.stdout.write(renderPeers(reply, Date.now()) + '\n')
+  process.stdout.write(await renderPeers(reply, Date.now()) + '\n')
 }
 
-export function renderPeers (reply: PeersReply, now: number): string {
+export async function renderPeers (reply: PeersReply, now: number): Promise<string> {
+  const { default: Table } = await import('cli-table3')
   const table = new Table({
     head: ['peer', 'state', 'address', 'cpu free/total', 'memory free/total', 'gpu', 'load', 'tasks run/queue', 'speed', 'last seen'],
     style: { head: [], border: [] },

@@ -17,10 +17,10 @@ import { dryRunAuction, type DryRunResult } from '../../src/planning/dry-run.ts'
 import { dryRunPeers, problemFromSpec, type MeshPeerInfo } from '../../src/planning/from-spec.ts'
 import { optimalPlan, type OptimalPlan } from '../../src/planning/optimal.ts'
 import { indexProblem, type Placement, type Unplaceable } from '../../src/planning/problem.ts'
-import { callDaemon, findDaemon } from '../control/client.ts'
+import { parseJobSpec } from '../../src/jobs/spec.ts'
+import { ControlClient } from '../control/client.ts'
+import { readJobFile } from '../job-files.ts'
 import { color, num, shortId } from './format.ts'
-import { readJobSpecFile } from './jobs.ts'
-import type { PeersReply } from './peers.ts'
 
 export interface PlanReply {
   job: string
@@ -40,11 +40,11 @@ export interface PlanReply {
 const MAX_ROWS = 60
 
 export async function planCommand (file: string, opts: { config?: string, json?: boolean, timeLimit?: string }): Promise<number> {
-  const spec = await readJobSpecFile(file)
+  const spec = parseJobSpec(await readJobFile(file), file)
   const timeLimitMs = opts.timeLimit === undefined ? 30_000 : Number(opts.timeLimit) * 1000
   if (!(timeLimitMs > 0)) throw new MeshError('MESH_ERR_JOB_SPEC', `--time-limit must be a number of seconds > 0, not "${opts.timeLimit ?? ''}"`)
 
-  const mesh = await callDaemon<PeersReply>(findDaemon(opts.config), '/v1/peers')
+  const mesh = await ControlClient.find(opts.config).peers()
   const excluded: PlanReply['excluded'] = []
   const peers: MeshPeerInfo[] = []
   for (const p of mesh.peers) {

@@ -4,15 +4,16 @@
  * working, and the latest notable events. Elsewhere (CI logs, pipes), one line
  * per notable event and a progress line every few seconds.
  */
-import logUpdate from 'log-update'
-import type { JobEvent, JobSnapshot } from '../../src/jobs/job-view.ts'
-import { callDaemon, streamDaemon, type ControlTarget } from '../control/client.ts'
+import type { JobEvent, JobSnapshot } from '../control/api.ts'
+import type { ControlClient } from '../control/client.ts'
 import { color, shortId } from './format.ts'
 
 const TERMINAL = new Set(['job-done', 'job-failed', 'job-cancelled'])
 
-export async function followJob (target: ControlTarget, id: string, opts: { quiet?: boolean } = {}): Promise<JobSnapshot> {
+export async function followJob (client: ControlClient, id: string, opts: { quiet?: boolean } = {}): Promise<JobSnapshot> {
   const live = process.stdout.isTTY === true && opts.quiet !== true
+  // log-update (and its terminal helpers) only where there is a terminal to redraw.
+  const logUpdate = live ? (await import('log-update')).default : undefined
   const notes: string[] = []
   const t0 = Date.now()
   let ended = false
@@ -21,23 +22,22 @@ export async function followJob (target: ControlTarget, id: string, opts: { quie
     if (live) { notes.push(line); if (notes.length > 5) notes.shift() } else process.stdout.write(line + '\n')
   }
   const abort = new AbortController()
-  const stream = streamDaemon(target, `/v1/jobs/${encodeURIComponent(id)}/events`, v => {
-    const e = v as JobEvent
+  const stream = client.events(id, e => {
     const line = describe(e)
     if (line !== undefined) note(line)
     if (TERMINAL.has(e.type)) ended = true
   }, abort.signal).catch(() => { /* fall back to polling below */ })
 
-  let snap = await callDaemon<JobSnapshot>(target, `/v1/jobs/${encodeURIComponent(id)}?tasks=0`)
+  let snap = await client.job(id, { tasks: false })
   let lastLine = 0
   while (!ended && snap.state === 'running') {
-    if (live) logUpdate(render(snap, t0, notes))
+    if (logUpdate !== undefined) logUpdate(render(snap, t0, notes))
     else if (opts.quiet !== true && Date.now() - lastLine > 5000) { process.stdout.write(summaryLine(snap, t0) + '\n'); lastLine = Date.now() }
     await new Promise(resolve => setTimeout(resolve, 200))
-    snap = await callDaemon<JobSnapshot>(target, `/v1/jobs/${encodeURIComponent(id)}?tasks=0`)
+    snap = await client.job(id, { tasks: false })
   }
-  snap = await callDaemon<JobSnapshot>(target, `/v1/jobs/${encodeURIComponent(id)}?tasks=0`)
-  if (live) { logUpdate(render(snap, t0, notes)); logUpdate.done() }
+  snap = await client.job(id, { tasks: false })
+  if (logUpdate !== undefined) { logUpdate(render(snap, t0, notes)); logUpdate.done() }
   abort.abort()
   await stream
   return snap

@@ -5,17 +5,10 @@
  */
 import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { z } from 'zod'
 
 export const CONTROL_FILE = 'control.json'
 
-const controlInfoSchema = z.object({
-  url: z.string().url(),
-  token: z.string().min(16),
-  pid: z.number().int().positive(),
-  peerId: z.string().min(1)
-})
-export type ControlInfo = z.infer<typeof controlInfoSchema>
+export interface ControlInfo { url: string, token: string, pid: number, peerId: string }
 
 export function writeControlFile (dataDir: string, info: ControlInfo): void {
   const file = join(dataDir, CONTROL_FILE)
@@ -27,11 +20,25 @@ export function writeControlFile (dataDir: string, info: ControlInfo): void {
 /** The control info in `dataDir`, or undefined when there is none (or it is unreadable). */
 export function readControlFile (dataDir: string): ControlInfo | undefined {
   try {
-    const parsed = controlInfoSchema.safeParse(JSON.parse(readFileSync(join(dataDir, CONTROL_FILE), 'utf8')))
-    return parsed.success ? parsed.data : undefined
+    return asControlInfo(JSON.parse(readFileSync(join(dataDir, CONTROL_FILE), 'utf8')))
   } catch {
     return undefined
   }
+}
+
+/**
+ * Checked by hand rather than with the schema library: every client command
+ * reads this file, and loading zod would cost each of them about 13 MB and
+ * 60 ms for four fields.
+ */
+function asControlInfo (v: unknown): ControlInfo | undefined {
+  if (typeof v !== 'object' || v === null) return undefined
+  const { url, token, pid, peerId } = v as Record<string, unknown>
+  if (typeof url !== 'string' || !URL.canParse(url)) return undefined
+  if (typeof token !== 'string' || token.length < 16) return undefined
+  if (typeof pid !== 'number' || !Number.isInteger(pid) || pid <= 0) return undefined
+  if (typeof peerId !== 'string' || peerId === '') return undefined
+  return { url, token, pid, peerId }
 }
 
 export function removeControlFile (dataDir: string, pid = process.pid): void {

@@ -1,31 +1,29 @@
-/** The control API's job routes (see server.ts for the list). */
+/** The control API's job routes (see api.ts for the list and the shapes). */
 import type { FastifyInstance, FastifyReply } from 'fastify'
-import { JobSpecError } from '../../src/jobs/spec.ts'
-import { MeshError } from '../../src/errors.ts'
+import { JobSpecError, MeshError } from '../../src/errors.ts'
 import type { JobView } from '../../src/jobs/job-view.ts'
 import type { Peer } from '../peer.ts'
-
-interface SubmitBody { spec?: unknown, files?: Record<string, string> }
+import type { CancelReply, ErrorReply, JobsReply, ResultsReply, SubmitReply, SubmitRequest } from './api.ts'
 
 export function registerJobRoutes (app: FastifyInstance, peer: Peer): void {
-  app.post<{ Body: SubmitBody }>('/v1/jobs', async (req, reply) => {
+  app.post<{ Body: Partial<SubmitRequest> | undefined }>('/v1/jobs', async (req, reply) => {
     const body = req.body ?? {}
     const files: Record<string, Uint8Array> = {}
     for (const [p, b64] of Object.entries(body.files ?? {})) {
-      if (typeof b64 !== 'string') return await reply.code(400).send({ error: `files.${p}: must be base64 text` })
+      if (typeof b64 !== 'string') return await reply.code(400).send({ error: `files.${p}: must be base64 text` } satisfies ErrorReply)
       files[p] = Buffer.from(b64, 'base64')
     }
     try {
       const job = await peer.submit(body.spec, { files })
-      return await reply.code(201).send({ id: job.id })
+      return await reply.code(201).send({ id: job.id } satisfies SubmitReply)
     } catch (err) {
-      if (err instanceof JobSpecError) return await reply.code(400).send({ error: err.message, code: err.code, problems: err.problems })
-      if (err instanceof MeshError) return await reply.code(400).send({ error: err.message, code: err.code })
+      if (err instanceof JobSpecError) return await reply.code(400).send({ error: err.message, code: err.code, problems: err.problems } satisfies ErrorReply)
+      if (err instanceof MeshError) return await reply.code(400).send({ error: err.message, code: err.code } satisfies ErrorReply)
       throw err
     }
   })
 
-  app.get('/v1/jobs', async () => ({ jobs: peer.jobs().map(j => j.snapshot(false)) }))
+  app.get('/v1/jobs', async (): Promise<JobsReply> => ({ jobs: peer.jobs().map(j => j.snapshot(false)) }))
 
   app.get<{ Params: { id: string }, Querystring: { tasks?: string } }>('/v1/jobs/:id', async (req, reply) => {
     const job = await find(peer, req.params.id, reply)
@@ -65,14 +63,14 @@ export function registerJobRoutes (app: FastifyInstance, peer: Peer): void {
       }
       if (t.error !== undefined) errors[t.id] = t.error
     }
-    return { id: job.id, name: job.spec.name, state: job.state, results, outputs, errors }
+    return { id: job.id, name: job.spec.name, state: job.state, results, outputs, errors } satisfies ResultsReply
   })
 
   app.get<{ Params: { id: string }, Querystring: { task?: string, path?: string } }>('/v1/jobs/:id/output', async (req, reply) => {
     const job = await find(peer, req.params.id, reply)
     if (job === undefined) return
     const data = job.tasks.get(req.query.task ?? '')?.outputs?.[req.query.path ?? '']
-    if (data === undefined) return await reply.code(404).send({ error: `no output ${req.query.path ?? ''} for task ${req.query.task ?? ''}` })
+    if (data === undefined) return await reply.code(404).send({ error: `no output ${req.query.path ?? ''} for task ${req.query.task ?? ''}` } satisfies ErrorReply)
     const bytes = 'inline' in data ? data.inline : await peer.blobs.fetch(peer.id, data.blob)
     return await reply.type('application/octet-stream').send(Buffer.from(bytes))
   })
@@ -80,12 +78,12 @@ export function registerJobRoutes (app: FastifyInstance, peer: Peer): void {
   app.post<{ Params: { id: string } }>('/v1/jobs/:id/cancel', async (req, reply) => {
     const job = await find(peer, req.params.id, reply)
     if (job === undefined) return
-    return { cancelled: peer.cancel(job.id), state: job.state }
+    return { cancelled: peer.cancel(job.id), state: job.state } satisfies CancelReply
   })
 }
 
 async function find (peer: Peer, id: string, reply: FastifyReply): Promise<JobView | undefined> {
   const job = peer.job(id)
-  if (job === undefined) await reply.code(404).send({ error: `no job ${id} on this peer (jobs live on the peer they were submitted to)` })
+  if (job === undefined) await reply.code(404).send({ error: `no job ${id} on this peer (jobs live on the peer they were submitted to)` } satisfies ErrorReply)
   return job
 }

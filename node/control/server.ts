@@ -2,21 +2,13 @@
  * The daemon's control API: HTTP on loopback, every request carrying
  * `Authorization: Bearer <token>` from control.json. Fastify, because it gives
  * routing, JSON handling, error replies and clean shutdown in a few lines and
- * is fast and well kept; the API is small but grows with jobs.
- *
- *   GET  /v1/health             → { ok, peerId }
- *   GET  /v1/peers              → { self, peers: PeerView[], stats }
- *   POST /v1/jobs               { spec, files?: {path: base64} } → 201 { id } | 400 { error, problems }
- *   GET  /v1/jobs               → { jobs: JobSnapshot[] }
- *   GET  /v1/jobs/:id           → JobSnapshot with every task
- *   GET  /v1/jobs/:id/events    → NDJSON, one JobEvent per line, from the start, ending when the job ends
- *   GET  /v1/jobs/:id/results   → { id, state, results: {task: value}, outputs: {task: {path: bytes}}, errors }
- *   GET  /v1/jobs/:id/output?task=T&path=P → the output file's bytes
- *   POST /v1/jobs/:id/cancel    → { cancelled }
+ * is fast and well kept; the API is small but grows with jobs. The routes and
+ * the shapes of their bodies are in api.ts, shared with the client.
  */
 import { randomBytes, timingSafeEqual } from 'node:crypto'
 import Fastify, { type FastifyInstance } from 'fastify'
 import type { Peer } from '../peer.ts'
+import type { HealthReply, PeersReply } from './api.ts'
 import { registerJobRoutes } from './jobs-routes.ts'
 
 export interface ControlServer {
@@ -39,8 +31,8 @@ export async function startControlServer (peer: Peer, host: string, port: number
     }
   })
 
-  app.get('/v1/health', async () => ({ ok: true, peerId: peer.id }))
-  app.get('/v1/peers', async () => ({ self: peer.id, peers: peer.peers(), stats: peer.stats() }))
+  app.get('/v1/health', async (): Promise<HealthReply> => ({ ok: true, peerId: peer.id }))
+  app.get('/v1/peers', async (): Promise<PeersReply> => ({ self: peer.id, peers: peer.peers(), stats: peer.stats() }))
   registerJobRoutes(app, peer)
 
   const address = await app.listen({ host, port })

@@ -24,8 +24,10 @@
 import { existsSync } from 'node:fs'
 import { availableParallelism } from 'node:os'
 import { isAbsolute } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { MessageChannel } from 'node:worker_threads'
 import { Piscina } from 'piscina'
+import { siblingModule } from '../package.ts'
 import type { RunContext, RunOutcome, RunRequest, TaskRunner } from '../../src/execution/runner.ts'
 import { describeError, findUncloneable, type PortMessage, type WorkerReply, type WorkerTask } from './handler-worker.ts'
 
@@ -69,6 +71,8 @@ export interface HandlerRunnerOptions {
 type Entry = { kind: 'embedded', fn: HandlerFn } | { kind: 'module', module: string, exportName: string }
 type Stop = 'timeout' | 'cancelled'
 
+const WORKER_MODULE = siblingModule(import.meta.url, './handler-worker')
+
 /** How long to wait, after a module task ends, for its last progress messages. */
 const PORT_DRAIN_MS = 1000
 const MAX_MESSAGE = 200
@@ -85,6 +89,10 @@ export class HandlerRunner implements TaskRunner {
     this.#threads = Math.max(1, Math.floor(options.threads ?? availableParallelism()))
     this.#maxMemoryMB = options.maxMemoryMB ?? 1024
     this.#idleTimeoutMs = options.idleTimeoutMs ?? 30_000
+    // Piscina leaves a task pending forever when its worker module cannot
+    // load, so a broken install would hold awarded attempts with no end:
+    // refuse to start instead.
+    if (!existsSync(WORKER_MODULE)) throw new Error(`the handler worker module ${fileURLToPath(WORKER_MODULE)} is missing: reinstall meshwork (or run npm run build)`)
   }
 
   /** Adds an embedded handler, run on the main thread. */
@@ -230,7 +238,7 @@ export class HandlerRunner implements TaskRunner {
   #ensurePool (): Piscina<WorkerTask, WorkerReply> {
     if (this.#pool !== undefined) return this.#pool
     const pool = new Piscina<WorkerTask, WorkerReply>({
-      filename: new URL('./handler-worker.ts', import.meta.url).href,
+      filename: WORKER_MODULE.href,
       name: 'default',
       minThreads: 0,
       // 'sync' would park an idle worker in Atomics.wait, so its end of a

@@ -8,6 +8,7 @@ import { cpus, freemem, loadavg } from 'node:os'
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks'
 import { Worker } from 'node:worker_threads'
 import type { LoadSample, MachineInfo, ResourceProbe } from '../../src/resources/capacity.ts'
+import { siblingModule } from '../package.ts'
 import { calibrateSpeed } from './calibrate.ts'
 
 /**
@@ -191,7 +192,7 @@ export async function createProbe (speed: number | 'auto', periodMs: number): Pr
  */
 export async function probeMachineInWorker (): Promise<MachineInfo> {
   try {
-    const worker = new Worker(new URL('./probe-worker.ts', import.meta.url))
+    const worker = new Worker(siblingModule(import.meta.url, './probe-worker'))
     return await new Promise<MachineInfo>((resolve, reject) => {
       worker.once('message', (m: MachineInfo) => { resolve(m); void worker.terminate() })
       worker.once('error', reject)

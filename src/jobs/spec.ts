@@ -10,8 +10,12 @@
  * and each names its path, e.g. `tasks.train.resources.cpu: must be > 0`.
  */
 import { z } from 'zod'
-import { MeshError } from '../errors.ts'
+import { JobSpecError, MESSAGE_PROBLEMS, type JobSpecProblem } from '../errors.ts'
 import { LIMITS as AD_LIMITS, RESOURCE_NAME } from '../../protocols/resources.ts'
+
+// The error lives with the other errors, so that code which only reports it
+// (the CLI) need not load the schema.
+export { JobSpecError, type JobSpecProblem }
 
 export const JOB_LIMITS = {
   maxTasks: 1000,
@@ -77,23 +81,6 @@ export interface ExecTaskSpec extends TaskSpecBase {
 
 export type TaskSpec = HandlerTaskSpec | ExecTaskSpec
 export interface JobSpec { name: string, tasks: Record<string, TaskSpec> }
-
-/** One problem in a spec: where (`tasks.train.resources.cpu`) and what. */
-export interface JobSpecProblem { path: string, problem: string }
-
-/** The longest problem list spelled out in an error message; `problems` keeps them all. */
-const MESSAGE_PROBLEMS = 20
-
-export class JobSpecError extends MeshError {
-  readonly problems: JobSpecProblem[]
-  constructor (problems: JobSpecProblem[], source = 'job spec') {
-    const shown = problems.slice(0, MESSAGE_PROBLEMS).map(p => `${p.path}: ${p.problem}`)
-    if (problems.length > MESSAGE_PROBLEMS) shown.push(`… and ${problems.length - MESSAGE_PROBLEMS} more`)
-    super('MESH_ERR_JOB_SPEC', `${source}: ${shown.join('; ')}`)
-    this.name = 'JobSpecError'
-    this.problems = problems
-  }
-}
 
 // ---------------------------------------------------------------- the schema
 

@@ -3,7 +3,7 @@
  * `mesh` CLI (bin/mesh), as an operator would.
  */
 import { execFile } from 'node:child_process'
-import type { PeersReply } from '../../node/cli/peers.ts'
+import type { PeersReply } from '../../node/control/api.ts'
 import { createLocalMesh, LocalDaemon, MESH_BIN, ROOT } from '../../node/local-mesh.ts'
 import { waitFor } from './wait.ts'
 

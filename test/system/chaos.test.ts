@@ -8,8 +8,6 @@ import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { JobEvent } from '../../src/jobs/job-view.ts'
-import { streamDaemon } from '../../node/control/client.ts'
-import { readControlFile } from '../../node/control/control-file.ts'
 import { ROOT, startMesh, mesh, type LocalDaemon } from '../helpers/daemons.ts'
 import { sleep } from '../helpers/wait.ts'
 
@@ -36,9 +34,8 @@ describe('chaos', () => {
     const id = (JSON.parse(sub.stdout) as { id: string }).id
 
     // Every event of the job, from the origin's control API.
-    const token = readControlFile(join(dir, 'data1'))!.token
     const events: JobEvent[] = []
-    const stream = streamDaemon({ url: origin.controlUrl, token }, `/v1/jobs/${id}/events`, e => { events.push(e as JobEvent) })
+    const stream = origin.client().events(id, e => { events.push(e) })
 
     // Chaos: five kills of a random executor (each restarted), and one freeze of another.
     let seed = 42

@@ -10,8 +10,6 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import type { JobEvent } from '../../src/jobs/job-view.ts'
-import { callDaemon, streamDaemon } from '../../node/control/client.ts'
-import { readControlFile } from '../../node/control/control-file.ts'
 import { createLocalMesh, ROOT, type LocalMesh } from '../../node/local-mesh.ts'
 import { waitFor } from '../helpers/wait.ts'
 
@@ -37,21 +35,18 @@ describe('load shift', () => {
     const mesh = m
     await Promise.all(mesh.daemons.map(async d => { await d.start() }))
     const [origin, desktop] = mesh.daemons as [typeof mesh.daemons[0], typeof mesh.daemons[0]]
-    const target = { url: origin.controlUrl, token: readControlFile(join(mesh.dir, 'data1'))!.token }
+    const target = origin.client()
     await waitFor('the mesh to form', async () =>
-      (await callDaemon<{ peers: Array<{ state: string }> }>(target, '/v1/peers')).peers.filter(p => p.state === 'alive').length === 3, { timeoutMs: 15_000, intervalMs: 200 })
+      (await target.peers()).peers.filter(p => p.state === 'alive').length === 3, { timeoutMs: 15_000, intervalMs: 200 })
 
-    const { id } = await callDaemon<{ id: string }>(target, '/v1/jobs', {
-      method: 'POST',
-      body: { spec: { name: 'shift', tasks: { t: { kind: 'handler', handler: 'work', count: 12, input: { ms: 6000 }, resources: { cpu: 1 }, estimateMs: 6000 } } } }
-    })
+    const { id } = await target.submit({ name: 'shift', tasks: { t: { kind: 'handler', handler: 'work', count: 12, input: { ms: 6000 }, resources: { cpu: 1 }, estimateMs: 6000 } } })
     const events: JobEvent[] = []
-    const stream = streamDaemon(target, `/v1/jobs/${id}/events`, e => { events.push(e as JobEvent) })
+    const stream = target.events(id, e => { events.push(e) })
     stream.catch(() => {}) // the daemons are torn down after a failure; the assertions below say what went wrong
     // The desktop's own count (its executor's queue, live), not the origin's view of it.
-    const desktopTarget = { url: desktop.controlUrl, token: readControlFile(join(mesh.dir, 'data2'))!.token }
+    const desktopTarget = desktop.client()
     const queuedOnDesktop = async (): Promise<number> =>
-      (await callDaemon<{ peers: Array<{ self: boolean, tasks: { queued: number } }> }>(desktopTarget, '/v1/peers')).peers.find(p => p.self)!.tasks.queued
+      (await desktopTarget.peers()).peers.find(p => p.self)!.tasks.queued
     await waitFor('the desktop to hold queued tasks', async () => await queuedOnDesktop() > 0, { timeoutMs: 20_000, intervalMs: 100 })
 
     // The owner starts a heavy build: both cores busy, at low priority, outside the mesh.
@@ -60,7 +55,7 @@ describe('load shift', () => {
     const given = await waitFor('the desktop to give its queued tasks back', () =>
       events.find(e => e.type === 'task-migrated' && e.peer === desktop.peerId && /given back/.test(e.reason)), { timeoutMs: SUSTAIN_MS + 1000 + 500, intervalMs: 50 })
       .catch(async (err: Error) => {
-        const self = (await callDaemon<{ peers: Array<Record<string, unknown>> }>(desktopTarget, '/v1/peers')).peers[0]
+        const self = (await desktopTarget.peers()).peers[0]
         throw new Error(`${err.message}; the desktop reports ${JSON.stringify({ load: self?.load, busy: self?.busy, tasks: self?.tasks })}; events ${JSON.stringify(events.slice(-5))}`)
       })
     expect(given.at).toBeGreaterThan(spikeAt)
