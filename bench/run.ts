@@ -8,6 +8,9 @@
  *   --smoke   the smallest Meshwork-only runs, for CI: checks the bench still
  *             runs and writes its results (set MESHWORK_BENCH_DIR to write
  *             them elsewhere); no timing is asserted, no Redis or Dask needed
+ *   --only footprint --baseline DIR
+ *             the footprint of another checkout (with its node_modules), the
+ *             "before" of a change, into results/footprint-baseline.json
  *
  * Figures are measured here, never asserted in tests. Workloads run one after
  * the other, never concurrently, so each has the machine to itself.
@@ -17,7 +20,7 @@ import { benchBullmq } from './bullmq.ts'
 import { benchDask } from './dask.ts'
 import { benchGossip } from './gossip.ts'
 import { benchJobs } from './jobs.ts'
-import { benchMembership } from './membership.ts'
+import { benchFootprint } from './footprint.ts'
 import { benchPlacement } from './placement.ts'
 import { benchRecovery } from './recovery.ts'
 import { benchScale } from './scale.ts'
@@ -25,7 +28,7 @@ import { writeReport } from './report.ts'
 
 export interface BenchOptions { quick: boolean, smoke: boolean }
 
-const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, smoke: { type: 'boolean', default: false }, only: { type: 'string' } } })
+const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, smoke: { type: 'boolean', default: false }, only: { type: 'string' }, baseline: { type: 'string' } } })
 const smoke = values.smoke === true
 const opts: BenchOptions = { quick: values.quick === true || smoke, smoke }
 
@@ -37,7 +40,7 @@ const benches: Array<{ name: string, run: (o: BenchOptions) => Promise<unknown>,
   { name: 'dask', run: benchDask, smoke: false },
   { name: 'placement', run: benchPlacement, smoke: true },
   { name: 'recovery', run: benchRecovery, smoke: true },
-  { name: 'membership', run: benchMembership, smoke: false },
+  { name: 'footprint', run: async o => await benchFootprint({ ...o, baseline: values.baseline }), smoke: true },
   { name: 'gossip', run: benchGossip, smoke: false },
   { name: 'scale', run: benchScale, smoke: true }
 ]

@@ -22,7 +22,7 @@ import { createMeshLibp2p, type MeshLibp2p } from './libp2p/create.ts'
 import { BootstrapKeeper, dialMdnsDiscoveries } from './libp2p/discovery.ts'
 import { Libp2pTransport } from './libp2p/transport.ts'
 import { coreLogger, createLogger } from './logger.ts'
-import { createProbe, type LoadSampler } from './resources/probe.ts'
+import { createProbe } from './resources/probe.ts'
 import { systemClock } from './system-clock.ts'
 import { join } from 'node:path'
 import { createLazyHighsSolver, type LazyLpSolver } from '../src/auction/lp.ts'
@@ -76,14 +76,13 @@ export class Peer {
   readonly runner: PeerRunner
   readonly blobs: Libp2pBlobStore
   readonly #keeper: BootstrapKeeper
-  readonly #sampler: LoadSampler | undefined
   #stopMdns: (() => void) | undefined
   #state: 'new' | 'started' | 'stopped' = 'new'
 
   readonly #closeStorage: () => Promise<void>
   readonly #solver: LazyLpSolver
 
-  constructor (parts: { config: MeshConfig, libp2p: MeshLibp2p, core: MeshPeer, log: Pino, keeper: BootstrapKeeper, sampler?: LoadSampler, runner: PeerRunner, blobs: Libp2pBlobStore, closeStorage: () => Promise<void>, solver: LazyLpSolver }) {
+  constructor (parts: { config: MeshConfig, libp2p: MeshLibp2p, core: MeshPeer, log: Pino, keeper: BootstrapKeeper, runner: PeerRunner, blobs: Libp2pBlobStore, closeStorage: () => Promise<void>, solver: LazyLpSolver }) {
     this.#solver = parts.solver
     this.runner = parts.runner
     this.blobs = parts.blobs
@@ -93,7 +92,6 @@ export class Peer {
     this.core = parts.core
     this.log = parts.log
     this.#keeper = parts.keeper
-    this.#sampler = parts.sampler
   }
 
   get id (): string { return this.core.id }
@@ -119,7 +117,6 @@ export class Peer {
     this.#keeper.stop()
     this.#stopMdns?.()
     await this.core.stop(opts)
-    this.#sampler?.stop()
     await this.runner.handlers.close()
     await this.libp2p.stop()
     await this.blobs.flush()
@@ -178,14 +175,8 @@ export async function createPeer (opts: CreatePeerOptions = {}): Promise<Peer> {
     privateKey = await loadOrCreateIdentity(config.dataDir)
   }
   const swarmKey = config.swarmKeyFile === null ? null : await readSwarmKey(config.swarmKeyFile)
-  let sampler: LoadSampler | undefined
-  let probe = opts.probe
-  if (probe === undefined) {
-    // Load is sampled four times a second, so load shift reacts within sustainMs + a quarter second.
-    const real = await createProbe(config.resources.speed, Math.min(250, config.gossip.intervalMs))
-    sampler = real.sampler
-    probe = real
-  }
+  // Load is sampled on each executor heartbeat, so load shift reacts within sustainMs + a heartbeat.
+  const probe = opts.probe ?? await createProbe(config.resources.speed)
   const libp2p = await createMeshLibp2p({
     privateKey,
     listen: config.listen,
@@ -230,7 +221,7 @@ export async function createPeer (opts: CreatePeerOptions = {}): Promise<Peer> {
   if (saved.jobs.some(j => j.end === undefined)) await solver.load()
   core.origin.restore(saved)
   const keeper = new BootstrapKeeper(libp2p, config.bootstrap, logger)
-  return new Peer({ config, libp2p, core, log, keeper, sampler, runner, blobs, closeStorage: async () => { await journal.close?.(); await outbox.close?.() }, solver })
+  return new Peer({ config, libp2p, core, log, keeper, runner, blobs, closeStorage: async () => { await journal.close?.(); await outbox.close?.() }, solver })
 }
 
 /** The origin keeps a job's input files (inline when small, else as blobs) so any executor can fetch them. */

@@ -1,11 +1,10 @@
 /**
  * The libp2p node behind a peer: TCP, noise, yamux, identify, ping, gossipsub,
  * optional pnet and mDNS. Settings that differ from libp2p's defaults, and why:
- *  - every connection is pinged every `pingIntervalMs` with a timeout of
+ *  - a connection silent for `pingIntervalMs` is pinged, with a timeout of
  *    `pingTimeoutMs`–3×, so a frozen peer's connection closes in about a second
- *    instead of libp2p's 5–15 s (notes/libp2p-v3.md §8); with yamux ping frames
- *    (liveness.ts) instead of libp2p's connection monitor, which opens a stream
- *    per ping;
+ *    instead of libp2p's 5–15 s; with yamux ping frames (liveness.ts) instead
+ *    of libp2p's connection monitor, which opens a stream per ping;
  *  - inboundConnectionThreshold 100: the default 5/s per IP breaks several
  *    peers on one host (§6);
  *  - gossipsub StrictSign (every peer must agree) and allowPublishToZeroTopicPeers,
@@ -24,9 +23,9 @@ import { ping, type Ping } from '@libp2p/ping'
 import { preSharedKey } from '@libp2p/pnet'
 import { tcp } from '@libp2p/tcp'
 import { createLibp2p, type Libp2p } from 'libp2p'
-import { muxerLiveness } from './liveness.ts'
+import { muxerLiveness, type Liveness } from './liveness.ts'
 
-export type MeshServices = { identify: Identify, ping: Ping, pubsub: GossipSub }
+export type MeshServices = { identify: Identify, ping: Ping, pubsub: GossipSub, liveness: Liveness }
 export type MeshLibp2p = Libp2p<MeshServices>
 
 export interface MeshLibp2pInit {

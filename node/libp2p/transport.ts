@@ -33,6 +33,12 @@ export class Libp2pTransport implements Transport {
   readonly #topics = new Map<string, Set<TopicHandler>>()
   readonly #beforeDeliver: Libp2pTransportOptions['beforeDeliver']
   readonly channels: Channels
+  /**
+   * Our own addresses, for every ad. libp2p derives them afresh on each call
+   * (for a wildcard listener, from the machine's interfaces); they change only
+   * when libp2p says so.
+   */
+  #addresses: string[] | undefined
 
   constructor (node: MeshLibp2p, log: Logger, options: Libp2pTransportOptions = {}) {
     this.#node = node
@@ -40,6 +46,10 @@ export class Libp2pTransport implements Transport {
     this.#beforeDeliver = options.beforeDeliver
     this.self = node.peerId.toString()
     this.channels = new Channels(node, log)
+    const stale = (): void => { this.#addresses = undefined }
+    node.addEventListener('self:peer:update', stale)
+    node.addEventListener('transport:listening', stale)
+    node.addEventListener('transport:close', stale)
   }
 
   send = async (peer: string, protocol: string, data: Uint8Array): Promise<boolean> => await this.channels.send(peer, protocol, data)
@@ -52,7 +62,10 @@ export class Libp2pTransport implements Transport {
     return () => { void this.channels.unhandle(protocol).catch(() => {}) }
   }
 
-  addresses = (): string[] => this.#node.getMultiaddrs().map(String)
+  addresses = (): string[] => {
+    this.#addresses ??= this.#node.getMultiaddrs().map(String)
+    return this.#addresses
+  }
 
   publish = async (topic: string, data: Uint8Array): Promise<void> => {
     try {
@@ -119,6 +132,10 @@ export class Libp2pTransport implements Transport {
   ping = async (peer: string, timeoutMs: number): Promise<boolean> => {
     const id = parsePeerId(peer)
     if (id === undefined) return false
+    // The liveness service closed its connection because a ping went unanswered
+    // just now: that was this probe, already failed. (A frozen peer's kernel still
+    // accepts a new connection, so probing again would only wait out the timeout.)
+    if (this.#node.services.liveness.unanswered(peer, timeoutMs)) return false
     // `settleWithin` decides, after reading what arrived while this process
     // was stalled, whether the answer was in time; the ping stops after that.
     const hardStop = new AbortController()
@@ -164,8 +181,17 @@ export class Libp2pTransport implements Transport {
   }
 }
 
+/** Parsed peer ids: every ad asks whether its sender is connected, and parsing costs a base58 decode. */
+const peerIds = new Map<string, PeerId>()
+
 export function parsePeerId (s: string): PeerId | undefined {
-  try { return peerIdFromString(s) } catch { return undefined }
+  let id = peerIds.get(s)
+  if (id !== undefined) return id
+  try { id = peerIdFromString(s) } catch { return undefined }
+  // Bounded: peers come and go; past this many, start over.
+  if (peerIds.size >= 10_000) peerIds.clear()
+  peerIds.set(s, id)
+  return id
 }
 
 export function parseMultiaddr (s: string): Multiaddr | undefined {

@@ -21,6 +21,9 @@ import type { OutboxStore } from './outbox.ts'
 import { YieldWatcher, type YieldPolicy } from './yield.ts'
 import type { LoadSample } from '../resources/capacity.ts'
 
+/** The heartbeat period of an executor with nothing running (see #scheduleHeartbeat). */
+const IDLE_HEARTBEAT_MS = 1000
+
 export interface BlobStore {
   put: (bytes: Uint8Array) => BlobRef
   /** Forget a blob once nobody needs it (its result was acknowledged). */
@@ -97,6 +100,8 @@ export class Executor {
   readonly #pendingResults = new Map<string, TaskResult[]>()
   #flushTimer: TimerHandle | undefined
   #heartbeat: TimerHandle | undefined
+  /** The armed heartbeat is the idle one (nothing running, load sampling only). */
+  #heartbeatIdle = false
   #resend: TimerHandle | undefined
   #running = false
   /**
@@ -301,6 +306,11 @@ export class Executor {
       else this.#queue.push(key)
     }
     void this.#c.send(origin, { v: TASK_VERSION, type: 'accept', jobId: msg.jobId, accepted, rejected })
+    // Leases start now: heartbeats at their own period from here, not at the idle one.
+    if (this.#heartbeatIdle && this.#attempts.size > 0 && this.#heartbeat !== undefined) {
+      this.#c.clock.clearTimeout(this.#heartbeat)
+      this.#scheduleHeartbeat()
+    }
     // Rejections released their holds.
     this.#released()
   }
@@ -502,13 +512,20 @@ export class Executor {
 
   // ── heartbeats and the outbox ────────────────────────────────────────────
 
+  /**
+   * Heartbeats keep running attempts' leases, and sample load for load shift.
+   * With nothing running only the sampling is left, and a sample a second
+   * (IDLE_HEARTBEAT_MS) is plenty against a sustain window of seconds: an idle
+   * peer wakes half as often.
+   */
   #scheduleHeartbeat (): void {
+    this.#heartbeatIdle = this.#attempts.size === 0
     this.#heartbeat = this.#c.clock.setTimeout(() => {
       if (!this.#running) return
       this.#checkLoad()
       this.#sendProgress([...this.#attempts.values()])
       this.#scheduleHeartbeat()
-    }, this.#init.heartbeatMs)
+    }, this.#heartbeatIdle ? Math.max(this.#init.heartbeatMs, IDLE_HEARTBEAT_MS) : this.#init.heartbeatMs)
   }
 
   #sendProgress (attempts: Attempt[], started = false): void {
