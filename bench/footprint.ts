@@ -47,9 +47,8 @@ function subjectOf (dir: string | undefined): Subject {
   })()
   if (dir === undefined) return { label: 'this checkout', cli: CLI_ENTRY, commit }
   // Checkouts from before the compiled package ran the CLI from its sources.
-  const compiled = join(dir, 'dist', 'node', 'cli', 'bin.js')
-  const cli = existsSync(compiled) ? compiled : join(dir, 'node', 'cli', 'main.ts')
-  if (!existsSync(cli)) throw new Error(`--baseline ${dir}: neither dist/node/cli/bin.js nor node/cli/main.ts is there`)
+  const cli = [join(dir, 'dist', 'cli', 'bin.js'), join(dir, 'dist', 'node', 'cli', 'bin.js'), join(dir, 'node', 'cli', 'main.ts')].find(f => existsSync(f))
+  if (cli === undefined) throw new Error(`--baseline ${dir}: no dist/cli/bin.js, dist/node/cli/bin.js or node/cli/main.ts there`)
   return { label: `baseline ${dir}`, cli, commit }
 }
 

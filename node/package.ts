@@ -10,10 +10,11 @@ import { dirname, join } from 'node:path'
 export const PACKAGE_ROOT = findPackageRoot(import.meta.dirname)
 
 /**
- * The compiled CLI, which local meshes (the demo, the benchmarks, the system
- * tests) spawn as `mesh start`: what an operator runs, not the sources.
+ * The compiled and bundled CLI (scripts/bundle-cli.ts), which local meshes
+ * (the demo, the benchmarks, the system tests) spawn as `mesh start`: what an
+ * operator runs, not the sources.
  */
-export const CLI_ENTRY = join(PACKAGE_ROOT, 'dist', 'node', 'cli', 'bin.js')
+export const CLI_ENTRY = join(PACKAGE_ROOT, 'dist', 'cli', 'bin.js')
 
 /**
  * A module next to `importMetaUrl` with the same extension: `.ts` when

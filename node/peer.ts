@@ -167,6 +167,11 @@ export async function createPeer (opts: CreatePeerOptions = {}): Promise<Peer> {
   if (tooOld !== undefined) throw new MeshError('MESH_ERR_NODE_VERSION', tooOld)
   const config = opts.resolvedConfig ?? resolvePaths(parseConfig(opts.config ?? {}), process.cwd())
   const log = opts.logger ?? createLogger(config.log.level)
+  // The machine probe runs a child process for the GPUs: start it first, await it when needed.
+  const probing = opts.probe !== undefined
+    ? Promise.resolve(opts.probe)
+    : createProbe(config.resources.speed, why => { log.warn({ why }, 'GPUs not probed; set resources.gpu to declare them') })
+  probing.catch(() => {})
   let privateKey
   if (opts.ephemeral === true) {
     privateKey = await generateKeyPair('Ed25519')
@@ -175,8 +180,6 @@ export async function createPeer (opts: CreatePeerOptions = {}): Promise<Peer> {
     privateKey = await loadOrCreateIdentity(config.dataDir)
   }
   const swarmKey = config.swarmKeyFile === null ? null : await readSwarmKey(config.swarmKeyFile)
-  // Load is sampled on each executor heartbeat, so load shift reacts within sustainMs + a heartbeat.
-  const probe = opts.probe ?? await createProbe(config.resources.speed)
   const libp2p = await createMeshLibp2p({
     privateKey,
     listen: config.listen,
@@ -192,6 +195,8 @@ export async function createPeer (opts: CreatePeerOptions = {}): Promise<Peer> {
   const transport = new Libp2pTransport(libp2p, logger, {
     beforeDeliver: topic => topic === AUCTION_TOPIC && !solver.loaded ? solver.load() : undefined
   })
+  // Load is sampled on each executor heartbeat, so load shift reacts within sustainMs + a heartbeat.
+  const probe = await probing
   // One worker thread per core this peer offers (declared or probed): the executor admits
   // that much handler work at once, and a pool sized by the machine instead would queue
   // awarded tasks behind each other on a peer that declares more cores than it has.

@@ -12,4 +12,7 @@ if (problem !== undefined) {
   process.stderr.write(`mesh: ${problem}\n`)
   process.exit(2)
 }
+// V8 keeps the compiled code of the CLI's modules on disk (in the OS temp
+// folder) and reuses it on the next start instead of compiling again.
+process.getBuiltinModule('node:module').enableCompileCache?.()
 await import('./main.ts')

@@ -1,15 +1,13 @@
 /**
  * The daemon's control API: HTTP on loopback, every request carrying
- * `Authorization: Bearer <token>` from control.json. Fastify, because it gives
- * routing, JSON handling, error replies and clean shutdown in a few lines and
- * is fast and well kept; the API is small but grows with jobs. The routes and
- * the shapes of their bodies are in api.ts, shared with the client.
+ * `Authorization: Bearer <token>` from control.json. The routes and the shapes
+ * of their bodies are in api.ts, shared with the client; http.ts serves them.
  */
 import { randomBytes, timingSafeEqual } from 'node:crypto'
-import Fastify, { type FastifyInstance } from 'fastify'
 import type { Peer } from '../peer.ts'
 import type { HealthReply, PeersReply } from './api.ts'
-import { registerJobRoutes } from './jobs-routes.ts'
+import { serve } from './http.ts'
+import { jobRoutes } from './jobs-routes.ts'
 
 export interface ControlServer {
   url: string
@@ -19,22 +17,25 @@ export interface ControlServer {
 
 export const API_VERSION = 'v1'
 
+/** Job specs travel whole (with exec input files, base64), and are capped at 16 MiB as a spec. */
+const BODY_LIMIT = 16 * 1024 * 1024
+
 export async function startControlServer (peer: Peer, host: string, port: number): Promise<ControlServer> {
   const token = randomBytes(24).toString('base64url')
   const expected = Buffer.from(`Bearer ${token}`)
-  const app: FastifyInstance = Fastify({ logger: false, bodyLimit: 16 * 1024 * 1024 })
-
-  app.addHook('onRequest', async (req, reply) => {
-    const given = Buffer.from(req.headers.authorization ?? '')
-    if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
-      await reply.code(401).send({ error: 'missing or wrong control token (see control.json in the data directory)' })
-    }
+  const server = await serve([
+    { method: 'GET', path: '/v1/health', handle: () => ({ json: { ok: true, peerId: peer.id } satisfies HealthReply }) },
+    { method: 'GET', path: '/v1/peers', handle: () => ({ json: { self: peer.id, peers: peer.peers(), stats: peer.stats() } satisfies PeersReply }) },
+    ...jobRoutes(peer)
+  ], {
+    host,
+    port,
+    bodyLimit: BODY_LIMIT,
+    authorize: req => {
+      const given = Buffer.from(req.headers.authorization ?? '')
+      return given.length === expected.length && timingSafeEqual(given, expected)
+    },
+    unauthorized: 'missing or wrong control token (see control.json in the data directory)'
   })
-
-  app.get('/v1/health', async (): Promise<HealthReply> => ({ ok: true, peerId: peer.id }))
-  app.get('/v1/peers', async (): Promise<PeersReply> => ({ self: peer.id, peers: peer.peers(), stats: peer.stats() }))
-  registerJobRoutes(app, peer)
-
-  const address = await app.listen({ host, port })
-  return { url: address, token, close: async () => { await app.close() } }
+  return { url: server.url, token, close: server.close }
 }

@@ -1,32 +1,57 @@
 /**
- * What the machine offers, probed with systeminformation: CPU cores and model,
- * memory, compute GPUs, within a container's cgroup limits. Run once at start
- * (in a worker thread: see probeMachineInWorker in probe.ts).
+ * What the machine offers: CPU cores and model, memory, compute GPUs, within a
+ * container's cgroup limits. Probed once at start.
+ *
+ * CPU and memory come from `os`, in this process, in microseconds. GPUs come
+ * from systeminformation, which runs in a short-lived child process
+ * (gpu-probe.ts): loading it here would keep about 8 MB in the peer for its
+ * whole life, and a worker thread, tried first, left 25–30 MB of the
+ * thread's memory behind in one start of three (measured on an idle daemon).
  */
+import { execFile } from 'node:child_process'
 import { readFileSync } from 'node:fs'
-import si from 'systeminformation'
+import { availableParallelism, cpus, totalmem } from 'node:os'
+import { fileURLToPath } from 'node:url'
 import type { GpuInfo } from '../../protocols/resources.ts'
 import type { MachineInfo } from '../../src/resources/capacity.ts'
+import { siblingModule } from '../package.ts'
 
-/** Vendors whose cards run compute work; integrated and virtual display adapters are not counted. */
-const COMPUTE_GPU_VENDOR = /nvidia|advanced micro devices|amd|ati technologies/i
+/** The GPU probe may run `lspci`, `nvidia-smi` and the like: give it time, but not forever. */
+const GPU_PROBE_TIMEOUT_MS = 15_000
 
-export async function probeMachine (): Promise<MachineInfo> {
-  const [cpu, mem, graphics] = await Promise.all([
-    si.cpu(),
-    si.mem(),
-    si.graphics().catch(() => ({ controllers: [] as si.Systeminformation.GraphicsControllerData[] }))
-  ])
+/** `onProblem` hears why GPUs could not be probed (the machine then offers none unless the config says so). */
+export async function probeMachine (onProblem: (why: string) => void = () => {}): Promise<MachineInfo> {
+  const gpus = probeGpus().catch((err: Error) => {
+    onProblem(err.message)
+    return []
+  })
   const cgroup = readCgroupLimits()
-  const gpus: GpuInfo[] = graphics.controllers
-    .filter(c => COMPUTE_GPU_VENDOR.test(c.vendor ?? '') && (c.vram ?? 0) >= 512)
-    .map(c => ({ model: (c.model ?? 'unknown').slice(0, 128), memoryMB: c.vram ?? 0 }))
   return {
-    cpuCores: Math.min(cpu.cores, cgroup.cpu ?? Infinity),
-    cpuModel: `${cpu.manufacturer} ${cpu.brand}`.trim(),
-    memoryMB: Math.floor(Math.min(mem.total, cgroup.memoryBytes ?? Infinity) / (1024 * 1024)),
-    gpus
+    cpuCores: Math.min(availableParallelism(), cgroup.cpu ?? Infinity),
+    cpuModel: (cpus()[0]?.model ?? 'unknown').trim().slice(0, 128),
+    memoryMB: Math.floor(Math.min(totalmem(), cgroup.memoryBytes ?? Infinity) / (1024 * 1024)),
+    gpus: await gpus
   }
+}
+
+/** The compute GPUs, from gpu-probe.ts in a child process of this same Node. */
+async function probeGpus (): Promise<GpuInfo[]> {
+  const script = fileURLToPath(siblingModule(import.meta.url, './gpu-probe'))
+  const stdout = await new Promise<string>((resolve, reject) => {
+    // ELECTRON_RUN_AS_NODE: in an Electron app, execPath is Electron itself.
+    execFile(process.execPath, [script], { timeout: GPU_PROBE_TIMEOUT_MS, env: { ...process.env, ELECTRON_RUN_AS_NODE: '1' }, maxBuffer: 1 << 20 }, (err, out) => {
+      if (err !== null) reject(new Error(`GPU probe failed: ${err.message}`))
+      else resolve(out)
+    })
+  })
+  const parsed: unknown = JSON.parse(stdout)
+  if (!Array.isArray(parsed) || !parsed.every(isGpu)) throw new Error(`GPU probe printed something other than a GPU list: ${stdout.slice(0, 200)}`)
+  return parsed
+}
+
+function isGpu (g: unknown): g is GpuInfo {
+  const { model, memoryMB } = (g ?? {}) as Record<string, unknown>
+  return typeof model === 'string' && typeof memoryMB === 'number' && Number.isFinite(memoryMB) && memoryMB >= 0
 }
 
 /** A container's CPU quota and memory limit (cgroup v2), when set. */
@@ -42,4 +67,3 @@ function readCgroupLimits (): { cpu?: number, memoryBytes?: number } {
   } catch { /* no cgroup v2 memory limit */ }
   return out
 }
-

@@ -1,15 +1,14 @@
 /**
- * The machine as the core sees it (`ResourceProbe`): probed once at start with
- * systeminformation (CPU, memory, GPUs; see machine.ts), then load sampled when
- * the core asks, from /proc, `os` and the event-loop monitor, which cost microseconds.
+ * The machine as the core sees it (`ResourceProbe`): probed once at start
+ * (CPU, memory, GPUs; see machine.ts), then load sampled when the core asks,
+ * from /proc and `os`, which cost microseconds.
  */
 import { readdirSync, readFileSync } from 'node:fs'
 import { cpus, freemem, loadavg } from 'node:os'
-import { Worker } from 'node:worker_threads'
-import type { LoadSample, MachineInfo, ResourceProbe } from '../../src/resources/capacity.ts'
-import { siblingModule } from '../package.ts'
+import type { LoadSample, ResourceProbe } from '../../src/resources/capacity.ts'
 import { takeTimerLateness } from '../system-clock.ts'
 import { calibrateSpeed } from './calibrate.ts'
+import { probeMachine } from './machine.ts'
 
 /**
  * CPU time (ms) used by this process's descendants (exec tasks and whatever
@@ -179,27 +178,12 @@ function round2 (x: number): number {
   return Math.round(x * 100) / 100
 }
 
-/** Probe the machine, calibrate (unless the config fixes the speed) and start sampling. */
-export async function createProbe (speed: number | 'auto'): Promise<ResourceProbe> {
-  const machine = await probeMachineInWorker()
+/**
+ * Probe the machine, calibrate (unless the config fixes the speed) and start
+ * sampling. `onProblem` hears what could not be probed.
+ */
+export async function createProbe (speed: number | 'auto', onProblem?: (why: string) => void): Promise<ResourceProbe> {
+  const machine = await probeMachine(onProblem)
   const sampler = new LoadSampler()
   return { machine, speed: speed === 'auto' ? calibrateSpeed() : speed, load: sampler.load }
-}
-
-/**
- * `probeMachine` in a worker thread that exits when done, so systeminformation
- * (about 8 MB resident once loaded) does not stay in the daemon. Falls back to
- * probing here if the thread cannot run.
- */
-export async function probeMachineInWorker (): Promise<MachineInfo> {
-  try {
-    const worker = new Worker(siblingModule(import.meta.url, './probe-worker'))
-    return await new Promise<MachineInfo>((resolve, reject) => {
-      worker.once('message', (m: MachineInfo) => { resolve(m); void worker.terminate() })
-      worker.once('error', reject)
-      worker.once('exit', code => { reject(new Error(`machine probe thread exited with code ${code}`)) })
-    })
-  } catch {
-    return await (await import('./machine.ts')).probeMachine()
-  }
 }

@@ -5,12 +5,13 @@
  * last build, so the two never disagree.
  */
 import { execFileSync } from 'node:child_process'
-import { existsSync, readdirSync, statSync, utimesSync } from 'node:fs'
+import { existsSync, readdirSync, statSync } from 'node:fs'
 import { join } from 'node:path'
-import { PACKAGE_ROOT } from '../../node/package.ts'
+import { CLI_ENTRY, PACKAGE_ROOT } from '../../node/package.ts'
 
-const STAMP = join(PACKAGE_ROOT, 'dist', '.tsbuildinfo')
-const INPUTS = ['protocols', 'src', 'node', 'examples/pi', 'tsconfig.json', 'tsconfig.build.json', 'package.json'].map(p => join(PACKAGE_ROOT, p))
+/** The last file the build writes. */
+const STAMP = CLI_ENTRY
+const INPUTS = ['protocols', 'src', 'node', 'examples/pi', 'scripts', 'tsconfig.json', 'tsconfig.build.json', 'package.json'].map(p => join(PACKAGE_ROOT, p))
 
 function newestMtime (path: string): number {
   const st = statSync(path)
@@ -24,7 +25,4 @@ export default function setup (): void {
   const built = existsSync(STAMP) ? statSync(STAMP).mtimeMs : 0
   if (!INPUTS.some(p => existsSync(p) && newestMtime(p) > built)) return
   execFileSync('npm', ['run', 'build'], { cwd: PACKAGE_ROOT, stdio: 'inherit' })
-  // tsc leaves its build info alone when nothing it emits changed.
-  const now = new Date()
-  utimesSync(STAMP, now, now)
 }
