@@ -1,7 +1,10 @@
-/** Meshwork's public API for embedding a peer in an app (DESIGN.md §11). */
-export { createPeer, Peer, type CreatePeerOptions } from './peer.ts'
+/** Meshwork's public API for embedding a peer in an app (README, "Embedding in your app"). */
+export { createPeer, Peer, type CreatePeerOptions, type SubmitOptions } from './peer.ts'
 export { loadConfigFile } from './config-file.ts'
+export type { HandlerContext, HandlerFn } from './execution/handler-runner.ts'
 export { parseConfig, defaultConfig, type MeshConfig, type MeshConfigInput } from '../src/config.ts'
-export { MeshError, ConfigError, ERROR_CODES, type ErrorCode } from '../src/errors.ts'
+export { MeshError, ConfigError, JobSpecError, ERROR_CODES, type ErrorCode, type JobSpecProblem } from '../src/errors.ts'
+export type { JobSpec, JobSpecInput, TaskSpec } from '../src/jobs/spec.ts'
+export type { JobView, JobEvent, JobSnapshot, JobState, TaskStatus } from '../src/jobs/job-view.ts'
 export type { PeerView, PeerStats } from '../src/peer.ts'
 export type { ResourceAd, Resources } from '../protocols/resources.ts'

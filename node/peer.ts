@@ -29,7 +29,7 @@ import { createLazyHighsSolver, type LazyLpSolver } from '../src/auction/lp.ts'
 import { AUCTION_TOPIC } from '../protocols/auction.ts'
 import { MemoryJournal, type Journal } from '../src/jobs/journal.ts'
 import type { JobView } from '../src/jobs/job-view.ts'
-import { parseJobSpec } from '../src/jobs/spec.ts'
+import { parseJobSpec, type JobSpecInput } from '../src/jobs/spec.ts'
 import { ExecRunner } from './execution/exec-runner.ts'
 import { HandlerRunner, type HandlerFn } from './execution/handler-runner.ts'
 import { PeerRunner } from './execution/runner.ts'
@@ -145,7 +145,7 @@ export class Peer {
    * (`JobSpecError` names the path of every problem); the promise resolves once
    * the job is journaled. Exec input files are read now.
    */
-  async submit (spec: unknown, opts: SubmitOptions = {}): Promise<JobView> {
+  async submit (spec: JobSpecInput, opts: SubmitOptions = {}): Promise<JobView> {
     const parsed = parseJobSpec(spec)
     const files = opts.files ?? await readJobFiles(parsed, opts.baseDir ?? process.cwd())
     const stored = storeJobFiles(files, this.blobs)
@@ -170,7 +170,10 @@ export async function createPeer (opts: CreatePeerOptions = {}): Promise<Peer> {
   // The machine probe runs a child process for the GPUs: start it first, await it when needed.
   const probing = opts.probe !== undefined
     ? Promise.resolve(opts.probe)
-    : createProbe(config.resources.speed, why => { log.warn({ why }, 'GPUs not probed; set resources.gpu to declare them') })
+    : createProbe(config.resources.speed, {
+      gpus: config.resources.gpu === 'auto',
+      onProblem: why => { log.warn({ why }, 'GPUs not probed; set resources.gpu to declare them') }
+    })
   probing.catch(() => {})
   let privateKey
   if (opts.ephemeral === true) {

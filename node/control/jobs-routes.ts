@@ -1,6 +1,7 @@
 /** The control API's job routes (see api.ts for the list and the shapes). */
 import { JobSpecError, MeshError } from '../../src/errors.ts'
 import type { JobView } from '../../src/jobs/job-view.ts'
+import type { JobSpecInput } from '../../src/jobs/spec.ts'
 import type { Peer } from '../peer.ts'
 import type { CancelReply, JobsReply, ResultsReply, SubmitReply, SubmitRequest } from './api.ts'
 import { HttpError, type Route } from './http.ts'
@@ -23,7 +24,8 @@ export function jobRoutes (peer: Peer): Route[] {
           files[p] = Buffer.from(b64, 'base64')
         }
         try {
-          const job = await peer.submit(spec, { files })
+          // Validated by submit, which answers a JobSpecError for anything that is not a spec.
+          const job = await peer.submit(spec as JobSpecInput, { files })
           return { status: 201, json: { id: job.id } satisfies SubmitReply }
         } catch (err) {
           if (err instanceof JobSpecError) throw new HttpError(400, err.message, { code: err.code, problems: err.problems })

@@ -19,12 +19,20 @@ import { siblingModule } from '../package.ts'
 /** The GPU probe may run `lspci`, `nvidia-smi` and the like: give it time, but not forever. */
 const GPU_PROBE_TIMEOUT_MS = 15_000
 
-/** `onProblem` hears why GPUs could not be probed (the machine then offers none unless the config says so). */
-export async function probeMachine (onProblem: (why: string) => void = () => {}): Promise<MachineInfo> {
-  const gpus = probeGpus().catch((err: Error) => {
-    onProblem(err.message)
-    return []
-  })
+export interface ProbeOptions {
+  /** Look for GPUs; not when the config declares how many there are. */
+  gpus: boolean
+  /** Hears why GPUs could not be probed (the machine then offers none unless the config says so). */
+  onProblem?: (why: string) => void
+}
+
+export async function probeMachine (opts: ProbeOptions): Promise<MachineInfo> {
+  const gpus = !opts.gpus
+    ? Promise.resolve([])
+    : probeGpus().catch((err: Error) => {
+      opts.onProblem?.(err.message)
+      return []
+    })
   const cgroup = readCgroupLimits()
   return {
     cpuCores: Math.min(availableParallelism(), cgroup.cpu ?? Infinity),

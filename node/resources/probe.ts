@@ -8,7 +8,7 @@ import { cpus, freemem, loadavg } from 'node:os'
 import type { LoadSample, ResourceProbe } from '../../src/resources/capacity.ts'
 import { takeTimerLateness } from '../system-clock.ts'
 import { calibrateSpeed } from './calibrate.ts'
-import { probeMachine } from './machine.ts'
+import { probeMachine, type ProbeOptions } from './machine.ts'
 
 /**
  * CPU time (ms) used by this process's descendants (exec tasks and whatever
@@ -178,12 +178,9 @@ function round2 (x: number): number {
   return Math.round(x * 100) / 100
 }
 
-/**
- * Probe the machine, calibrate (unless the config fixes the speed) and start
- * sampling. `onProblem` hears what could not be probed.
- */
-export async function createProbe (speed: number | 'auto', onProblem?: (why: string) => void): Promise<ResourceProbe> {
-  const machine = await probeMachine(onProblem)
+/** Probe the machine, calibrate (unless the config fixes the speed) and start sampling. */
+export async function createProbe (speed: number | 'auto', opts: ProbeOptions): Promise<ResourceProbe> {
+  const machine = await probeMachine(opts)
   const sampler = new LoadSampler()
   return { machine, speed: speed === 'auto' ? calibrateSpeed() : speed, load: sampler.load }
 }

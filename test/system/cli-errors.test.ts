@@ -56,6 +56,20 @@ describe('one daemon per data directory, and the control token', () => {
       const r = await mesh(['peers'], { env: { MESHWORK_CONTROL: url, MESHWORK_TOKEN: 'x'.repeat(32) } })
       expect(r.code).toBe(3)
       expect(r.stderr).toMatch(/401.*control token/)
+
+      // The daemon validates specs; the CLI names the file and every problem, and exits 2.
+      const bad = writeConfig('bad-job.json', JSON.stringify({ name: 'bad', tasks: { a: { kind: 'handler', handler: 'h', resources: { cpu: 0 } }, b: { kind: 'handler', handler: 'h', after: ['sampel'] } } }))
+      const spec = await mesh(['submit', bad, '--config', first.config])
+      expect(spec.code).toBe(2)
+      expect(spec.stderr).toContain(`mesh: ${bad}: `)
+      expect(spec.stderr).toMatch(/^ {2}tasks\.a\.resources\.cpu: must be > 0$/m)
+      expect(spec.stderr).toMatch(/^ {2}tasks\.b\.after\.0: unknown task "sampel"/m)
+      expect((await mesh(['status', '--json', '--config', first.config])).stdout.trim()).toBe('[]')
+
+      // Bad use is named by the option and exits 2, before anything reaches the daemon.
+      const count = await mesh(['run', '--count', '2.5', '--config', first.config, '--', 'echo', 'hi'])
+      expect(count.code).toBe(2)
+      expect(count.stderr).toMatch(/--count must be a whole number/)
     } finally {
       await cleanup()
     }
