@@ -58,6 +58,8 @@ export async function benchFootprint (opts: BenchOptions & { baseline?: string }
   const idleMs = opts.smoke ? 3000 : opts.quick ? 10_000 : 30_000
   const rounds = opts.smoke ? 1 : opts.quick ? 3 : 5
   const restarts = opts.smoke ? 0 : opts.quick ? 2 : 4
+  // After start, V8 holds the garbage of loading ~1,000 modules until its memory reducer runs, 10–20 s in.
+  const settleMs = opts.smoke ? 2000 : opts.quick ? 10_000 : 20_000
   const mesh = await createLocalMesh(3, () => ({}), { command: [process.execPath, subject.cli] })
   const [a, b, c] = mesh.daemons as [LocalDaemon, LocalDaemon, LocalDaemon]
   log(`measuring ${subject.label} (${subject.commit}): ${subject.cli}`)
@@ -87,7 +89,7 @@ export async function benchFootprint (opts: BenchOptions & { baseline?: string }
     for (const [name, r] of Object.entries(cli.commands)) log(`${name}: p50 ${r.wallMs.p50} ms (${r.ratioToNode}× node -e 0), peak RSS ${r.peakRssMB.max} MB`)
 
     // ── idle ──
-    await new Promise(resolve => setTimeout(resolve, 3000))
+    await new Promise(resolve => setTimeout(resolve, settleMs))
     const pids = mesh.daemons.map(d => d.pid!)
     const cpu0 = pids.map(cpuMs)
     const threads0 = pids.map(threadCpuMs)
@@ -135,7 +137,7 @@ export async function benchFootprint (opts: BenchOptions & { baseline?: string }
         mainThreadPercentOfCore: mainThread,
         rssMB: rss,
         peakRssMB: peakRss,
-        how: `no jobs, from 3 s after the mesh formed: utime+stime of each daemon process from /proc/<pid>/stat over ${idleMs / 1000} s (10 ms ticks), the main thread's from /proc/<pid>/task/<pid>/stat; VmRSS and VmHWM (peak) from /proc/<pid>/status after it`
+        how: `no jobs, from ${settleMs / 1000} s after the CLI runs (a settled mesh): utime+stime of each daemon process from /proc/<pid>/stat over ${idleMs / 1000} s (10 ms ticks), the main thread's from /proc/<pid>/task/<pid>/stat; VmRSS and VmHWM (peak) from /proc/<pid>/status after it`
       },
       killToGoneMs: { ...summary(killed), how: 'SIGKILL of one daemon → the first of the two others lists it as gone in /v1/peers (polled every 5 ms); the daemon is restarted between rounds' },
       freezeToGoneMs: { ...summary(frozen), how: 'SIGSTOP of one daemon → the first of the two others lists it as gone (polled every 5 ms); SIGCONT between rounds' }

@@ -1,13 +1,12 @@
-/** RESULTS.md sections about the mesh itself: gossip and footprint (workload 5), scale by simulation (workload 6). */
+/** RESULTS.md sections about the mesh itself: gossip (workload 5), scale by simulation (workload 6). */
 import { read, ms, type Json, type Target } from './report-lib.ts'
 
 export async function gossipSection (targets: Target[]): Promise<string[]> {
   const g = read('gossip')
-  const m = read('membership')
   const d = read('dask')
   const b = read('bullmq')
-  if (g === undefined && m === undefined) return []
-  const out = ['## 5. Gossip and footprint', '']
+  if (g === undefined) return []
+  const out = ['## 6. Gossip', '']
   if (g !== undefined) {
     out.push('| mesh | a resource change seen by every peer: p50 / p99 (n) | seen by each peer: p50 / p99 | idle CPU, all daemons together | RSS per daemon | formed after |', '| --- | --- | --- | --- | --- | --- |')
     let how = ''
@@ -19,18 +18,6 @@ export async function gossipSection (targets: Target[]): Promise<string[]> {
       if (s.peers === 30 && all !== undefined) targets.push({ what: 'a resource change seen by all 30 peers', target: 'p99 ≤ 1 s', measured: `p99 ${ms(all.p99)}`, met: all.p99 <= 1000 })
     }
     out.push('', `How: ${how}. Idle: ${(g.meshes?.[0]?.idle?.how as string | undefined) ?? ''}. Formation: ${(g.meshes?.[0]?.startup?.how as string | undefined) ?? ''}.`, '')
-  }
-  const f = g?.footprint ?? m?.idle
-  if (f !== undefined) {
-    const rss: number[] = f.rssMB ?? []
-    const maxRss = Math.max(...rss)
-    targets.push({ what: 'idle daemon RSS', target: '< 100 MB', measured: `${rss.join(' / ')} MB`, met: maxRss < 100 })
-    out.push('| one daemon | value | how |', '| --- | --- | --- |',
-      `| idle RSS | ${rss.join(' / ')} MB | ${f.how ?? ''} |`,
-      ...(f.cpuPercentOfCore !== undefined ? [`| idle CPU | ${f.cpuPercentOfCore.join(' / ')} % of a core | same window |`] : []),
-      ...(m?.startup !== undefined ? [`| start-up: spawn → ready | ${ms(m.startup.readyMs.p50)} (n=${m.startup.readyMs.n}) | ${m.startup.how.split(';')[0]} |`] : []),
-      ...(m?.killToGoneMs !== undefined ? [`| kill -9 → marked gone by a peer | ${ms(m.killToGoneMs.firstObserver.p50)} (max ${ms(m.killToGoneMs.firstObserver.max)}) | ${m.killToGoneMs.how} |`] : []),
-      ...(m?.freezeToGoneMs !== undefined ? [`| SIGSTOP → marked gone by a peer | ${ms(m.freezeToGoneMs.firstObserver.p50)} (max ${ms(m.freezeToGoneMs.firstObserver.max)}) | ${m.freezeToGoneMs.how} |`] : []))
   }
   // For scale: what one process of each comparison weighs, measured in the same run.
   const others: string[] = []
@@ -44,7 +31,7 @@ export function scaleSection (): string[] {
   const s = read('scale')
   if (s === undefined) return []
   const num = (x: number | undefined): string => x === undefined || x === null ? '—' : x.toLocaleString('en-US')
-  const out = ['## 6. Scale by simulation', '', s.how ?? '', '',
+  const out = ['## 7. Scale by simulation', '', s.how ?? '', '',
     '| run | complete | tasks done | messages per task (wire estimate) | bytes per task (wire estimate) | rounds per task | attempts per task | makespan ÷ lower bound | simulated | wall |',
     '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |']
   for (const r of (s.runs ?? []) as Json[]) {

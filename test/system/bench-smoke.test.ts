@@ -46,8 +46,18 @@ describe('npm run bench -- --smoke', () => {
     expect(placement.auction.meanUnits * placement.unitMs).toBeGreaterThanOrEqual(placement.lowerBound.ms)
     expect(placement.optimal.ms).toBeGreaterThanOrEqual(placement.lowerBound.ms)
 
+    const footprint = json('footprint')
+    for (const name of ['mesh --help', 'mesh peers --json', 'mesh status --json']) {
+      expect(footprint.cli.commands[name].wallMs.n, name).toBe(3)
+      expect(footprint.cli.commands[name].peakRssMB.min, name).toBeGreaterThan(0)
+    }
+    expect(footprint.idle.rssMB).toHaveLength(3)
+    expect(footprint.idle.cpuPercentOfCore).toHaveLength(3)
+    expect(footprint.killToGoneMs.n).toBe(1)
+    expect(footprint.freezeToGoneMs.n).toBe(1)
+
     const report = readFileSync(join(dir, 'RESULTS.md'), 'utf8')
-    for (const heading of ['## Targets', '## 1. Overhead and latency', '## 2. Throughput', '## 3. Placement quality', '## 4. Recovery']) expect(report).toContain(heading)
+    for (const heading of ['## Targets', '## 1. Overhead and latency', '## 2. Throughput', '## 3. Placement quality', '## 4. Recovery', '## 5. Footprint']) expect(report).toContain(heading)
     for (const chart of ['latency.svg', 'throughput.svg', 'placement.svg', 'recovery.svg']) {
       expect(existsSync(join(dir, 'charts', chart)), chart).toBe(true)
       expect(readFileSync(join(dir, 'charts', chart), 'utf8')).toMatch(/^<svg/)
