@@ -38,9 +38,10 @@ await build({
   target: 'node22',
   external: ['lmdb', 'msgpackr', 'highs', 'piscina', 'systeminformation', 'pino'],
   // Whitespace and syntax only: names stay, so stack traces stay readable.
+  // No source maps here: to be of use they would carry the sources of every
+  // dependency (7 MB); the library's own files in dist/ keep theirs.
   minifyWhitespace: true,
   minifySyntax: true,
-  sourcemap: true,
   // CommonJS dependencies (fastify, commander) call require() for Node's own modules.
   banner: { js: "import { createRequire as __meshworkRequire } from 'node:module'; const require = __meshworkRequire(import.meta.url);" },
   logLevel: 'warning'

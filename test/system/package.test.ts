@@ -70,9 +70,14 @@ describe('the packed package', () => {
     expect(/^tasks per peer: (.*)$/m.exec(r.stdout)?.[1]?.split(',')).toHaveLength(2)
   }, 60_000)
 
-  it('installs a working `mesh` command', async () => {
-    const r = await run(process.execPath, [join(app, 'node_modules', '.bin', 'mesh'), '--version'], app)
-    expect(r.code, r.stderr).toBe(0)
-    expect(r.stdout.trim()).toBe((JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version)
-  })
+  it('installs a working `mesh` command, whose demo runs from the package', async () => {
+    const mesh = join(app, 'node_modules', '.bin', 'mesh')
+    const version = await run(process.execPath, [mesh, '--version'], app)
+    expect(version.code, version.stderr).toBe(0)
+    expect(version.stdout.trim()).toBe((JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version)
+    // Three daemons from the installed package, the compiled example handlers, one killed midway.
+    const demo = await run(process.execPath, [mesh, 'demo'], app, 90_000)
+    expect(demo.code, demo.stdout + demo.stderr).toBe(0)
+    expect(demo.stdout).toMatch(/^result: π ≈ 3\.1\d*$/m)
+  }, 100_000)
 })
