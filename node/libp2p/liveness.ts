@@ -1,9 +1,9 @@
 /**
  * Connection liveness with yamux ping frames, in place of libp2p's connection
- * monitor. A connection that has carried nothing from its peer for
+ * monitor. A peer that has sent nothing, on any of its connections, for
  * `intervalMs` is pinged, and a ping not answered within an adaptive timeout
- * (the moving average of recent pings × 1.2, clamped to min..max) aborts the
- * connection: a frozen peer's connection closes within `intervalMs` + the
+ * (the moving average of recent pings × 1.2, clamped to min..max) aborts its
+ * connections: a frozen peer's connections close within `intervalMs` + the
  * timeout of the last frame it sent.
  *
  * Only silence is pinged. Anything that arrives from the peer (an ad, a bid,
@@ -12,7 +12,8 @@
  * ends take turns: after our ping is answered we wait `TURN_MS` longer than
  * the interval, and the peer, which counts from our ping, pings first. An
  * idle pair exchanges one ping per interval, fewer when ads flow, where
- * every connection used to carry two pings and two answers. Each frame costs
+ * every connection (two per pair, when both ends dialled) used to carry two
+ * pings and two answers per interval. Each frame costs
  * its encryption, a write and a read at both ends: those pings were a third
  * of an idle peer's CPU (3-peer mesh, measured: 1 % of a core of about 3 %).
  *
