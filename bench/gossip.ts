@@ -17,8 +17,8 @@
  * latency. The bench reads the lines from the daemons' stderr; it polls no
  * control API while measuring.
  *
- * The one-daemon footprint (idle RSS, spawn → ready, idle CPU) is in
- * bench/membership.ts.
+ * The footprint of the CLI and of one daemon (idle RSS and CPU, spawn → ready,
+ * failure detection) is in bench/footprint.ts.
  */
 import { createServer } from 'node:net'
 import { join } from 'node:path'

@@ -56,7 +56,7 @@ export class LocalDaemon {
   /** Spawn `mesh start --config …` and wait for its `ready:` line. */
   async start (timeoutMs = 15_000): Promise<void> {
     const [program, ...args] = this.command
-    if (program === process.execPath && args[0] === CLI_ENTRY && !existsSync(CLI_ENTRY)) {
+    if (args[0] === CLI_ENTRY && !existsSync(CLI_ENTRY)) {
       throw new Error(`${CLI_ENTRY} is missing: build the package first (npm run build)`)
     }
     this.spawnedAt = performance.now()
