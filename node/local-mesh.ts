@@ -33,7 +33,6 @@ export class LocalDaemon {
   readonly command: string[]
   proc: ChildProcess | undefined
   peerId = ''
-  controlUrl = ''
   /** stdout lines and stderr chunks of the current process, for error messages. */
   output: string[] = []
   /** performance.now() when the current process was spawned and when it printed `ready:`. */
@@ -71,7 +70,6 @@ export class LocalDaemon {
         this.output.push(line)
         const [key, value] = [line.slice(0, line.indexOf(':')), line.slice(line.indexOf(':') + 2)]
         if (key === 'peer') this.peerId = value
-        if (key === 'control') this.controlUrl = value
         if (key === 'ready') { this.readyAt = performance.now(); clearTimeout(timer); resolve() }
       })
     })

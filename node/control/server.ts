@@ -15,8 +15,6 @@ export interface ControlServer {
   close: () => Promise<void>
 }
 
-export const API_VERSION = 'v1'
-
 /** Job specs travel whole (with exec input files, base64), and are capped at 16 MiB as a spec. */
 const BODY_LIMIT = 16 * 1024 * 1024
 
