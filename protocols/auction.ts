@@ -20,7 +20,8 @@ export const AUCTION_LIMITS = {
   maxCallBytes: 256 * 1024,
   maxBidBytes: 64 * 1024,
   maxIdLength: 160,
-  maxExclude: 32
+  maxExclude: 32,
+  maxReasonLength: 256
 } as const
 
 const id = z.string().min(1).max(AUCTION_LIMITS.maxIdLength)
@@ -40,6 +41,8 @@ export const openTaskSchema = z.object({
   handler: z.string().max(128).optional(),
   /** For exec tasks: the program (argv[0]) a bidder must allow. */
   command: z.string().max(1024).optional(),
+  /** For exec tasks: the command runs through `/bin/sh -c`, so a bidder must allow `sh` (optional in v1). */
+  shell: z.boolean().optional(),
   /** Tags a bidder must advertise. */
   tags: z.array(z.string().max(128)).max(32),
   priority: z.number().finite().min(-1000).max(1000),
@@ -100,7 +103,13 @@ export const bidSchema = z.object({
     etaMs: z.number().finite().min(0),
     /** True when the task would wait in the bidder's queue rather than start at once. */
     queued: z.boolean().optional()
-  })).max(AUCTION_LIMITS.maxTasksPerCall)
+  })).max(AUCTION_LIMITS.maxTasksPerCall),
+  /**
+   * Why the bidder did not bid for the capable tasks it left out ("no room
+   * now or in its queue…", "yielding: …"): the origin shows it per peer for
+   * tasks that stay pending (optional in v1).
+   */
+  declined: z.string().max(AUCTION_LIMITS.maxReasonLength).optional()
 })
 export type Bid = z.infer<typeof bidSchema>
 
@@ -110,4 +119,11 @@ export function encodeBid (bid: Bid): Uint8Array {
 
 export function decodeBid (bytes: Uint8Array): Decoded<Bid> {
   return decodeMessage(bidSchema, bytes, AUCTION_LIMITS.maxBidBytes, AUCTION_VERSION)
+}
+
+/** Constructors for auction messages, so no caller spells out `v` and `type`. */
+export const auctionMsg = {
+  callForBids: (c: Omit<CallForBids, 'v' | 'type'>): CallForBids => ({ v: AUCTION_VERSION, type: 'cfb', ...c }),
+  cancelJob: (jobId: string, origin: string): CancelJob => ({ v: AUCTION_VERSION, type: 'cancel', jobId, origin }),
+  bid: (b: Omit<Bid, 'v'>): Bid => ({ v: AUCTION_VERSION, ...b })
 }

@@ -150,3 +150,34 @@ export function encodeTaskMessage (msg: TaskMessage): Uint8Array {
 export function decodeTaskMessage (bytes: Uint8Array): Decoded<TaskMessage> {
   return decodeMessage(taskMessageSchema, bytes, TASK_LIMITS.maxFrameBytes, TASK_VERSION)
 }
+export type CheckpointMsg = z.infer<typeof checkpoint>
+
+/** Messages an origin sends to an executor. */
+export type OriginToExecutor = AwardMsg | AckMsg | CancelMsg
+/** Messages an executor sends to an origin. */
+export type ExecutorToOrigin = AcceptMsg | ProgressMsg | ResultMsg | ReleaseMsg | CheckpointMsg
+
+export function isForExecutor (msg: TaskMessage): msg is OriginToExecutor {
+  return msg.type === 'award' || msg.type === 'ack' || msg.type === 'cancel'
+}
+
+/** At most this many results per `result` message: batches stay well under the frame cap even with inline values. */
+export const RESULTS_PER_MESSAGE = 512
+
+/** Constructors for every task-protocol message, so no caller spells out `v` and `type`. */
+export const taskMsg = {
+  award: (jobId: string, round: number, tasks: AwardedTask[]): AwardMsg => ({ v: TASK_VERSION, type: 'award', jobId, round, tasks }),
+  ack: (jobId: string, acks: AttemptRef[]): AckMsg => ({ v: TASK_VERSION, type: 'ack', jobId, acks }),
+  /** Stop attempts: the listed ones, or (without `tasks`) every attempt of the job. */
+  cancel: (jobId: string, reason: string, tasks?: AttemptRef[]): CancelMsg => ({ v: TASK_VERSION, type: 'cancel', jobId, ...(tasks !== undefined ? { tasks } : {}), reason: reason.slice(0, 256) }),
+  accept: (jobId: string, accepted: AttemptRef[], rejected: Array<AttemptRef & { reason: string }>): AcceptMsg => ({ v: TASK_VERSION, type: 'accept', jobId, accepted, rejected }),
+  progress: (jobId: string, items: ProgressMsg['items']): ProgressMsg => ({ v: TASK_VERSION, type: 'progress', jobId, items }),
+  result: (jobId: string, results: TaskResult[]): ResultMsg => ({ v: TASK_VERSION, type: 'result', jobId, results }),
+  release: (jobId: string, tasks: ReleaseMsg['tasks']): ReleaseMsg => ({ v: TASK_VERSION, type: 'release', jobId, tasks }),
+  checkpoint: (jobId: string, ref: AttemptRef, body: { state: unknown } | { stateBlob: BlobRef }): CheckpointMsg => ({ v: TASK_VERSION, type: 'checkpoint', jobId, ...ref, ...body })
+}
+
+/** Just the (task, attempt) reference of anything that carries one. */
+export function attemptRefOf (t: AttemptRef): AttemptRef {
+  return { taskId: t.taskId, attempt: t.attempt }
+}

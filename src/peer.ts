@@ -14,16 +14,18 @@ import { computeCapacity, isSignificantChange, type ResourceProbe } from './reso
 import { DropCounter, type DropReason } from '../protocols/codec.ts'
 import type { ResourceAd, Resources } from '../protocols/resources.ts'
 import { AUCTION_TOPIC, BID_PROTOCOL, decodeAuctionMessage, decodeBid, encodeAuctionMessage, encodeBid, type AuctionMessage, type Bid } from '../protocols/auction.ts'
-import { TASK_PROTOCOL, decodeTaskMessage, encodeTaskMessage, type FileData, type TaskMessage } from '../protocols/task.ts'
+import { TASK_PROTOCOL, decodeTaskMessage, encodeTaskMessage, isForExecutor, type FileData, type TaskMessage } from '../protocols/task.ts'
 import type { PeerAbility } from './auction/feasibility.ts'
 import type { LpSolver } from './auction/lp.ts'
-import { Executor, type BlobStore } from './execution/executor.ts'
+import type { BlobStore } from './execution/blob-store.ts'
+import { Executor } from './execution/executor.ts'
 import { MemoryOutboxStore, type OutboxStore } from './execution/outbox.ts'
 import type { TaskRunner } from './execution/runner.ts'
 import type { Journal } from './jobs/journal.ts'
 import type { JobView } from './jobs/job-view.ts'
 import { Origin } from './jobs/origin.ts'
 import type { JobSpec } from './jobs/spec.ts'
+import type { LivePeer } from './jobs/why.ts'
 
 export interface MeshPeerComponents {
   transport: Transport
@@ -121,9 +123,8 @@ export class MeshPeer {
       queueDepth: config.auction.queueDepth,
       heartbeatMs: config.failure.heartbeatMs,
       bidWindowMs: config.auction.bidWindowMs,
-      trust: config.trust.submitters,
       resultTtlMs: config.failure.resultTtlMs,
-      yield: config.yield.policy === 'off' ? undefined : { ...config.yield, policy: config.yield.policy, memoryReserveMB: config.resources.reserve.memoryMB }
+      yield: config.yield.policy === 'off' ? undefined : { cpuBusyPercent: config.yield.cpuBusyPercent, sustainMs: config.yield.sustainMs, policy: config.yield.policy, memoryReserveMB: config.resources.reserve.memoryMB }
     })
     this.origin = new Origin({
       clock: components.clock,
@@ -195,7 +196,7 @@ export class MeshPeer {
   }
 
   #routeTask (from: string, msg: TaskMessage): void {
-    if (msg.type === 'award' || msg.type === 'ack' || msg.type === 'cancel') this.executor.onTaskMessage(from, msg)
+    if (isForExecutor(msg)) this.executor.onTaskMessage(from, msg)
     else this.origin.onTaskMessage(from, msg)
   }
 
@@ -231,13 +232,16 @@ export class MeshPeer {
     }
   }
 
-  /** This peer and every alive peer, with what they can run and have free. */
-  #livePeers (): Array<PeerAbility & { free: Resources, speed: number }> {
-    const out: Array<PeerAbility & { free: Resources, speed: number }> = [{ ...this.#ability(), free: this.#free, speed: this.#c.probe.speed }]
+  /**
+   * This peer and every alive peer, with what they can run, have free, and
+   * whether they yield. Peers that do not run our jobs (`caps.origins`) are
+   * included: the feasibility rule rules them out, and `mesh status` says why.
+   */
+  #livePeers (): LivePeer[] {
+    const yieldReason = this.executor.yieldReason
+    const out: LivePeer[] = [{ ...this.#ability(), free: this.#free, speed: this.#c.probe.speed, ...(yieldReason !== undefined ? { busy: yieldReason } : {}) }]
     for (const e of this.membership.table.alive()) {
-      // A peer that runs only some origins' jobs is no candidate for ours unless we are one of them.
-      if (e.ad.caps.origins !== undefined && !e.ad.caps.origins.includes(this.id)) continue
-      out.push({ id: e.id, capacity: e.ad.capacity, caps: e.ad.caps, free: e.ad.free, speed: e.ad.speed })
+      out.push({ id: e.id, capacity: e.ad.capacity, caps: e.ad.caps, free: e.ad.free, speed: e.ad.speed, ...(e.ad.busy !== undefined ? { busy: e.ad.busy } : {}) })
     }
     return out
   }

@@ -31,6 +31,7 @@ import { dirname, isAbsolute, join, resolve, sep } from 'node:path'
 import { StringDecoder } from 'node:string_decoder'
 import { CHECKPOINT_DIR, prepareCheckpointDir, watchCheckpointDir } from './exec-checkpoint.ts'
 import type { ExecRequest, ExecValue, RunContext, RunOutcome, RunRequest, TaskRunner } from '../../src/execution/runner.ts'
+import { programAllowed, programOf } from '../../src/auction/requirements.ts'
 
 export interface ExecRunnerOptions {
   /** `executor.exec.allow`: bare program names and absolute paths. */
@@ -58,11 +59,9 @@ const UPSTREAM_FILE = 'upstream.json'
  */
 const LOADER_ENV = /^(LD_|GCONV_PATH$)/
 
-/** Whether `program` (command[0]) is allowed by `allow`; see the module comment. */
+/** Whether `program` (command[0]) is allowed by `allow`: the core's one rule (see the module comment). */
 export function isAllowed (allow: readonly string[], program: string): boolean {
-  if (program === '') return false
-  if (!isAbsolute(program) && program.includes('/')) return false
-  return allow.includes(program)
+  return programAllowed(allow, program)
 }
 
 type Failure = Extract<RunOutcome, { ok: false }>
@@ -112,7 +111,7 @@ export class ExecRunner implements TaskRunner {
       return { error: fail('refused', `env "${loader}" is not accepted: it would load the task's own code into an allowed program`, false) }
     }
     if (exec.shell) {
-      if (!this.#allow.includes('sh') && !this.#allow.includes('/bin/sh')) return { error: refused('sh') }
+      if (!programAllowed(this.#allow, programOf(exec), true)) return { error: refused('sh') }
       return { file: '/bin/sh', args: ['-c', exec.command.join(' ')], argv0: 'sh' }
     }
     const [first = '', ...args] = exec.command

@@ -4,7 +4,7 @@
  * entry keyed by `entry.key` (`job\ntask\nattempt`). `put` and `delete` resolve
  * once their transaction is committed and fsynced.
  */
-import type { OutboxEntry, OutboxStore } from '../../src/execution/outbox.ts'
+import type { StoredResult, OutboxStore } from '../../src/execution/outbox.ts'
 import { decodeRecord, encodeRecord, openStore, type Store, type StoreDb } from './db.ts'
 
 export class LmdbOutboxStore implements OutboxStore {
@@ -21,7 +21,7 @@ export class LmdbOutboxStore implements OutboxStore {
     return new LmdbOutboxStore(openStore(dataDir))
   }
 
-  async put (entry: OutboxEntry): Promise<void> {
+  async put (entry: StoredResult): Promise<void> {
     await this.#db.put(entry.key, encodeRecord(entry))
   }
 
@@ -30,11 +30,11 @@ export class LmdbOutboxStore implements OutboxStore {
   }
 
   /** Every entry, in (lexical) key order. */
-  async load (): Promise<OutboxEntry[]> {
-    const out: OutboxEntry[] = []
+  async load (): Promise<StoredResult[]> {
+    const out: StoredResult[] = []
     for (const { key, value } of this.#db.getRange({})) {
       if (typeof key !== 'string') continue
-      out.push(decodeRecord(value, `outbox ${JSON.stringify(key)}`) as OutboxEntry)
+      out.push(decodeRecord(value, `outbox ${JSON.stringify(key)}`) as StoredResult)
     }
     return out
   }

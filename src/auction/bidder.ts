@@ -11,7 +11,7 @@
  * places the holds for the bids returned.
  */
 import type { OpenTask } from '../../protocols/auction.ts'
-import { fitsIn, toUnits, type Units } from '../resources/ledger.ts'
+import { fitCount, fitsIn, toUnits, type Units } from '../resources/ledger.ts'
 import { whyNot, type PeerAbility } from './feasibility.ts'
 import type { LpSolver } from './lp.ts'
 
@@ -94,13 +94,6 @@ function sameDemand (items: Array<{ demand: Units }>): Units | undefined {
     for (const [k, v] of first) if (i.demand.get(k) !== v) return undefined
   }
   return first
-}
-
-/** How many times `demand` fits in `room`. */
-function fitCount (demand: Units, room: Units): number {
-  let n = Infinity
-  for (const [k, v] of demand) if (v > 0) n = Math.min(n, Math.floor(Math.max(0, room.get(k) ?? 0) / v))
-  return Number.isFinite(n) ? n : Number.MAX_SAFE_INTEGER
 }
 
 /**

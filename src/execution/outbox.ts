@@ -7,7 +7,7 @@
  */
 import type { TaskResult } from '../../protocols/task.ts'
 
-export interface OutboxEntry {
+export interface StoredResult {
   /** `job\ntask\nattempt` (see `attemptKey`). */
   key: string
   origin: string
@@ -19,15 +19,15 @@ export interface OutboxEntry {
 
 export interface OutboxStore {
   /** Durable before it resolves. */
-  put: (entry: OutboxEntry) => Promise<void>
+  put: (entry: StoredResult) => Promise<void>
   delete: (key: string) => Promise<void>
-  load: () => Promise<OutboxEntry[]>
+  load: () => Promise<StoredResult[]>
   close?: () => Promise<void>
 }
 
 export class MemoryOutboxStore implements OutboxStore {
-  readonly entries = new Map<string, OutboxEntry>()
-  async put (entry: OutboxEntry): Promise<void> { this.entries.set(entry.key, entry) }
+  readonly entries = new Map<string, StoredResult>()
+  async put (entry: StoredResult): Promise<void> { this.entries.set(entry.key, entry) }
   async delete (key: string): Promise<void> { this.entries.delete(key) }
-  async load (): Promise<OutboxEntry[]> { return [...this.entries.values()] }
+  async load (): Promise<StoredResult[]> { return [...this.entries.values()] }
 }

@@ -1,48 +1,48 @@
 /**
- * Rebuilding an origin's jobs from its journal after a restart (DESIGN.md §7):
- * finished tasks keep their results (and their task-done events, for late
- * subscribers); a task whose attempt was handed out is marked awarded to that
- * peer, whose heartbeats or result re-attach it within one lease; ended jobs
- * come back ended. Pure: the origin takes the views and resumes them.
+ * Rebuilding an origin's jobs from its journal after a restart
+ * (docs/ARCHITECTURE.md §7): a replay of the journal's records through the
+ * same transitions the live origin uses. Finished tasks keep their results
+ * (and their task-done events, for late subscribers); a task whose attempt was
+ * handed out is awarded to that peer again, whose heartbeats or result
+ * re-attach it within one lease; ended jobs come back ended. Pure: the origin
+ * machine takes the records and resumes them.
  */
 import { expandJob } from './expand.ts'
-import { JobView } from './job-view.ts'
+import { JobRecord, type JobEvent } from './job-record.ts'
 import type { JournalSnapshot } from './journal.ts'
+import { award, cancelTask, finish } from './task-transitions.ts'
 
-export function restoreJobs (snapshot: JournalSnapshot, now: number): JobView[] {
-    const restored: JobView[] = []
-    for (const { job, results, attempts, end } of snapshot.jobs) {
-      const view = new JobView(job, expandJob(job.spec), now)
-      restored.push(view)
-      for (const a of attempts) {
-        const t = view.tasks.get(a.taskId)
-        if (t === undefined) continue
-        t.attempt = a.attempt
-        t.status = 'awarded'
-        t.attempts.push({ attempt: a.attempt, peer: a.peer, state: 'awarded', awardedAt: a.at, lastHeartbeat: now })
-      }
-      for (const r of results) {
-        const t = view.tasks.get(r.taskId)
-        if (t === undefined) continue
-        t.status = 'done'
-        t.attempt = r.attempt
-        t.result = r.value
-        t.outputs = r.outputs
-        const at = t.attempts.at(-1)
-        if (at !== undefined && at.attempt === r.attempt) { at.state = 'done'; at.endedAt = r.at; at.startedAt = r.at - r.durationMs } else {
-          t.attempts.push({ attempt: r.attempt, peer: r.peer, state: 'done', awardedAt: r.at, startedAt: r.at - r.durationMs, endedAt: r.at, lastHeartbeat: r.at })
-        }
-        view.recordDuration(t.inst.name, r.durationMs)
-        view.emit({ type: 'task-done', jobId: job.id, taskId: t.id, attempt: r.attempt, peer: r.peer, durationMs: r.durationMs, at: r.at })
-      }
-      if (end !== undefined) {
-        view.state = end.state
-        view.endedAt = end.at
-        view.error = end.error
-        for (const t of view.tasks.values()) if (t.status !== 'done') t.status = 'cancelled'
-        view.emit({ type: end.state === 'done' ? 'job-done' : end.state === 'failed' ? 'job-failed' : 'job-cancelled', jobId: job.id, at: end.at, error: end.error })
-        continue
-      }
+export function replayJournal (snapshot: JournalSnapshot, now: number, emit: (job: JobRecord, e: JobEvent) => void): JobRecord[] {
+  const restored: JobRecord[] = []
+  for (const { job, results, attempts, end } of snapshot.jobs) {
+    const record = new JobRecord(job, expandJob(job.spec), now)
+    restored.push(record)
+    for (const a of attempts) {
+      const t = record.tasks.get(a.taskId)
+      if (t === undefined) continue
+      const at = award(record, t, a.peer, a.attempt, { kind: 'restored', at: a.at, peer: a.peer, detail: 'attempt journaled before the restart' })
+      // Its lease counts from the restart, not from when it was handed out.
+      at.lastHeartbeat = now
     }
-    return restored
+    for (const r of results) {
+      const t = record.tasks.get(r.taskId)
+      if (t === undefined) continue
+      const cause = { kind: 'restored' as const, at: r.at, peer: r.peer, detail: 'result journaled before the restart' }
+      const last = t.attempts.at(-1)
+      const at = last !== undefined && last.attempt === r.attempt && last.state === 'awarded' ? last : award(record, t, r.peer, r.attempt, cause)
+      at.awardedAt = Math.min(at.awardedAt, r.at)
+      at.startedAt = r.at - r.durationMs
+      finish(record, t, at, { value: r.value, outputs: r.outputs, durationMs: r.durationMs }, cause)
+      emit(record, { type: 'task-done', jobId: job.id, taskId: t.id, attempt: r.attempt, peer: r.peer, durationMs: r.durationMs, at: r.at })
+    }
+    if (end !== undefined) {
+      record.state = end.state
+      record.endedAt = end.at
+      record.error = end.error
+      const cause = { kind: 'restored' as const, at: end.at, detail: `job ${end.state} before the restart` }
+      for (const t of record.tasks.values()) cancelTask(record, t, cause)
+      emit(record, { type: end.state === 'done' ? 'job-done' : end.state === 'failed' ? 'job-failed' : 'job-cancelled', jobId: job.id, at: end.at, error: end.error })
+    }
+  }
+  return restored
 }

@@ -1,13 +1,13 @@
-/** Straggler detection (DESIGN.md §7): which running tasks deserve a backup attempt. Pure. */
-import { liveAttempts, type JobView } from './job-view.ts'
+/** Straggler detection (docs/ARCHITECTURE.md §7): which running tasks deserve a backup attempt. Pure. */
+import { liveAttempts, type JobRecord } from './job-record.ts'
 
 /**
  * When a job is nearly done (at most a tenth of its tasks left), an attempt
  * running far past its task's typical duration (3× and at least a second
  * more, from ≥ 3 measured attempts) gets a backup attempt on another peer.
  */
-export function findStragglers (job: JobView, now: number): boolean {
-  const left = job.tasks.size - job.counts().done
+export function findStragglers (job: JobRecord, now: number): boolean {
+  const left = job.tasks.size - job.doneCount()
   if (left > Math.max(1, Math.ceil(job.tasks.size / 10))) return false
   let found = false
   for (const t of job.tasks.values()) {

@@ -3,13 +3,14 @@
  * bidder needs to decide), and the awarded task (what an executor needs to run
  * it: the spec, upstream results, input files, a checkpoint to resume from).
  */
-import type { OpenTask } from '../../protocols/auction.ts'
+import { AUCTION_LIMITS, type OpenTask } from '../../protocols/auction.ts'
 import type { AwardedTask, FileData } from '../../protocols/task.ts'
+import { openFields, requirementsOf } from '../auction/requirements.ts'
 import { upstreamFor } from './expand.ts'
-import { liveAttempts, type JobView, type TaskRecord } from './job-view.ts'
+import { liveAttempts, type JobRecord, type TaskRecord } from './job-record.ts'
 
 /** The call-for-bids view of a task; a backup for a straggler is its next attempt, kept off the peers already running it. */
-export function openTask (job: JobView, t: TaskRecord, now: number): OpenTask {
+export function openTask (job: JobRecord, t: TaskRecord, now: number): OpenTask {
   const s = t.inst.spec
   // A backup is a new attempt, kept off the peers that already run the task.
   const backup = t.status === 'running'
@@ -17,20 +18,28 @@ export function openTask (job: JobView, t: TaskRecord, now: number): OpenTask {
   return {
     id: t.id,
     attempt: backup ? t.attempt + 1 : t.attempt,
-    demand: s.resources,
+    ...openFields(requirementsOf(s)),
     workMs: s.estimateMs ?? job.typicalMs(t.inst.name) ?? 100,
-    inputBytes: 0,
-    kind: s.kind,
-    handler: s.kind === 'handler' ? s.handler : undefined,
-    command: s.kind === 'exec' ? s.command[0] : undefined,
-    tags: s.tags,
+    inputBytes: inputBytes(job, t),
     priority: s.priority,
     ageMs: Math.max(0, now - t.readyAt),
-    exclude: [...busy, ...t.exclude].slice(0, 32)
+    exclude: [...busy, ...t.exclude].slice(0, AUCTION_LIMITS.maxExclude)
   }
 }
 
-export function awardedTask (job: JobView, t: TaskRecord): AwardedTask {
+/** Bytes an executor fetches before it can start: the exec task's input files (blobs travel from the origin). */
+function inputBytes (job: JobRecord, t: TaskRecord): number {
+  const s = t.inst.spec
+  if (s.kind !== 'exec') return 0
+  let n = 0
+  for (const src of Object.values(s.inputs)) {
+    const data = job.files[src]
+    if (data !== undefined) n += 'blob' in data ? data.blob.size : data.inline.byteLength
+  }
+  return n
+}
+
+export function awardedTask (job: JobRecord, t: TaskRecord): AwardedTask {
   const s = t.inst.spec
   const upstream = upstreamFor(job.spec, t.inst.name, id => job.tasks.get(id)?.result)
   const base = {

@@ -126,7 +126,7 @@ export async function dryRunAuction (spec: JobSpec, peers: DryRunPeer[], options
     submittedAt = clock.now()
     const job = await origin.submit(spec)
     const events: JobEvent[] = []
-    job.emit = (emit => (e: JobEvent) => { events.push(e); emit(e) })(job.emit.bind(job))
+    job.onEvent(e => { events.push(e) })
     const totalWork = [...workMs.values()].reduce((a, b) => a + b, 0)
     const deadline = submittedAt + (options.maxSimMs ?? 10 * totalWork + 60_000)
     while (job.state === 'running' && clock.now() < deadline) await advance(clock, deadline - clock.now(), () => job.state !== 'running')
@@ -142,7 +142,7 @@ export async function dryRunAuction (spec: JobSpec, peers: DryRunPeer[], options
       state: job.state,
       makespanMs: end - submittedAt,
       schedule: { placements, makespanMs: makespanOf(placements) },
-      rounds: job.nextRound,
+      rounds: job.rounds,
       attempts,
       ...(job.error !== undefined ? { error: job.error } : job.state === 'running' ? { error: `not finished after ${end - submittedAt} simulated ms` } : {})
     }

@@ -6,7 +6,8 @@
  * tags; capacity is checked by the planner).
  */
 import type { ResourceAd, Resources } from '../../protocols/resources.ts'
-import { missingRequirement } from '../auction/feasibility.ts'
+import { shortfall } from '../auction/feasibility.ts'
+import { requirementsOf } from '../auction/requirements.ts'
 import { MeshError } from '../errors.ts'
 import { expandJob, taskId } from '../jobs/expand.ts'
 import type { JobSpec } from '../jobs/spec.ts'
@@ -41,22 +42,13 @@ export function problemFromSpec (spec: JobSpec, peers: MeshPeerInfo[], origin?: 
     peers: peers.map(p => ({ id: p.id, capacity: p.capacity, speed: p.speed ?? 1 })),
     tasks: expandJob(spec).map(inst => {
       const s = inst.spec
-      const open = {
-        id: inst.id, attempt: 1, demand: s.resources, workMs: s.estimateMs!, inputBytes: 0, kind: s.kind,
-        handler: s.kind === 'handler' ? s.handler : undefined, command: s.kind === 'exec' ? s.command[0] : undefined,
-        tags: s.tags, priority: s.priority, ageMs: 0, exclude: []
-      }
-      // Capacity is the planner's to check (it names the resource); here only the abilities.
+      const req = requirementsOf(s)
+      // Capacity is the planner's to check (it names the resource); here only the abilities and trust.
       const unlimited: Resources = { cpu: Infinity, memoryMB: Infinity, gpu: Infinity, custom: Object.fromEntries(Object.keys(s.resources.custom).map(k => [k, Infinity])) }
-      const able = peers.filter(p => p.caps === undefined || (runsFor(p.caps, origin) && missingRequirement({ id: p.id, capacity: unlimited, caps: p.caps }, open) === undefined))
+      const able = peers.filter(p => p.caps === undefined || shortfall({ id: p.id, capacity: unlimited, caps: p.caps }, req, { origin }) === undefined)
       return { id: inst.id, demand: s.resources, workMs: s.estimateMs!, after: inst.after.flatMap(instanceIds), peers: able.map(p => p.id) }
     })
   }
-}
-
-/** A peer that runs only some origins' jobs (`trust.submitters`) takes none from others. */
-function runsFor (caps: ResourceAd['caps'], origin: string | undefined): boolean {
-  return caps.origins === undefined || origin === undefined || caps.origins.includes(origin)
 }
 
 /** The same peers for `dryRunAuction`: capacity, speed, and what they can run. */

@@ -33,6 +33,16 @@ export function fitsIn (demand: Units, room: Units): boolean {
   return true
 }
 
+/**
+ * How many times `demand` fits in `room` (Infinity when it demands nothing:
+ * callers cap it). The one copy used by round sizing and the bidder.
+ */
+export function fitCount (demand: Units, room: Units): number {
+  let n = Infinity
+  for (const [k, v] of demand) if (v > 0) n = Math.min(n, Math.floor(Math.max(0, room.get(k) ?? 0) / v))
+  return n
+}
+
 function add (a: Units, b: Units, sign: 1 | -1): void {
   for (const [k, v] of b) a.set(k, (a.get(k) ?? 0) + sign * v)
 }

@@ -84,10 +84,10 @@ describe('jobs over libp2p', () => {
     const job = await origin.submit({ name: 'gpu', tasks: { train: { kind: 'handler', handler: 'square', resources: { cpu: 1, gpu: 1 } } } })
     const waiting = await waitFor('the task to report why it waits', () => job.tasks.get('train')?.waiting)
     expect(waiting).toBe('no live peer offers gpu ≥ 1')
-    const rounds = job.nextRound
+    const rounds = job.rounds
     await new Promise(resolve => setTimeout(resolve, 2500))
     // Ads kept arriving meanwhile; none offered a GPU, so no call for bids went out.
-    expect(job.nextRound).toBe(rounds)
+    expect(job.rounds).toBe(rounds)
     expect(job.state).toBe('running')
     expect(origin.cancel(job.id)).toBe(true)
   })

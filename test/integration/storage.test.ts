@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import type { JournalAttempt, JournalJob, JournalResult } from '../../src/jobs/journal.ts'
-import type { OutboxEntry } from '../../src/execution/outbox.ts'
+import type { StoredResult } from '../../src/execution/outbox.ts'
 import { parseJobSpec } from '../../src/jobs/spec.ts'
 import { LmdbJournal } from '../../node/storage/lmdb-journal.ts'
 import { LmdbOutboxStore } from '../../node/storage/lmdb-outbox.ts'
@@ -164,7 +164,7 @@ describe('LmdbJournal', () => {
 })
 
 describe('LmdbOutboxStore', () => {
-  const entry = (task: string, attempt: number): OutboxEntry => ({
+  const entry = (task: string, attempt: number): StoredResult => ({
     key: `job-1\n${task}\n${attempt}`,
     origin: '12D3KooWorigin',
     jobId: 'job-1',
@@ -177,7 +177,7 @@ describe('LmdbOutboxStore', () => {
     const o = await LmdbOutboxStore.open(dir)
     const a = entry('a', 1)
     const b = entry('b', 2)
-    const c: OutboxEntry = { ...entry('c', 1), result: { taskId: 'c', attempt: 1, ok: false, error: 'boom', reason: 'exit', retryable: true, durationMs: 1 } }
+    const c: StoredResult = { ...entry('c', 1), result: { taskId: 'c', attempt: 1, ok: false, error: 'boom', reason: 'exit', retryable: true, durationMs: 1 } }
     await o.put(a)
     await o.put(b)
     await o.put(c)

@@ -25,7 +25,7 @@
  * suspect after a couple of lost ads) at its newest epoch.
  */
 import { fitsIn, toUnits, type Units } from '../../src/resources/ledger.ts'
-import { liveAttempts } from '../../src/jobs/job-view.ts'
+import { liveAttempts } from '../../src/jobs/job-record.ts'
 import { failUntil, expectedValue } from './workload.ts'
 import { START, type JobRecord, type Sim, type SimPeer } from './harness.ts'
 

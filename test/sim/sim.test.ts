@@ -63,7 +63,7 @@ describe('Simulation: the checks are not vacuous', () => {
         if (injected || job === undefined || done === undefined) return
         injected = true
         const a = done.attempts.at(-1)!
-        job.view.emit({ type: 'task-done', jobId: job.view.id, taskId: done.id, attempt: a.attempt, peer: a.peer, durationMs: 1, at: s.clock.now() })
+        s.onJobEvent(job, { type: 'task-done', jobId: job.view.id, taskId: done.id, attempt: a.attempt, peer: a.peer, durationMs: 1, at: s.clock.now() })
       }
     }))
     const err = await sim.run().then(() => undefined, (e: unknown) => e)

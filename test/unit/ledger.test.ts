@@ -7,7 +7,8 @@ import type { TaskMessage } from '../../protocols/task.ts'
 import { TASK_VERSION } from '../../protocols/task.ts'
 import { Ledger, fromUnits, toUnits } from '../../src/resources/ledger.ts'
 import { MemoryOutboxStore } from '../../src/execution/outbox.ts'
-import { Executor, attemptKey, type BlobStore } from '../../src/execution/executor.ts'
+import { Executor, type BlobStore } from '../../src/execution/executor.ts'
+import { attemptKey } from '../../src/keys.ts'
 import { createHighsSolver } from '../../src/auction/lp.ts'
 import { ManualClock } from '../../src/testing/manual-clock.ts'
 import { FunctionRunner, sleep } from '../../src/testing/function-runner.ts'
@@ -244,7 +245,7 @@ function makeExecutor (capacity: Resources, opts: { queueDepth?: number, runner?
     onCapacityChange: () => { capacityChanges++ },
     ability: () => ({ id: 'x', capacity, caps: { kinds: ['handler'], handlers: runner.names(), commands: [], tags: [] } }),
     outbox: new MemoryOutboxStore()
-  }, { capacity, speed: 1, queueDepth: opts.queueDepth ?? 1, heartbeatMs: 500, bidWindowMs: 50, trust: 'mesh', resultTtlMs: 24 * 3600_000 })
+  }, { capacity, speed: 1, queueDepth: opts.queueDepth ?? 1, heartbeatMs: 500, bidWindowMs: 50, resultTtlMs: 24 * 3600_000 })
   void executor.start()
   return { clock, executor, bids, sent, runner, capacityChanges: () => capacityChanges }
 }

@@ -1,0 +1,112 @@
+/**
+ * Admission and the bounded queue (docs/ARCHITECTURE.md §5, §14): an award is
+ * accepted only if this peer can still run the task for that origin (the same
+ * requirement rule the bidder used) and the ledger has room for it now or in
+ * the queue; queued attempts start, in arrival order, as capacity frees.
+ */
+import type { AttemptRef, AwardMsg, AwardedTask, BlobRef } from '../../protocols/task.ts'
+import { attemptRefOf } from '../../protocols/task.ts'
+import { describeShortfall, shortfall, type PeerAbility } from '../auction/feasibility.ts'
+import { requirementsOfAward } from '../auction/requirements.ts'
+import { attemptKey, type AttemptKey } from '../keys.ts'
+import { toUnits, type Ledger } from '../resources/ledger.ts'
+
+/** One attempt this peer has accepted: queued, or running. */
+export interface Attempt {
+  key: AttemptKey
+  origin: string
+  jobId: string
+  task: AwardedTask
+  state: 'queued' | 'running'
+  abort: AbortController
+  startedAt?: number
+  fraction?: number
+  message?: string
+  /** The task has saved a checkpoint in this attempt, so it can be given back without losing its work. */
+  checkpointed?: boolean
+  /** Blobs holding the latest checkpoint (large ones), for the origin to fetch. */
+  checkpointBlobs?: BlobRef[]
+}
+
+export interface AdmissionDeps {
+  ledger: Ledger
+  ability: () => PeerAbility
+  /** Start an attempt that has room now. */
+  start: (a: Attempt) => void
+  /** Capacity went back to the ledger. */
+  released: () => void
+}
+
+export class Admission {
+  readonly #d: AdmissionDeps
+  readonly #attempts = new Map<AttemptKey, Attempt>()
+  readonly #queue: AttemptKey[] = []
+
+  constructor (deps: AdmissionDeps) { this.#d = deps }
+
+  get size (): number { return this.#attempts.size }
+  has (key: AttemptKey): boolean { return this.#attempts.has(key) }
+  values (): IterableIterator<Attempt> { return this.#attempts.values() }
+  get queued (): readonly AttemptKey[] { return this.#queue }
+  get (key: AttemptKey): Attempt | undefined { return this.#attempts.get(key) }
+
+  /** Decide an award's tasks: accepted ones start now or queue; the rest are rejected with the reason. */
+  admit (origin: string, msg: AwardMsg): { accepted: AttemptRef[], rejected: Array<AttemptRef & { reason: string }> } {
+    const accepted: AttemptRef[] = []
+    const rejected: Array<AttemptRef & { reason: string }> = []
+    const ability = this.#d.ability()
+    const { ledger } = this.#d
+    for (const task of msg.tasks) {
+      const key = attemptKey(msg.jobId, task.taskId, task.attempt)
+      if (this.#attempts.has(key)) { accepted.push(attemptRefOf(task)); continue } // a duplicate award: already ours
+      const s = shortfall(ability, requirementsOfAward(task), { origin })
+      if (s !== undefined) { ledger.release(key); rejected.push({ ...attemptRefOf(task), reason: describeShortfall(s) }); continue }
+      const slot = ledger.reserve(key, toUnits(task.demand))
+      if (slot === undefined) { rejected.push({ ...attemptRefOf(task), reason: 'capacity no longer free' }); continue }
+      const attempt: Attempt = { key, origin, jobId: msg.jobId, task, state: 'queued', abort: new AbortController() }
+      this.#attempts.set(key, attempt)
+      accepted.push(attemptRefOf(task))
+      if (slot === 'now') this.#d.start(attempt)
+      else this.#queue.push(key)
+    }
+    return { accepted, rejected }
+  }
+
+  /** The attempts of `origin`'s job `jobId` (all, or the listed ones). */
+  select (origin: string, jobId: string, tasks?: readonly AttemptRef[]): Attempt[] {
+    if (tasks === undefined) return [...this.#attempts.values()].filter(a => a.jobId === jobId && a.origin === origin)
+    return tasks.map(t => this.#attempts.get(attemptKey(jobId, t.taskId, t.attempt))).filter((a): a is Attempt => a !== undefined && a.origin === origin)
+  }
+
+  /** The attempt is over (finished, cancelled, given back): its capacity goes back. */
+  finish (a: Attempt): void {
+    this.#attempts.delete(a.key)
+    this.#d.ledger.release(a.key)
+    const qi = this.#queue.indexOf(a.key)
+    if (qi >= 0) this.#queue.splice(qi, 1)
+    this.#d.released()
+  }
+
+  /** Start queued attempts, in arrival order, while they fit. */
+  startQueued (): void {
+    for (let i = 0; i < this.#queue.length;) {
+      const a = this.#attempts.get(this.#queue[i]!)
+      if (a === undefined) { this.#queue.splice(i, 1); continue }
+      if (this.#d.ledger.promote(a.key)) {
+        this.#queue.splice(i, 1)
+        this.#d.start(a)
+      } else {
+        i++
+      }
+    }
+  }
+
+  /** Time for the work already queued here to drain: each queued attempt's typical length, spread over the cores. */
+  queueAheadMs (typicalMs: number): number {
+    const cores = (this.#d.ledger.capacity.get('cpu') ?? 0) / 1000
+    if (cores <= 0 || this.#queue.length === 0) return 0
+    let coreMs = 0
+    for (const key of this.#queue) coreMs += typicalMs * (this.#attempts.get(key)?.task.demand.cpu ?? 1)
+    return coreMs / cores
+  }
+}

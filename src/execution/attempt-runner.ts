@@ -1,0 +1,67 @@
+/**
+ * Running one accepted attempt (docs/ARCHITECTURE.md §8, §13): stage its input
+ * files, hand it to the `TaskRunner` (worker threads and child processes live
+ * in `node/`), relay progress and checkpoints, and return the outcome as a
+ * value. A runner that throws becomes a retryable executor error.
+ */
+import { TASK_LIMITS, attemptRefOf, taskMsg, type BlobRef, type CheckpointMsg, type FileData } from '../../protocols/task.ts'
+import { encodeMessage } from '../../protocols/codec.ts'
+import type { Attempt } from './admission.ts'
+import type { BlobStore } from './blob-store.ts'
+import type { RunOutcome, RunRequest, TaskRunner } from './runner.ts'
+
+export interface AttemptRunnerDeps {
+  runner: TaskRunner
+  blobs: BlobStore
+  /** Send a checkpoint to the attempt's origin. */
+  sendCheckpoint: (origin: string, msg: CheckpointMsg) => void
+  /** Whether the attempt is still this peer's (not cancelled or given back). */
+  holds: (a: Attempt) => boolean
+}
+
+export async function runAttempt (a: Attempt, d: AttemptRunnerDeps): Promise<RunOutcome> {
+  const t = a.task
+  try {
+    const inputs: Record<string, Uint8Array> = {}
+    if (t.exec !== undefined) {
+      for (const [path, data] of Object.entries(t.exec.inputs)) inputs[path] = await resolve(d.blobs, a.origin, data)
+    }
+    const req: RunRequest = {
+      jobId: a.jobId, taskId: t.taskId, attempt: t.attempt, index: t.index, count: t.count,
+      kind: t.kind, handler: t.handler, input: t.input, timeoutMs: t.timeoutMs,
+      memoryMB: t.demand.memoryMB, upstream: t.upstream, restored: t.restored,
+      exec: t.exec === undefined ? undefined : { command: t.exec.command, env: t.exec.env, stdin: t.exec.stdin, inputs, outputs: t.exec.outputs, shell: t.exec.shell }
+    }
+    return await d.runner.run(req, {
+      signal: a.abort.signal,
+      progress: (f, m) => { a.fraction = f; a.message = m?.slice(0, 256) },
+      checkpoint: state => { checkpoint(a, state, d) }
+    })
+  } catch (err) {
+    return { ok: false, error: `executor error: ${(err as Error).message}`, reason: 'error', retryable: true }
+  }
+}
+
+/** Send a checkpoint to the origin at once: it must be there before the attempt can be given back. */
+function checkpoint (a: Attempt, state: unknown, d: AttemptRunnerDeps): void {
+  if (!d.holds(a)) return
+  a.checkpointed = true
+  const encoded = encodeMessage(state ?? null)
+  const blobs: BlobRef[] = []
+  let body: { state: unknown } | { stateBlob: BlobRef }
+  if (encoded.byteLength <= TASK_LIMITS.inlineBytes) {
+    body = { state }
+  } else {
+    const ref = d.blobs.put(encoded)
+    blobs.push(ref)
+    body = { stateBlob: ref }
+  }
+  // A checkpoint blob is kept until the next one replaces it.
+  a.checkpointBlobs?.forEach(b => { d.blobs.drop(b) })
+  a.checkpointBlobs = blobs
+  d.sendCheckpoint(a.origin, taskMsg.checkpoint(a.jobId, attemptRefOf(a.task), body))
+}
+
+async function resolve (blobs: BlobStore, origin: string, data: FileData): Promise<Uint8Array> {
+  return 'inline' in data ? data.inline : await blobs.fetch(origin, data.blob)
+}

@@ -1,0 +1,131 @@
+/**
+ * The bid desk (docs/ARCHITECTURE.md §5): answers each call for bids with the
+ * bids the local LP chooses, holding in the ledger what it bids until the bid
+ * expires or an award claims it. Holds are scoped to the job's latest round:
+ * a call for round r means round r−1 has closed, so its unclaimed holds are
+ * released at once instead of idling until they expire.
+ */
+import { AUCTION_LIMITS, auctionMsg, type Bid, type CallForBids, type OpenTask } from '../../protocols/auction.ts'
+import { Alarm, type Clock } from '../clock.ts'
+import type { PeerAbility } from '../auction/feasibility.ts'
+import { decideBids, medianWorkMs } from '../auction/bidder.ts'
+import type { LpSolver } from '../auction/lp.ts'
+import { acceptsOrigin } from '../auction/requirements.ts'
+import { attemptKey, type AttemptKey } from '../keys.ts'
+import { fitsIn, queueDepthFor, toUnits, type Ledger } from '../resources/ledger.ts'
+
+export interface BidDeskDeps {
+  clock: Clock
+  ledger: Ledger
+  solver: LpSolver
+  speed: number
+  /** `auction.queueDepth` from the config. */
+  queueDepth: number
+  ability: () => PeerAbility
+  sendBid: (origin: string, bid: Bid) => Promise<boolean>
+  /** Capacity went back to the ledger (expired or released holds). */
+  released: () => void
+  /** Expected wait before queued work starts (median recent duration), if known. */
+  queueWaitMs: () => number | undefined
+  /** Time for the work queued here to drain, given a typical task length. */
+  queueAheadMs: (typicalMs: number) => number
+  /** Why this peer takes no work now (load shift), if it does not. */
+  yieldReason: () => string | undefined
+  counts: () => { running: number, queued: number }
+}
+
+export class BidDesk {
+  readonly #d: BidDeskDeps
+  /** Holds placed for each (origin, job)'s latest round. */
+  readonly #roundHolds = new Map<string, Map<string, { round: number, keys: AttemptKey[] }>>()
+  readonly #holdAlarm: Alarm
+  #running = true
+
+  constructor (deps: BidDeskDeps) {
+    this.#d = deps
+    // Fires at the earliest hold expiry (bids from origins with different windows expire out of order).
+    this.#holdAlarm = new Alarm(deps.clock, () => {
+      if (!this.#running) return
+      if (deps.ledger.expireHolds(deps.clock.now()) > 0) deps.released()
+      this.#armHoldExpiry()
+    })
+  }
+
+  stop (): void {
+    this.#running = false
+    this.#holdAlarm.cancel()
+  }
+
+  /** A call for bids arrived (from gossip, or from this peer's own origin). */
+  onCallForBids (cfb: CallForBids): void {
+    const { ledger, clock } = this.#d
+    const ability = this.#d.ability()
+    if (!acceptsOrigin(ability.caps.origins, cfb.origin)) return
+    const now = clock.now()
+    let freed = ledger.expireHolds(now) > 0
+    const jobs = this.#roundHolds.get(cfb.origin)
+    const previous = jobs?.get(cfb.jobId)
+    if (previous !== undefined && previous.round < cfb.round) {
+      for (const key of previous.keys) {
+        if (ledger.kindOf(key) === 'hold') { ledger.release(key); freed = true }
+      }
+      jobs!.delete(cfb.jobId)
+      if (jobs!.size === 0) this.#roundHolds.delete(cfb.origin)
+    }
+    // Queued work goes first into whatever the released holds freed.
+    if (freed) this.#d.released()
+    const queueWaitMs = this.#d.queueWaitMs()
+    // Queue as deep as these tasks' length calls for: about two bid windows of work per slot.
+    const depth = queueDepthFor(medianWorkMs(cfb.tasks), this.#d.queueDepth, 2 * cfb.windowMs)
+    const decision = decideBids(cfb.tasks, {
+      self: ability,
+      speed: this.#d.speed,
+      freeNow: ledger.freeNow(),
+      queueRoom: ledger.queueRoom(depth),
+      queueWaitMs,
+      queueAheadMs: this.#d.queueAheadMs(queueWaitMs ?? 0)
+    }, this.#d.solver)
+    // A capable peer always answers, even with no bids, so the origin can close the round early.
+    if (decision.skipped.length === cfb.tasks.length) return
+    const validMs = Math.max(500, cfb.windowMs * 4)
+    const bids: Bid['bids'] = []
+    const held: AttemptKey[] = []
+    for (const b of decision.bids) {
+      const key = attemptKey(cfb.jobId, b.task.id, b.task.attempt)
+      if (!ledger.hold(key, b.demand, b.slot, now + validMs)) continue
+      bids.push({ taskId: b.task.id, attempt: b.task.attempt, etaMs: Math.round(b.etaMs * 10) / 10, ...(b.slot === 'queue' ? { queued: true } : {}) })
+      held.push(key)
+    }
+    if (held.length > 0) {
+      let byJob = this.#roundHolds.get(cfb.origin)
+      if (byJob === undefined) this.#roundHolds.set(cfb.origin, byJob = new Map())
+      const entry = byJob.get(cfb.jobId) ?? { round: cfb.round, keys: [] }
+      entry.keys.push(...held)
+      byJob.set(cfb.jobId, entry)
+    }
+    const skipped = new Set(decision.skipped.map(s => s.taskId))
+    const bidFor = new Set(bids.map(b => b.taskId))
+    const unbid = cfb.tasks.find(t => !skipped.has(t.id) && !bidFor.has(t.id))
+    const declined = unbid !== undefined ? this.#declined(unbid, queueWaitMs) : undefined
+    const cpu = ledger.capacity.get('cpu') ?? 0
+    const load = cpu > 0 ? 1 - (ledger.freeNow().get('cpu') ?? 0) / cpu : 1
+    void this.#d.sendBid(cfb.origin, auctionMsg.bid({ jobId: cfb.jobId, round: cfb.round, load: Math.max(0, load), validMs, bids, ...(declined !== undefined ? { declined } : {}) }))
+    this.#armHoldExpiry()
+  }
+
+  /** Why this peer did not bid for a task it can run (`task`, the first such): yielding, no room, or too slow. */
+  #declined (task: OpenTask, queueWaitMs: number | undefined): string {
+    const yieldReason = this.#d.yieldReason()
+    if (yieldReason !== undefined) return `yielding: ${yieldReason}`.slice(0, AUCTION_LIMITS.maxReasonLength)
+    const { ledger } = this.#d
+    if (fitsIn(toUnits(task.demand), ledger.freeNow())) return 'has room, but its ETA for the task outweighed the task\'s value (a slow peer bids only for work worth its time)'
+    const { running, queued } = this.#d.counts()
+    const until = queueWaitMs !== undefined ? `; busy for about ${Math.max(1, Math.round(queueWaitMs / 100) / 10)} s more` : ''
+    return `no room now or in its queue (${running} running, ${queued} queued${until})`
+  }
+
+  #armHoldExpiry (): void {
+    const next = this.#d.ledger.nextExpiry()
+    if (next !== undefined) this.#holdAlarm.armAt(next)
+  }
+}

@@ -1,0 +1,190 @@
+/**
+ * The result outbox (docs/ARCHITECTURE.md §1.4, §7): a finished attempt's
+ * result is made durable (its blobs flushed, the record stored) before it is
+ * first sent, resent with backoff until its origin acknowledges it, and
+ * dropped only on the ack, on a cancel of its job, or after
+ * `failure.resultTtlMs`. Results that finish close together go out in one
+ * message per (origin, job), after the start notices of the same flush, so an
+ * origin learns a task started before it learns it ended.
+ */
+import { RESULTS_PER_MESSAGE, TASK_LIMITS, taskMsg, type AckMsg, type BlobRef, type FileData, type ExecutorToOrigin, type TaskResult } from '../../protocols/task.ts'
+import { encodeMessage } from '../../protocols/codec.ts'
+import type { Clock, TimerHandle } from '../clock.ts'
+import type { Logger } from '../logger.ts'
+import { ByJob, attemptKey, type AttemptKey } from '../keys.ts'
+import type { Attempt } from './admission.ts'
+import type { BlobStore } from './blob-store.ts'
+import type { OutboxStore } from './outbox.ts'
+import type { RunOutcome } from './runner.ts'
+
+export interface ResultOutboxDeps {
+  clock: Clock
+  logger: Logger
+  blobs: BlobStore
+  store: OutboxStore
+  send: (peer: string, msg: ExecutorToOrigin) => Promise<boolean>
+  resultTtlMs: number
+  /** Tell origins these attempts run (or started): the batched start notices. */
+  sendProgress: (attempts: Attempt[], started: boolean) => void
+}
+
+interface Pending { origin: string, jobId: string, result: TaskResult, at: number, sentAt: number, backoffMs: number, blobs: BlobRef[] }
+
+/** Resend period of the outbox loop; each entry backs off from 1 s to 30 s. */
+const RESEND_TICK_MS = 500
+
+export class ResultOutbox {
+  readonly #d: ResultOutboxDeps
+  readonly #entries = new Map<AttemptKey, Pending>()
+  /** Results made durable since the last flush, sent in one batch per (origin, job). */
+  readonly #ready = new ByJob<TaskResult>()
+  /** Attempts started since the last flush, told to their origins in one progress message each. */
+  #started: Attempt[] = []
+  #flushTimer: TimerHandle | undefined
+  #resendTimer: TimerHandle | undefined
+  #running = false
+
+  constructor (deps: ResultOutboxDeps) { this.#d = deps }
+
+  get size (): number { return this.#entries.size }
+
+  /** Start the resend loop; results left by an earlier run are loaded and sent again. */
+  async start (): Promise<void> {
+    this.#running = true
+    this.#scheduleResend()
+    for (const e of await this.#d.store.load()) {
+      const key = e.key as AttemptKey
+      if (this.#entries.has(key)) continue
+      const blobs = blobsOf(e.result)
+      for (const b of blobs) this.#d.blobs.retain?.(b)
+      this.#entries.set(key, { origin: e.origin, jobId: e.jobId, result: e.result, at: e.at, sentAt: 0, backoffMs: 0, blobs })
+    }
+  }
+
+  stop (): void {
+    this.#running = false
+    for (const h of [this.#flushTimer, this.#resendTimer]) if (h !== undefined) this.#d.clock.clearTimeout(h)
+  }
+
+  /** `peer` is reachable again: send its results now rather than after the backoff. */
+  originBack (peer: string): void {
+    for (const e of this.#entries.values()) if (e.origin === peer) { e.backoffMs = 0; e.sentAt = 0 }
+  }
+
+  /** An attempt started: its origin hears of it on the next flush. */
+  noteStarted (a: Attempt): void {
+    this.#started.push(a)
+    this.#scheduleFlush()
+  }
+
+  /** Keep a finished attempt's result until its origin acknowledges it; durable before it is sent. */
+  deliver (a: Attempt, outcome: RunOutcome, durationMs: number): void {
+    const base = { taskId: a.task.taskId, attempt: a.task.attempt, durationMs }
+    const blobs: BlobRef[] = []
+    let result: TaskResult
+    if (outcome.ok) {
+      const outputs: Record<string, FileData> = {}
+      for (const [path, bytes] of Object.entries(outcome.outputs ?? {})) outputs[path] = this.inlineOrBlob(bytes, blobs)
+      const encoded = encodeMessage(outcome.value ?? null)
+      result = encoded.byteLength <= TASK_LIMITS.inlineBytes
+        ? { ...base, ok: true, value: outcome.value, outputs }
+        : { ...base, ok: true, valueBlob: this.blob(encoded, blobs), outputs }
+    } else {
+      result = { ...base, ok: false, error: outcome.error.slice(0, 4096), reason: outcome.reason, retryable: outcome.retryable, value: outcome.value }
+    }
+    const now = this.#d.clock.now()
+    this.#entries.set(a.key, { origin: a.origin, jobId: a.jobId, result, at: now, sentAt: now, backoffMs: 1000, blobs })
+    const durable = async (): Promise<void> => {
+      if (blobs.length > 0) await this.#d.blobs.flush?.()
+      await this.#d.store.put({ key: a.key, origin: a.origin, jobId: a.jobId, result, at: now })
+    }
+    durable().then(() => {
+      this.#ready.add(a.origin, a.jobId, result)
+      this.#scheduleFlush()
+    }, (err: Error) => {
+      // Not durable: keep it in memory and let the resend loop deliver it; say so.
+      this.#d.logger.error({ jobId: a.jobId, taskId: a.task.taskId, err: err.message }, 'outbox write failed')
+    })
+  }
+
+  /** The origin acknowledged these results: forget them and their blobs. */
+  onAck (from: string, msg: AckMsg): void {
+    for (const a of msg.acks) {
+      const key = attemptKey(msg.jobId, a.taskId, a.attempt)
+      const e = this.#entries.get(key)
+      if (e === undefined || e.origin !== from) continue
+      for (const b of e.blobs) this.#d.blobs.drop(b)
+      this.#forget(key)
+    }
+  }
+
+  /** A cancelled job's results are no longer wanted. */
+  dropJob (origin: string, jobId: string): void {
+    for (const [k, e] of this.#entries) if (e.jobId === jobId && e.origin === origin) this.#forget(k)
+  }
+
+  /** A value or file: inline when small, else a blob (recorded in `blobs` to drop on the ack). */
+  inlineOrBlob (bytes: Uint8Array, blobs: BlobRef[]): FileData {
+    return bytes.byteLength <= TASK_LIMITS.inlineBytes ? { inline: bytes } : { blob: this.blob(bytes, blobs) }
+  }
+
+  blob (bytes: Uint8Array, blobs: BlobRef[]): BlobRef {
+    const r = this.#d.blobs.put(bytes)
+    blobs.push(r)
+    return r
+  }
+
+  #forget (key: AttemptKey): void {
+    this.#entries.delete(key)
+    void this.#d.store.delete(key)
+  }
+
+  #scheduleFlush (): void {
+    this.#flushTimer ??= this.#d.clock.setTimeout(() => { this.#flushTimer = undefined; this.#flush() }, 1)
+  }
+
+  /** Send batched start notices, then results. */
+  #flush (): void {
+    const started = this.#started
+    this.#started = []
+    // They all started, even those that have already ended: their results follow in this flush.
+    if (started.length > 0) this.#d.sendProgress(started, true)
+    this.#sendResults(this.#ready)
+    this.#ready.clear()
+  }
+
+  #sendResults (batches: ByJob<TaskResult>): void {
+    for (const { peer, jobId, items } of batches) {
+      for (let i = 0; i < items.length; i += RESULTS_PER_MESSAGE) void this.#d.send(peer, taskMsg.result(jobId, items.slice(i, i + RESULTS_PER_MESSAGE)))
+    }
+  }
+
+  #scheduleResend (): void {
+    this.#resendTimer = this.#d.clock.setTimeout(() => {
+      if (!this.#running) return
+      const now = this.#d.clock.now()
+      const due = new ByJob<TaskResult>()
+      for (const [key, e] of this.#entries) {
+        if (now - e.at > this.#d.resultTtlMs) {
+          this.#d.logger.warn({ jobId: e.jobId, taskId: e.result.taskId, origin: e.origin }, 'result dropped: its origin did not come back within failure.resultTtlMs')
+          this.#forget(key)
+          continue
+        }
+        if (now - e.sentAt < e.backoffMs) continue
+        e.sentAt = now
+        e.backoffMs = Math.min(Math.max(1000, e.backoffMs * 2), 30_000)
+        due.add(e.origin, e.jobId, e.result)
+      }
+      this.#sendResults(due)
+      this.#scheduleResend()
+    }, RESEND_TICK_MS)
+  }
+}
+
+/** The blobs a result refers to (its value and output files). */
+function blobsOf (r: TaskResult): BlobRef[] {
+  if (!r.ok) return []
+  const out: BlobRef[] = r.valueBlob !== undefined ? [r.valueBlob] : []
+  for (const f of Object.values(r.outputs ?? {})) if ('blob' in f) out.push(f.blob)
+  return out
+}

@@ -1,0 +1,316 @@
+/**
+ * The origin as a state machine (docs/ARCHITECTURE.md §6, §7, §14): the peer
+ * where a job was submitted runs its auctions and collects its results. Events
+ * come in (a call was made, a message arrived, a timer fired, a peer changed,
+ * a journal write finished); effects go out (publish, send, journal, set a
+ * timer, fetch a blob, emit a job event). It does no IO itself, so a test can
+ * feed it one event and assert the effects; `origin.ts` performs them.
+ *
+ *   blocked ─upstream done─▶ pending ─announced─▶ announced ─won─▶ awarded ─accepted─▶ queued ─started─▶ running ─result─▶ done
+ *      (any unfinished) ─job ended─▶ cancelled        │no bid, deferred  │rejected, lost, failed with retries left ─▶ pending
+ *                                                     ▼                  │failed, no retries ─▶ failed
+ *                                                  pending
+ */
+import type { AuctionMessage } from '../../protocols/auction.ts'
+import { auctionMsg } from '../../protocols/auction.ts'
+import { attemptRefOf, taskMsg, type AttemptRef, type AwardedTask, type TaskResult } from '../../protocols/task.ts'
+import { ByJob } from '../keys.ts'
+import { expandJob } from './expand.ts'
+import { JobRecord, liveAttempts, type AttemptRecord, type TaskRecord } from './job-record.ts'
+import type { OriginContext, OriginEffect, OriginEvent, OriginInit, OriginTimer } from './origin-context.ts'
+import { onReport, onResultFetched, onResultJournaled, type JobActions } from './reports.ts'
+import { replayJournal } from './restore.ts'
+import { addBid, closeRound, openRound, type Round } from './rounds.ts'
+import { findStragglers } from './stragglers.ts'
+import { cancelTask, endAttempt, requeue, unblock, TransitionError, type Cause } from './task-transitions.ts'
+import { JobView } from './job-view.ts'
+import { whyNotPerPeer, type LivePeer, type WhyNot } from './why.ts'
+import { openTask } from './task-messages.ts'
+
+export interface OriginMachineDeps {
+  self: string
+  init: OriginInit
+  now: () => number
+  livePeers: () => LivePeer[]
+}
+
+export class OriginMachine implements JobActions {
+  readonly #ctx: OriginContext
+  readonly #jobs = new Map<string, { record: JobRecord, view: JobView }>()
+  readonly #rounds = new Map<string, Round>()
+  /** Awards of a closed round, waiting for the journal before they are sent. */
+  readonly #unsent = new Map<string, { round: number, awards: Map<string, AwardedTask[]> }>()
+  readonly #acks = new ByJob<AttemptRef>()
+  #acksArmed = false
+  #retryAt: number | undefined
+  #running = false
+  #out: OriginEffect[] = []
+
+  constructor (deps: OriginMachineDeps) {
+    this.#ctx = {
+      self: deps.self,
+      init: deps.init,
+      now: deps.now,
+      livePeers: deps.livePeers,
+      out: e => { this.#out.push(e) },
+      armRetry: at => { this.#armRetry(at) }
+    }
+  }
+
+  /** Feed one event; returns the effects it caused, in order. */
+  handle (event: OriginEvent): OriginEffect[] {
+    this.#out = []
+    try {
+      this.#dispatch(event)
+    } catch (err) {
+      // An illegal transition is a bug: say so loudly, but never take the peer down with it.
+      if (!(err instanceof TransitionError)) throw err
+      this.#out.push({ type: 'log', level: 'error', fields: { event: event.type, err: err.message }, msg: 'origin state machine refused a transition' })
+    }
+    return this.#out
+  }
+
+  record (jobId: string): JobRecord | undefined { return this.#jobs.get(jobId)?.record }
+  job (jobId: string): JobView | undefined { return this.#jobs.get(jobId)?.view }
+  jobs (): JobView[] { return [...this.#jobs.values()].map(j => j.view) }
+
+  #dispatch (e: OriginEvent): void {
+    switch (e.type) {
+      case 'start':
+        this.#running = true
+        this.#setTimer({ kind: 'lease' }, this.#ctx.init.heartbeatMs)
+        for (const { record } of this.#jobs.values()) this.pump(record)
+        return
+      case 'stop':
+        this.#running = false
+        for (const jobId of this.#rounds.keys()) this.#out.push({ type: 'clear-timer', timer: { kind: 'round', jobId } })
+        for (const timer of [{ kind: 'acks' }, { kind: 'lease' }, { kind: 'retry' }] as const) this.#out.push({ type: 'clear-timer', timer })
+        this.#retryAt = undefined
+        return
+      case 'submitted': {
+        const record = new JobRecord(e.job, expandJob(e.job.spec), this.#ctx.now())
+        this.#add(record)
+        this.emit(record, { type: 'job-submitted', jobId: record.id, tasks: record.tasks.size, at: this.#ctx.now() })
+        this.unblock(record)
+        this.pump(record)
+        return
+      }
+      case 'restore':
+        for (const record of replayJournal(e.snapshot, this.#ctx.now(), (job, event) => { this.emit(job, event) })) {
+          this.#add(record)
+          if (record.state !== 'running') continue
+          this.unblock(record)
+          this.#out.push({ type: 'log', level: 'info', fields: { jobId: record.id, done: record.doneCount(), tasks: record.tasks.size }, msg: 'job restored from the journal' })
+        }
+        return
+      case 'cancel': {
+        const job = this.record(e.jobId)
+        if (job !== undefined && job.state === 'running') this.endJob(job, 'cancelled', e.reason)
+        return
+      }
+      case 'bid': {
+        const r = this.#rounds.get(e.bid.jobId)
+        if (r === undefined || r.round !== e.bid.round) return // late: the round closed
+        if (addBid(r, e.from, e.bid)) this.#close(e.bid.jobId)
+        return
+      }
+      case 'report': onReport(this.record(e.msg.jobId), e.from, e.msg, this.#ctx, this); return
+      case 'peer-gone':
+        for (const { record: job } of this.#jobs.values()) {
+          if (job.state !== 'running') continue
+          for (const t of job.tasks.values()) this.lose(job, t, { kind: 'peer-gone', at: this.#ctx.now(), peer: e.peer, detail: 'peer gone' }, a => a.peer === e.peer)
+          this.pump(job)
+        }
+        return
+      case 'capacity-appeared': this.wakeAll(); return
+      case 'timer': this.#onTimer(e.timer); return
+      case 'awards-journaled': this.#sendAwards(e.jobId, e.error); return
+      case 'result-fetched': onResultFetched(this.record(e.fetched.jobId), e.fetched, this.#ctx, this); return
+      case 'result-fetch-failed':
+        // The executor resends it (it keeps it in its outbox until acknowledged).
+        this.#out.push({ type: 'log', level: 'warn', fields: { jobId: e.jobId, taskId: e.result.taskId, err: e.error }, msg: 'could not fetch a result blob; waiting for a resend' })
+        return
+      case 'result-journaled': onResultJournaled(this.record(e.fetched.jobId), e.fetched, e.error, this.#ctx, this); return
+      case 'checkpoint-fetched': {
+        const t = this.record(e.jobId)?.tasks.get(e.taskId)
+        if (t !== undefined) t.checkpoint = e.state
+      }
+    }
+  }
+
+  #add (record: JobRecord): void {
+    const view = new JobView(record, t => this.#why(record, t))
+    this.#jobs.set(record.id, { record, view })
+  }
+
+  #onTimer (timer: OriginTimer): void {
+    switch (timer.kind) {
+      case 'round': this.#close(timer.jobId); return
+      case 'acks': {
+        this.#acksArmed = false
+        for (const { peer, jobId, items } of this.#acks) this.send(peer, taskMsg.ack(jobId, items))
+        this.#acks.clear()
+        return
+      }
+      case 'retry':
+        this.#retryAt = undefined
+        for (const { record } of this.#jobs.values()) this.pump(record)
+        return
+      case 'lease': {
+        if (!this.#running) return
+        const now = this.#ctx.now()
+        for (const { record: job } of this.#jobs.values()) {
+          if (job.state !== 'running') continue
+          let changed = false
+          for (const t of job.tasks.values()) {
+            if (t.status !== 'awarded' && t.status !== 'queued' && t.status !== 'running') continue
+            for (const at of liveAttempts(t)) {
+              if (now - at.lastHeartbeat <= this.#ctx.init.leaseMs) continue
+              this.lose(job, t, { kind: 'lease-expired', at: now, peer: at.peer, detail: `no heartbeat for ${now - at.lastHeartbeat} ms` }, a => a === at)
+              changed = true
+            }
+          }
+          if (findStragglers(job, now)) changed = true
+          if (changed) this.pump(job)
+        }
+        this.#setTimer({ kind: 'lease' }, this.#ctx.init.heartbeatMs)
+      }
+    }
+  }
+
+  // ── JobActions: what rounds and reports ask of the machine ───────────────
+
+  emit (job: JobRecord, event: Parameters<JobActions['emit']>[1]): void {
+    this.#out.push({ type: 'emit', jobId: job.id, event })
+  }
+
+  send (peer: string, msg: Extract<OriginEffect, { type: 'send' }>['msg']): void {
+    this.#out.push({ type: 'send', peer, msg })
+  }
+
+  ack (peer: string, jobId: string, results: readonly AttemptRef[]): void {
+    for (const r of results) this.#acks.add(peer, jobId, attemptRefOf(r))
+    if (!this.#acksArmed) { this.#acksArmed = true; this.#setTimer({ kind: 'acks' }, 1) }
+  }
+
+  /** Announce the job's ready tasks in a round, unless one is open, awards are being sent, or it idles. */
+  pump (job: JobRecord): void {
+    if (!this.#running || job.state !== 'running' || this.#rounds.has(job.id) || job.sendingAwards) return
+    if (this.#ctx.now() < job.idleUntil) { this.#armRetry(job.idleUntil); return }
+    const r = openRound(job, this.#ctx)
+    if (r !== undefined) this.#rounds.set(job.id, r)
+  }
+
+  /** Capacity appeared (a result, a rejection, an ad with room): announce what found no bidder, now. */
+  wake (job: JobRecord): void {
+    if (job.state !== 'running') return
+    job.idleUntil = 0
+    this.pump(job)
+  }
+
+  wakeAll (): void { for (const { record } of this.#jobs.values()) this.wake(record) }
+
+  unblock (job: JobRecord): void {
+    const now = this.#ctx.now()
+    for (const t of job.tasks.values()) if (t.status === 'blocked' && t.inst.after.every(n => job.nameDone(n))) unblock(job, t, now)
+  }
+
+  /**
+   * Mark the task's live attempts that `which` selects lost (and stop them);
+   * run the task again, preferably elsewhere, unless another attempt still lives.
+   */
+  lose (job: JobRecord, t: TaskRecord, cause: Cause, which: (a: AttemptRecord) => boolean): void {
+    if (t.status !== 'awarded' && t.status !== 'queued' && t.status !== 'running') return
+    const reason = cause.detail ?? cause.kind
+    let lost: AttemptRecord | undefined
+    for (const at of liveAttempts(t)) {
+      if (!which(at)) continue
+      endAttempt(t, at, 'lost', cause, reason)
+      lost = at
+      this.emit(job, { type: 'task-migrated', jobId: job.id, taskId: t.id, attempt: at.attempt, peer: at.peer, reason, at: cause.at })
+      this.send(at.peer, taskMsg.cancel(job.id, reason, [{ taskId: t.id, attempt: at.attempt }]))
+    }
+    if (lost !== undefined && liveAttempts(t).length === 0) this.retry(job, t, cause, lost.peer, 0)
+  }
+
+  /** Try the task again with a new attempt number after `delayMs`, preferring a peer other than `avoid`. */
+  retry (job: JobRecord, t: TaskRecord, cause: Cause, avoid: string | undefined, delayMs: number): void {
+    requeue(job, t, cause, { delayMs, avoid, livePeers: this.#ctx.livePeers().map(p => p.id) })
+    this.#armRetry(t.nextTryAt)
+  }
+
+  endJob (job: JobRecord, state: 'done' | 'failed' | 'cancelled', error?: string): void {
+    const now = this.#ctx.now()
+    job.state = state
+    job.endedAt = now
+    job.error = error
+    if (this.#rounds.delete(job.id)) this.#out.push({ type: 'clear-timer', timer: { kind: 'round', jobId: job.id } })
+    if (state !== 'done') {
+      // Stop every attempt still out there: a direct cancel to each peer, and one on gossip for good measure.
+      const cause: Cause = { kind: 'job-ended', at: now, detail: error ?? state }
+      const peers = new Set<string>()
+      for (const t of job.tasks.values()) for (const a of cancelTask(job, t, cause)) peers.add(a.peer)
+      for (const p of peers) this.send(p, taskMsg.cancel(job.id, error ?? state))
+      this.#publish(auctionMsg.cancelJob(job.id, this.#ctx.self))
+    }
+    this.#out.push({ type: 'journal-job-state', jobId: job.id, state: { state, at: now, error } })
+    this.emit(job, { type: state === 'done' ? 'job-done' : state === 'failed' ? 'job-failed' : 'job-cancelled', jobId: job.id, at: now, error })
+  }
+
+  // ── rounds ───────────────────────────────────────────────────────────────
+
+  #close (jobId: string): void {
+    const r = this.#rounds.get(jobId)
+    if (r === undefined) return
+    this.#rounds.delete(jobId)
+    this.#out.push({ type: 'clear-timer', timer: { kind: 'round', jobId } })
+    const job = this.record(jobId)
+    if (job === undefined || job.state !== 'running') return
+    const awards = closeRound(job, r, this.#ctx)
+    if (awards.size === 0) { this.pump(job); return }
+    // Journal every award before sending it: a restarted origin must know each attempt number
+    // it handed out, to re-attach to it and never hand the same number out twice. The next
+    // round's call goes out after the awards, so it cannot overtake them and release
+    // (round-scoped) the very holds the awards are about to claim.
+    job.sendingAwards = true
+    this.#unsent.set(jobId, { round: r.round, awards })
+    const now = this.#ctx.now()
+    this.#out.push({ type: 'journal-attempts', jobId, attempts: [...awards].flatMap(([peer, tasks]) => tasks.map(t => ({ taskId: t.taskId, attempt: t.attempt, peer, at: now }))) })
+  }
+
+  #sendAwards (jobId: string, error: string | undefined): void {
+    const unsent = this.#unsent.get(jobId)
+    const job = this.record(jobId)
+    this.#unsent.delete(jobId)
+    if (unsent === undefined || job === undefined) return
+    job.sendingAwards = false
+    if (error !== undefined) {
+      // Unsent awards: their leases expire and the tasks are announced again.
+      this.#out.push({ type: 'log', level: 'error', fields: { jobId, err: error }, msg: 'journal write failed; awards not sent' })
+    } else if (job.state === 'running') {
+      for (const [peer, tasks] of unsent.awards) this.send(peer, taskMsg.award(jobId, unsent.round, tasks))
+    }
+    this.pump(job)
+  }
+
+  #publish (msg: AuctionMessage): void { this.#out.push({ type: 'publish', msg }) }
+
+  #setTimer (timer: OriginTimer, inMs: number): void {
+    this.#out.push({ type: 'set-timer', timer, at: this.#ctx.now() + inMs })
+  }
+
+  #armRetry (at: number): void {
+    if (this.#retryAt !== undefined && this.#retryAt <= at) return
+    this.#retryAt = at
+    this.#out.push({ type: 'set-timer', timer: { kind: 'retry' }, at })
+  }
+
+  /** Each live peer's reason for not running `t` (pending or waiting), for `mesh status`. */
+  #why (job: JobRecord, t: TaskRecord): WhyNot[] | undefined {
+    if (job.state !== 'running' || t.status !== 'pending') return undefined
+    const now = this.#ctx.now()
+    return whyNotPerPeer(openTask(job, t, now), this.#ctx.livePeers(), this.#ctx.self, t.lastRound, t.nextTryAt, now)
+  }
+}
+
+export type { OriginEvent, OriginEffect, TaskResult }

@@ -1,0 +1,175 @@
+/**
+ * What executors report to an origin (docs/ARCHITECTURE.md §4, §7): accepts
+ * and rejections, progress (also the lease heartbeat), checkpoints, tasks
+ * given back, and results. Fencing: only a live attempt's reports count, and a
+ * task takes exactly one result — from its current attempt, after the result
+ * is journaled. Part of the origin's state machine: it changes task state only
+ * through `task-transitions.ts` and acts only through effects.
+ */
+import type { AttemptRef, ExecutorToOrigin, ProgressMsg, TaskResult } from '../../protocols/task.ts'
+import { taskMsg } from '../../protocols/task.ts'
+import type { AttemptRecord, JobEvent, JobRecord, TaskRecord } from './job-record.ts'
+import { liveAttempts } from './job-record.ts'
+import type { FetchedResult, OriginContext, OriginEffect } from './origin-context.ts'
+import { accepted, endAttempt, failTask, finish, started, type Cause } from './task-transitions.ts'
+
+/** What reports need from the rest of the origin machine. */
+export interface JobActions {
+  emit: (job: JobRecord, event: JobEvent) => void
+  send: (peer: string, msg: Extract<OriginEffect, { type: 'send' }>['msg']) => void
+  ack: (peer: string, jobId: string, results: readonly AttemptRef[]) => void
+  pump: (job: JobRecord) => void
+  wake: (job: JobRecord) => void
+  wakeAll: () => void
+  unblock: (job: JobRecord) => void
+  lose: (job: JobRecord, t: TaskRecord, cause: Cause, which: (a: AttemptRecord) => boolean) => void
+  retry: (job: JobRecord, t: TaskRecord, cause: Cause, avoid: string | undefined, delayMs: number) => void
+  endJob: (job: JobRecord, state: 'done' | 'failed' | 'cancelled', error?: string) => void
+}
+
+export function onReport (job: JobRecord | undefined, from: string, msg: ExecutorToOrigin, ctx: OriginContext, act: JobActions): void {
+  // A job we do not know (cancelled and forgotten) or that has ended takes no more news, but
+  // executors still need their results acknowledged, and attempts still running stopped.
+  if (job === undefined || job.state !== 'running') {
+    if (msg.type === 'result') act.ack(from, msg.jobId, msg.results)
+    if (msg.type === 'progress') stopStale(from, msg, act)
+    return
+  }
+  const now = ctx.now()
+  const cause = (kind: Cause['kind'], detail?: string): Cause => ({ kind, at: now, peer: from, ...(detail !== undefined ? { detail } : {}) })
+  switch (msg.type) {
+    case 'accept':
+      for (const a of msg.accepted) {
+        const at = job.currentAttempt(a.taskId, a.attempt, from)
+        if (at !== undefined) accepted(job, job.tasks.get(a.taskId)!, at, cause('accepted'))
+      }
+      for (const a of msg.rejected) {
+        const t = job.tasks.get(a.taskId)
+        const at = job.currentAttempt(a.taskId, a.attempt, from)
+        if (t === undefined || at === undefined) continue
+        endAttempt(t, at, 'rejected', cause('rejected', a.reason), a.reason)
+        // A rejected backup leaves its straggler running; anything else goes back to be announced.
+        if (liveAttempts(t).length === 0) act.retry(job, t, cause('rejected', a.reason), undefined, 0)
+      }
+      if (msg.rejected.length > 0) act.wake(job)
+      return
+    case 'progress': {
+      const stale: AttemptRef[] = []
+      for (const p of msg.items) {
+        const t = job.tasks.get(p.taskId)
+        const at = job.currentAttempt(p.taskId, p.attempt, from)
+        // An attempt this origin no longer counts on (lost while its peer was frozen or cut
+        // off, or superseded) is still running there: stop it, or it holds that peer's
+        // capacity until it ends on its own.
+        if (t !== undefined && at === undefined && p.running && t.attempts.some(a => a.attempt === p.attempt && a.peer === from && (a.state === 'lost' || a.state === 'cancelled'))) stale.push({ taskId: p.taskId, attempt: p.attempt })
+        if (t === undefined || at === undefined || t.status === 'done') continue
+        at.lastHeartbeat = now
+        if (p.fraction !== undefined) t.fraction = p.fraction
+        if (p.running && at.state !== 'running') {
+          started(job, t, at, cause('started'))
+          act.emit(job, { type: 'task-started', jobId: job.id, taskId: t.id, attempt: at.attempt, peer: from, at: now })
+        }
+      }
+      if (stale.length > 0) act.send(from, taskMsg.cancel(job.id, 'this attempt was given up (its peer was unreachable); another runs or ran the task', stale))
+      return
+    }
+    case 'checkpoint': {
+      const t = job.tasks.get(msg.taskId)
+      if (t === undefined || job.currentAttempt(msg.taskId, msg.attempt, from) === undefined) return
+      if (msg.stateBlob === undefined) t.checkpoint = msg.state
+      else ctx.out({ type: 'fetch-checkpoint', from, jobId: job.id, taskId: t.id, ref: msg.stateBlob })
+      return
+    }
+    case 'release':
+      // The executor's machine got busy: run these elsewhere, now.
+      for (const r of msg.tasks) {
+        const t = job.tasks.get(r.taskId)
+        if (t !== undefined && job.currentAttempt(r.taskId, r.attempt, from) !== undefined) act.lose(job, t, cause('released', r.reason), a => a.peer === from)
+      }
+      act.wake(job)
+      return
+    case 'result':
+      for (const res of msg.results) takeResult(job, from, res, ctx, act)
+      // The executor has room again: every job of ours may use it.
+      act.wakeAll()
+  }
+}
+
+/**
+ * An executor still runs attempts of a job that has ended here (cancelled
+ * while that peer was frozen or cut off, so the cancel never reached it): stop
+ * them, or they hold its capacity until they end on their own.
+ */
+function stopStale (from: string, msg: ProgressMsg, act: JobActions): void {
+  const running = msg.items.filter(p => p.running).map(p => ({ taskId: p.taskId, attempt: p.attempt }))
+  if (running.length > 0) act.send(from, taskMsg.cancel(msg.jobId, 'the job has ended', running))
+}
+
+/** Is this the result the task is waiting for (its live attempt's, the task not finished)? */
+function wanted (job: JobRecord, from: string, res: TaskResult): boolean {
+  const t = job.tasks.get(res.taskId)
+  return t !== undefined && job.state === 'running' && t.status !== 'done' && t.status !== 'failed' && job.currentAttempt(res.taskId, res.attempt, from) !== undefined
+}
+
+function takeResult (job: JobRecord, from: string, res: TaskResult, ctx: OriginContext, act: JobActions): void {
+  // Fencing: one result per task, from its current attempt. Stale or duplicate results are acknowledged and dropped.
+  if (!wanted(job, from, res)) { act.ack(from, job.id, [res]); return }
+  if (!res.ok) { takeFailure(job, from, res, ctx, act); return }
+  // Bring blobs home before acknowledging: the executor may leave once it is acked.
+  const hasBlobs = res.valueBlob !== undefined || Object.values(res.outputs ?? {}).some(d => 'blob' in d)
+  if (hasBlobs) ctx.out({ type: 'fetch-result', from, jobId: job.id, result: res })
+  else onResultFetched(job, { from, jobId: job.id, result: res, value: res.value, outputs: res.outputs ?? {} }, ctx, act)
+}
+
+/** The result's blobs are home: journal it (durable before it is acknowledged). */
+export function onResultFetched (job: JobRecord | undefined, f: FetchedResult, ctx: OriginContext, act: JobActions): void {
+  if (job === undefined) return
+  // The status may have changed while blobs were fetched (a duplicate result finished first).
+  if (!wanted(job, f.from, f.result)) { act.ack(f.from, job.id, [f.result]); return }
+  ctx.out({ type: 'journal-result', fetched: f, record: { taskId: f.result.taskId, attempt: f.result.attempt, peer: f.from, value: f.value, outputs: f.outputs, durationMs: f.result.durationMs, at: ctx.now() } })
+}
+
+/** The result is journaled: the task is done, its other attempt stopped, its dependents unblocked. */
+export function onResultJournaled (job: JobRecord | undefined, f: FetchedResult, error: string | undefined, ctx: OriginContext, act: JobActions): void {
+  if (job === undefined) return
+  if (error !== undefined) {
+    // Not acknowledged: the executor resends it, and it is journaled then.
+    ctx.out({ type: 'log', level: 'error', fields: { jobId: job.id, taskId: f.result.taskId, err: error }, msg: 'journal write failed; result not acknowledged' })
+    return
+  }
+  const res = f.result
+  const t = job.tasks.get(res.taskId)
+  const at = job.currentAttempt(res.taskId, res.attempt, f.from)
+  if (t === undefined || at === undefined || !wanted(job, f.from, res)) { act.ack(f.from, job.id, [res]); return }
+  const now = ctx.now()
+  const others = finish(job, t, at, { value: f.value, outputs: f.outputs, durationMs: res.durationMs }, { kind: 'result', at: now, peer: f.from })
+  // First result wins: stop the other attempt (a straggler or its backup).
+  for (const other of others) act.send(other.peer, taskMsg.cancel(job.id, 'another attempt finished first', [{ taskId: t.id, attempt: other.attempt }]))
+  act.ack(f.from, job.id, [res])
+  act.emit(job, { type: 'task-done', jobId: job.id, taskId: t.id, attempt: res.attempt, peer: f.from, durationMs: res.durationMs, at: now })
+  // Dependents wait for every instance of a name: only the last one can unblock anything.
+  if (job.nameDone(t.inst.name)) act.unblock(job)
+  if (job.allDone()) act.endJob(job, 'done')
+  else act.pump(job)
+}
+
+function takeFailure (job: JobRecord, from: string, res: Extract<TaskResult, { ok: false }>, ctx: OriginContext, act: JobActions): void {
+  const t = job.tasks.get(res.taskId)!
+  const at = job.currentAttempt(res.taskId, res.attempt, from)!
+  const now = ctx.now()
+  act.ack(from, job.id, [res])
+  const cause: Cause = { kind: 'failed', at: now, peer: from, detail: res.error }
+  endAttempt(t, at, 'failed', cause, res.error)
+  // Another attempt of the task still runs (a backup): let it finish.
+  const stillRunning = liveAttempts(t).length > 0
+  const willRetry = stillRunning || (res.retryable && t.retriesLeft > 0)
+  act.emit(job, { type: 'task-failed', jobId: job.id, taskId: t.id, attempt: res.attempt, peer: from, error: res.error, willRetry, at: now })
+  if (stillRunning) return
+  if (willRetry) {
+    t.retriesLeft--
+    act.retry(job, t, cause, from, Math.min(1000 * 2 ** (t.attempt - 1), 30_000))
+  } else {
+    failTask(job, t, res.error, cause)
+    act.endJob(job, 'failed', `task ${t.id} failed: ${res.error}`)
+  }
+}

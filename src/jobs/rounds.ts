@@ -1,0 +1,227 @@
+/**
+ * Auction rounds at the origin (docs/ARCHITECTURE.md §6): which ready tasks a
+ * round announces and how many, when it may close early, and what its close
+ * decides (winners, deferrals, the job's next bid window and idle backoff).
+ * Functions over a job's record; every task change goes through
+ * `task-transitions.ts`, every outside action is returned as an effect.
+ */
+import { AUCTION_LIMITS, auctionMsg, type Bid, type OpenTask } from '../../protocols/auction.ts'
+import type { AwardedTask } from '../../protocols/task.ts'
+import { better, chooseWinners, type ReceivedBid } from '../auction/award.ts'
+import { etaMs } from '../auction/bidder.ts'
+import { whyNobody, whyNot } from '../auction/feasibility.ts'
+import { fitCount, queueDepthFor, toUnits } from '../resources/ledger.ts'
+import type { JobRecord, TaskRecord } from './job-record.ts'
+import type { OriginContext } from './origin-context.ts'
+import { announce, award, unannounce } from './task-transitions.ts'
+import { awardedTask, openTask } from './task-messages.ts'
+import type { LivePeer, RoundOutcome } from './why.ts'
+
+export interface Round {
+  jobId: string
+  round: number
+  tasks: Map<string, OpenTask>
+  /** Tasks in this round that already run and are auctioned for a backup attempt (stragglers). */
+  backups: Set<string>
+  openedAt: number
+  windowMs: number
+  /** The expected bidders as the origin knows them: what each can run, and its advertised speed. */
+  bidders: Map<string, LivePeer>
+  /** Each bidder that answered, with the reason it gave for what it did not bid for ('' if none). */
+  answered: Map<string, string>
+  bids: ReceivedBid[]
+  /** The best bid so far for each task (the award rule's order). */
+  best: Map<string, ReceivedBid>
+}
+
+/** Above this many (task, unanswered peer) pairs a round does not look for an early outcome: it waits. */
+const EARLY_CLOSE_MAX_PAIRS = 4096
+/** The widest a job's bid window grows when capable peers keep answering late. */
+const MAX_BID_WINDOW_MS = 2000
+/** Backoff for tasks that found no bidder: doubles from 100 ms to 5 s, reset when capacity appears. */
+const NO_BID_BACKOFF = { minMs: 100, maxMs: 5000 }
+const FINISHED = new Set(['done', 'failed', 'cancelled'])
+
+/**
+ * Open the job's next round with the tasks ready now, or return undefined when
+ * none is (asking `ctx` to pump again when a retry falls due).
+ */
+export function openRound (job: JobRecord, ctx: OriginContext): Round | undefined {
+  const now = ctx.now()
+  const peers = ctx.livePeers()
+  const ready: TaskRecord[] = []
+  let size = Infinity
+  let nextTry = Infinity
+  // Scan from the first unfinished task, and only until a round's worth is ready: a round
+  // of a 100,000-task job must not cost a pass over all of it.
+  while (job.scanFrom < job.order.length && FINISHED.has(job.order[job.scanFrom]!.status)) job.scanFrom++
+  for (let i = job.scanFrom; i < job.order.length && ready.length < size; i++) {
+    const t = job.order[i]!
+    if (t.status === 'running' && t.backup === 'wanted') { ready.push(t); continue }
+    if (t.status !== 'pending') continue
+    if (t.nextTryAt > now) { nextTry = Math.min(nextTry, t.nextTryAt); continue }
+    const open = openTask(job, t, now)
+    // Exclusions are a preference ("preferably on another peer"): when only excluded
+    // peers could run the task, allow them again rather than wait forever.
+    if (t.exclude.length > 0 && whyNobody(peers, open, ctx.self) !== undefined && whyNobody(peers, open, ctx.self, true) === undefined) {
+      t.exclude = []
+      open.exclude = []
+    }
+    // A task no live peer can run waits with the reason, and is not announced until that changes.
+    const nobody = whyNobody(peers, open, ctx.self)
+    if (nobody !== undefined) {
+      if (t.waiting !== nobody) {
+        t.waiting = nobody
+        ctx.out({ type: 'emit', jobId: job.id, event: { type: 'task-waiting', jobId: job.id, taskId: t.id, reason: nobody, at: now } })
+      }
+      continue
+    }
+    t.waiting = undefined
+    if (ready.length === 0) size = roundSize(job, ctx, peers, t, open.workMs)
+    ready.push(t)
+  }
+  // Stopped early with a full round: the tasks not looked at get their turn in the next one.
+  if (ready.length < size && nextTry < Infinity) ctx.armRetry(nextTry)
+  if (ready.length === 0) return undefined
+
+  const tasks = new Map(ready.map(t => [t.id, openTask(job, t, now)]))
+  const backups = new Set(ready.filter(t => t.status === 'running').map(t => t.id))
+  const bidders = new Map(peers.filter(p => [...tasks.values()].some(o => whyNot(p, o, ctx.self) === undefined)).map(p => [p.id, p]))
+  if (job.windowMs === 0) job.windowMs = ctx.init.bidWindowMs
+  const r: Round = { jobId: job.id, round: job.nextRound++, tasks, backups, bidders, answered: new Map(), bids: [], best: new Map(), openedAt: now, windowMs: job.windowMs }
+  for (const t of ready) announce(job, t, backups.has(t.id), now)
+  ctx.out({ type: 'set-timer', timer: { kind: 'round', jobId: job.id }, at: now + job.windowMs })
+  const cfb = auctionMsg.callForBids({ jobId: job.id, round: r.round, origin: ctx.self, windowMs: job.windowMs, tasks: [...tasks.values()] })
+  if (bidders.size > (bidders.has(ctx.self) ? 1 : 0)) ctx.out({ type: 'publish', msg: cfb })
+  if (bidders.has(ctx.self)) ctx.out({ type: 'bid-locally', cfb })
+  return r
+}
+
+/**
+ * About as many tasks as the mesh has room for now (free + queue), so huge
+ * jobs do not flood it. Queues are as deep as bidders make them for tasks of
+ * this length (`queueDepthFor`, the same rule they use).
+ */
+function roundSize (job: JobRecord, ctx: OriginContext, peers: LivePeer[], sample: TaskRecord, workMs: number): number {
+  const demand = toUnits(sample.inst.spec.resources)
+  const depth = queueDepthFor(workMs, ctx.init.queueDepth, 2 * (job.windowMs || ctx.init.bidWindowMs))
+  let slots = 0
+  for (const p of peers) {
+    if (p.caps.origins !== undefined && !p.caps.origins.includes(ctx.self)) continue
+    slots += fitCount(demand, toUnits(p.free)) + (depth > 0 ? depth * fitCount(demand, toUnits(p.capacity)) : 0)
+  }
+  return Math.max(1, Math.min(AUCTION_LIMITS.maxTasksPerCall, slots))
+}
+
+/** Count a bid in its round. Returns true when the round can close now. */
+export function addBid (r: Round, from: string, bid: Bid): boolean {
+  for (const b of bid.bids) {
+    const open = r.tasks.get(b.taskId)
+    if (open === undefined || open.attempt !== b.attempt || open.exclude.includes(from)) continue
+    const received = { peer: from, taskId: b.taskId, attempt: b.attempt, etaMs: b.etaMs, load: bid.load, queued: b.queued === true }
+    r.bids.push(received)
+    const best = r.best.get(b.taskId)
+    if (best === undefined || better(received, best)) r.best.set(b.taskId, received)
+  }
+  r.answered.set(from, bid.declined ?? '')
+  // Close as soon as every live capable peer has answered, or no answer still missing could change the outcome.
+  return [...r.bidders.keys()].every(p => r.answered.has(p)) || outcomeKnown(r)
+}
+
+/**
+ * Decide a closed round: award each task to its best bid (a straggler's backup
+ * too), put back what found no bidder or was deferred, adapt the job's window
+ * and no-bid backoff. Returns the awards per peer, to journal and then send.
+ */
+export function closeRound (job: JobRecord, r: Round, ctx: OriginContext): Map<string, AwardedTask[]> {
+  const now = ctx.now()
+  const winners = chooseWinners(r.bids)
+  const awards = new Map<string, AwardedTask[]>()
+  const give = (peer: string, t: TaskRecord): void => {
+    const list = awards.get(peer)
+    if (list === undefined) awards.set(peer, [awardedTask(job, t)])
+    else list.push(awardedTask(job, t))
+  }
+  // A bidder whose start-now bid lost has room right now. While one does, a task whose best
+  // bid is a queue slot waits for the next round (announced at once) rather than queue behind
+  // work on a busy peer. Defer at most as many queued winners as there are such lost start-now
+  // bids (the latest ETAs first): the rest of a deep queue of short tasks still goes out.
+  const spareNow = r.bids.filter(b => b.queued !== true && winners.get(b.taskId)?.peer !== b.peer).length
+  const toDefer = new Set([...winners.values()].filter(w => w.queued === true).sort((a, b) => b.etaMs - a.etaMs).slice(0, spareNow).map(w => w.taskId))
+  let unbid = 0
+  let deferred = 0
+  let outcome: RoundOutcome | undefined
+  // Some capable peer did not answer in time: widen the window for this job's next rounds.
+  job.windowMs = r.answered.size < r.bidders.size
+    ? Math.min(MAX_BID_WINDOW_MS, job.windowMs * 2)
+    : Math.max(ctx.init.bidWindowMs, Math.floor(job.windowMs / 2))
+  ctx.out({ type: 'log', level: 'debug', fields: { jobId: job.id, round: r.round, tasks: r.tasks.size, bids: r.bids.length, winners: winners.size, answered: r.answered.size, expected: r.bidders.size, ms: now - r.openedAt }, msg: 'round closed' })
+  for (const [taskId, open] of r.tasks) {
+    const t = job.tasks.get(taskId)
+    if (t === undefined) continue
+    const w = winners.get(taskId)
+    if (r.backups.has(taskId)) {
+      // The straggler may have finished (or been lost) while its backup was auctioned.
+      if (t.status !== 'running' || t.backup !== 'announced' || w === undefined) {
+        if (t.backup === 'announced') t.backup = t.status === 'running' ? 'wanted' : undefined
+        continue
+      }
+      award(job, t, w.peer, open.attempt, { kind: 'won', at: now, peer: w.peer, detail: `backup, round ${r.round}` })
+      ctx.out({ type: 'emit', jobId: job.id, event: { type: 'backup-started', jobId: job.id, taskId, attempt: t.attempt, peer: w.peer, reason: 'straggler: running far past the typical duration', at: now } })
+      give(w.peer, t)
+      continue
+    }
+    if (t.status !== 'announced') continue
+    if (w === undefined) {
+      unannounce(job, t, { kind: 'no-bid', at: now, detail: `round ${r.round}` })
+      outcome ??= roundOutcome(r, now)
+      t.lastRound = outcome
+      unbid++
+    } else if (toDefer.has(taskId)) {
+      unannounce(job, t, { kind: 'deferred', at: now, peer: w.peer, detail: `round ${r.round}: a queue slot won while a peer had room now` })
+      deferred++
+    } else {
+      award(job, t, w.peer, t.attempt, { kind: 'won', at: now, peer: w.peer, detail: `round ${r.round}, ETA ${w.etaMs} ms` })
+      give(w.peer, t)
+    }
+  }
+  // Nobody had room for some tasks: wait until capacity appears (a result, an ad), or a backoff passes.
+  if (unbid > 0 && deferred === 0) {
+    job.idleBackoffMs = Math.min(Math.max(NO_BID_BACKOFF.minMs, job.idleBackoffMs * 2), NO_BID_BACKOFF.maxMs)
+    job.idleUntil = now + job.idleBackoffMs
+  } else {
+    job.idleBackoffMs = 0
+  }
+  return awards
+}
+
+function roundOutcome (r: Round, now: number): RoundOutcome {
+  const answers = new Map<string, string | null>()
+  for (const p of r.bidders.keys()) answers.set(p, r.answered.get(p) ?? null)
+  return { round: r.round, at: now, windowMs: r.windowMs, answers }
+}
+
+/**
+ * Can no missing answer change who wins? A bidder's ETA for a task is at least
+ * its work at the bidder's advertised speed (no wait), so once every task's
+ * best bid is strictly below that bound for every capable peer still silent,
+ * the award rule would pick the same winners after waiting. Strictly: on equal
+ * ETAs the tie-break (load, then id) needs the missing bid. A round is decided
+ * early when the fastest capable peer answers first — often the origin itself —
+ * instead of waiting for the slowest.
+ */
+function outcomeKnown (r: Round): boolean {
+  const silent = [...r.bidders.values()].filter(p => !r.answered.has(p.id))
+  if (silent.length * r.tasks.size > EARLY_CLOSE_MAX_PAIRS) return false
+  for (const [taskId, open] of r.tasks) {
+    const best = r.best.get(taskId)
+    if (best === undefined) return false
+    for (const p of silent) {
+      if (p.speed === undefined) return false
+      if (whyNot(p, open) !== undefined) continue
+      // Bids carry ETAs rounded to 0.1 ms: so does the bound.
+      if (best.etaMs >= Math.round(etaMs(open, p.speed, 0) * 10) / 10) return false
+    }
+  }
+  return true
+}
