@@ -12,12 +12,12 @@ export default tseslint.config(
     }
   },
   {
-    // The core stays pure (DESIGN.md §1.2): no libp2p runtime, no disk, no OS.
+    // The core stays pure (docs/ARCHITECTURE.md §1.2): no libp2p runtime, no disk, no OS.
     files: ['src/**/*.ts', 'protocols/**/*.ts'],
     rules: {
       'no-restricted-imports': ['error', {
         patterns: [
-          { group: ['**/node/**', 'libp2p', '@libp2p/*', '@chainsafe/*', 'node:*', 'fs', 'os', 'child_process', 'systeminformation'], message: 'src/ and protocols/ are pure: inject a Clock/Transport instead (DESIGN.md §1.2).' }
+          { group: ['**/node/**', 'libp2p', '@libp2p/*', '@chainsafe/*', 'node:*', 'fs', 'os', 'child_process', 'systeminformation'], message: 'src/ and protocols/ are pure: inject a Clock/Transport instead (docs/ARCHITECTURE.md §1.2).' }
         ]
       }],
       'no-restricted-globals': ['error', { name: 'setTimeout', message: 'use the injected Clock' }, { name: 'setInterval', message: 'use the injected Clock' }],

@@ -8,6 +8,7 @@
 import { readFile } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import { MeshError } from '../src/errors.ts'
+import { instanceValues } from '../src/jobs/placeholder.ts'
 
 /** A job file's JSON; unreadable or not JSON is a MESH_ERR_JOB_SPEC naming the file. */
 export async function readJobFile (file: string): Promise<unknown> {
@@ -31,9 +32,7 @@ export function * inputPaths (spec: unknown): Generator<string> {
     const count = Number.isSafeInteger(t.count) && (t.count as number) >= 1 ? t.count as number : 1
     for (const src of Object.values(t.inputs)) {
       if (typeof src !== 'string') continue
-      const n = src.includes('{i}') ? count : 1
-      for (let i = 0; i < n; i++) {
-        const path = src.replaceAll('{i}', String(i))
+      for (const path of instanceValues(src, count)) {
         if (!seen.has(path)) { seen.add(path); yield path }
       }
     }

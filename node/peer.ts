@@ -1,5 +1,5 @@
 /**
- * `createPeer()`: a real Meshwork peer (DESIGN.md §11). It assembles libp2p,
+ * `createPeer()`: a real Meshwork peer (docs/ARCHITECTURE.md §11). It assembles libp2p,
  * the machine probe, the system clock and the core `MeshPeer`, and is what both
  * the daemon and embedding apps run.
  *
@@ -224,7 +224,7 @@ export async function createPeer (opts: CreatePeerOptions = {}): Promise<Peer> {
   if (log.isLevelEnabled('trace')) {
     core.membership.onAd(ad => { log.trace({ ad: { from: ad.peerId, seq: ad.seq, sent: ad.time, cpuFree: ad.free.cpu } }, 'ad accepted') })
   }
-  // A restarted origin carries on with the jobs it had accepted (DESIGN.md §7), and bids for them.
+  // A restarted origin carries on with the jobs it had accepted (docs/ARCHITECTURE.md §7), and bids for them.
   const saved = await journal.load()
   if (saved.jobs.some(j => j.end === undefined)) await solver.load()
   core.origin.restore(saved)

@@ -1,7 +1,7 @@
 /**
  * `meshwork/auction/1` (gossip): an origin's `CallForBids` for a batch of open
  * tasks, and `Cancel` of a whole job. `/meshwork/bid/1.0.0` (stream, bidder →
- * origin): a peer's `Bid` for some of those tasks. DESIGN.md §4–§6.
+ * origin): a peer's `Bid` for some of those tasks. docs/ARCHITECTURE.md §4–§6.
  *
  * Within v1 only optional fields may be added; anything else is `/2`.
  */

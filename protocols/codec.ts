@@ -3,7 +3,7 @@
  *
  * Every protocol module pairs a zod schema with a byte cap and decodes through
  * `decodeMessage`, which never throws: a bad message comes back as a reason the
- * caller counts and drops (DESIGN.md §1.3). Rules for every protocol:
+ * caller counts and drops (docs/ARCHITECTURE.md §1.3). Rules for every protocol:
  *  - within a major version only optional fields may be added; anything else
  *    bumps the topic or protocol id;
  *  - decoders ignore fields they do not know, so an older peer accepts a newer

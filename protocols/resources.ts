@@ -1,7 +1,7 @@
 /**
  * `meshwork/resources/1`: every peer's ResourceAd, gossiped periodically
  * (`gossip.intervalMs`, default 1 s) and at once when its free capacity changes
- * markedly. DESIGN.md §4.
+ * markedly. docs/ARCHITECTURE.md §4.
  *
  * Within v1 only optional fields may be added; anything else is `/2`.
  */

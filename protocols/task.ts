@@ -4,7 +4,7 @@
  * `accept` (with rejections), `progress` (also the lease heartbeat), `result`,
  * `release` (tasks given back when the machine gets busy).
  * Every message batches many tasks of one job; every task reference carries its
- * attempt number, which fences stale attempts (DESIGN.md §7).
+ * attempt number, which fences stale attempts (docs/ARCHITECTURE.md §7).
  *
  * Within v1 only optional fields may be added; anything else is `/2`.
  */

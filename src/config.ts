@@ -1,5 +1,5 @@
 /**
- * `mesh.config.json` (DESIGN.md §9): the schema, its defaults and its
+ * `mesh.config.json` (docs/ARCHITECTURE.md §9): the schema, its defaults and its
  * validation. Pure: reading the file and expanding `~` happen in `node/config-file.ts`.
  *
  * Every field has a default, so `{}` is a valid single-machine peer. Unknown

@@ -1,7 +1,7 @@
 /** `mesh submit | run | status | results | cancel`: jobs through the daemon's control API. */
 import { mkdir, writeFile } from 'node:fs/promises'
 import { basename, dirname, join, resolve } from 'node:path'
-import type { JobSnapshot, ResultsReply } from '../control/api.ts'
+import type { JobSnapshot, ResultsReply, WhyNot } from '../control/api.ts'
 import { ControlClient } from '../control/client.ts'
 import { readJobFile, readJobFiles } from '../job-files.ts'
 import { color, shortId } from './format.ts'
@@ -94,7 +94,31 @@ export async function statusCommand (job: string | undefined, opts: Common): Pro
     ])
   }
   out(t.toString())
+  for (const line of whyLines(snap)) out(line)
   return 0
+}
+
+/**
+ * Why pending tasks do not run, per peer, readably: tasks with the same
+ * reasons are listed together ("3 tasks: a, b, c"), then one line per peer.
+ */
+function whyLines (snap: JobSnapshot): string[] {
+  const groups = new Map<string, { tasks: string[], why: WhyNot[] }>()
+  for (const task of snap.tasks ?? []) {
+    if (task.why === undefined) continue
+    const key = task.why.map(w => `${w.peer}\0${w.reason}`).join('\n')
+    const g = groups.get(key)
+    if (g === undefined) groups.set(key, { tasks: [task.id], why: task.why })
+    else g.tasks.push(task.id)
+  }
+  const lines: string[] = []
+  for (const { tasks, why } of groups.values()) {
+    const names = tasks.length > 6 ? `${tasks.slice(0, 5).join(', ')} … and ${tasks.length - 5} more` : tasks.join(', ')
+    lines.push('', `${color('bold', 'why not running')} (${tasks.length === 1 ? 'task' : `${tasks.length} tasks`}: ${names}):`)
+    if (why.length === 0) lines.push('  no live peer')
+    for (const w of why) lines.push(`  ${shortId(w.peer)}: ${w.reason}`)
+  }
+  return lines
 }
 
 export async function resultsCommand (job: string, opts: Common & { out?: string }): Promise<number> {

@@ -17,10 +17,10 @@
  * control.json); any error is an ErrorReply with a 4xx or 5xx status.
  */
 import type { ErrorCode, JobSpecProblem } from '../../src/errors.ts'
-import type { JobEvent, JobSnapshot } from '../../src/jobs/job-view.ts'
+import type { JobEvent, JobSnapshot, WhyNot } from '../../src/jobs/job-view.ts'
 import type { PeerStats, PeerView } from '../../src/peer.ts'
 
-export type { JobEvent, JobSnapshot, PeerStats, PeerView }
+export type { JobEvent, JobSnapshot, PeerStats, PeerView, WhyNot }
 
 export interface HealthReply { ok: true, peerId: string }
 

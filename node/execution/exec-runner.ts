@@ -1,5 +1,5 @@
 /**
- * Runs `exec` tasks (DESIGN.md §8): a program this peer's config allows, in a
+ * Runs `exec` tasks (docs/ARCHITECTURE.md §8): a program this peer's config allows, in a
  * fresh scratch directory per attempt, in its own process group so a timeout
  * or cancel kills everything it started, with bounded capture of its output.
  *

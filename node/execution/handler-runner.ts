@@ -1,5 +1,5 @@
 /**
- * Runs `handler` tasks (DESIGN.md §8). Two kinds of handler:
+ * Runs `handler` tasks (docs/ARCHITECTURE.md §8). Two kinds of handler:
  *
  * - embedded (`register`): a function of the app's own process, e.g.
  *   `peer.handle(name, fn)`. It runs on the main thread because it may close

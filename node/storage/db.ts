@@ -1,7 +1,7 @@
 /**
  * The peer's durable key-value store: one LMDB environment in `<dataDir>/db`
  * holding a named database for the origin's journal and one for the executor's
- * outbox (DESIGN.md §1.4). Both share the environment so that writes made in
+ * outbox (docs/ARCHITECTURE.md §1.4). Both share the environment so that writes made in
  * the same event turn commit — and fsync — together.
  *
  * Durability (config `durability`): with `power`, `overlappingSync` is off, so
@@ -10,7 +10,7 @@
  * descriptor) *before* the `put`/`remove` promises of that transaction resolve.
  * With `process` (the default), the promise resolves once the commit is
  * written and the flush follows at once in the background: it survives a
- * killed process (DESIGN.md §1.4), but a power cut may lose the last moments.
+ * killed process (docs/ARCHITECTURE.md §1.4), but a power cut may lose the last moments.
  *
  * Values are stored as bytes (`encoding: 'binary'`) and encoded with the wire
  * codec (`protocols/codec.ts`: msgpack, no records), so what a restart reads

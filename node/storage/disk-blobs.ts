@@ -1,7 +1,7 @@
 /**
  * Where a peer keeps blob bytes (`BlobBackend`): in memory, or on disk so that
  * blobs referenced by the journal and the outbox survive a restart
- * (DESIGN.md §1.4).
+ * (docs/ARCHITECTURE.md §1.4).
  *
  * `DiskBlobBackend` is content-addressed: `<dataDir>/blobs/<first 2 hex>/<sha256>`.
  * - `put` is synchronous for its caller (`BlobStore.put` returns the ref at

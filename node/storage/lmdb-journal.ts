@@ -1,5 +1,5 @@
 /**
- * The origin's durable journal (DESIGN.md §1.4) on LMDB: the `journal` named
+ * The origin's durable journal (docs/ARCHITECTURE.md §1.4) on LMDB: the `journal` named
  * database of the peer's store (`<dataDir>/db`, see `db.ts`).
  *
  * Keys (tuples in lmdb's ordered-binary encoding), values msgpack:

@@ -1,5 +1,5 @@
 /**
- * The executor's durable outbox (DESIGN.md §1.4) on LMDB: the `outbox` named
+ * The executor's durable outbox (docs/ARCHITECTURE.md §1.4) on LMDB: the `outbox` named
  * database of the peer's store (`<dataDir>/db`, see `db.ts`), one record per
  * entry keyed by `entry.key` (`job\ntask\nattempt`). `put` and `delete` resolve
  * once their transaction is committed and fsynced.

@@ -1,5 +1,5 @@
 /**
- * The award rule (DESIGN.md §6): each task goes to the bid with the lowest ETA;
+ * The award rule (docs/ARCHITECTURE.md §6): each task goes to the bid with the lowest ETA;
  * ties go to the less loaded bidder, then to the lower peer id, so every origin
  * decides the same way from the same bids.
  */

@@ -1,6 +1,6 @@
 /**
  * The bidder: which open tasks this peer bids for, and with what ETA
- * (DESIGN.md §5). A pipeline, read top to bottom:
+ * (docs/ARCHITECTURE.md §5). A pipeline, read top to bottom:
  *
  *   capable      drop tasks this peer can never run (the reason is kept)
  *   now          LP over free capacity: tasks that would start at once

@@ -1,5 +1,5 @@
 /**
- * The bid LP (DESIGN.md §5), solved with HiGHS compiled to WebAssembly:
+ * The bid LP (docs/ARCHITECTURE.md §5), solved with HiGHS compiled to WebAssembly:
  *
  *   maximize    Σ_t v_t · x_t
  *   subject to  Σ_t d_{t,r} · x_t ≤ c_r    for every resource r

@@ -1,6 +1,6 @@
 /**
  * Where an executor keeps finished results until their origin acknowledges
- * them (DESIGN.md §1.4): written before the result is first sent, deleted on
+ * them (docs/ARCHITECTURE.md §1.4): written before the result is first sent, deleted on
  * the ack, and reloaded after a restart so nothing finished is ever lost.
  * `MemoryOutboxStore` serves tests and embedded peers without files; the
  * durable one lives in `node/`.

@@ -1,5 +1,5 @@
 /**
- * Load shift (DESIGN.md §7): a peer watches its own machine, and when load
+ * Load shift (docs/ARCHITECTURE.md §7): a peer watches its own machine, and when load
  * that is not the mesh's (the owner starts a build) keeps it busy beyond
  * `yield.cpuBusyPercent` for `yield.sustainMs`, or memory runs short, it yields:
  * it stops taking work and gives work back according to the policy. Pure: fed

@@ -3,8 +3,9 @@
  * A task with `count: N` fans out into `name[0]`…`name[N-1]`; a task without
  * one is a single instance with the id `name`. Dependencies stay at the level
  * of task names: a downstream instance waits for every instance of each
- * upstream task, and receives their results as one array (DESIGN.md §8).
+ * upstream task, and receives their results as one array (docs/ARCHITECTURE.md §8).
  */
+import { PLACEHOLDER, withIndex } from './placeholder.ts'
 import { JobSpecError, describeCycle, sortTasks, type ExecTaskSpec, type JobSpec, type TaskSpec } from './spec.ts'
 
 export interface TaskInstance {
@@ -106,8 +107,6 @@ export function upstreamFor (spec: JobSpec, name: string, resultOf: (taskId: str
   return upstream
 }
 
-const PLACEHOLDER = '{i}'
-
 function hasPlaceholder (task: ExecTaskSpec): boolean {
   const has = (s: string) => s.includes(PLACEHOLDER)
   return task.command.some(has) || Object.values(task.env).some(has) || (task.stdin !== undefined && has(task.stdin)) ||
@@ -116,8 +115,7 @@ function hasPlaceholder (task: ExecTaskSpec): boolean {
 
 /** A copy of `task` with every `{i}` replaced by `index`, in the places a placeholder is allowed. */
 function substitute (task: ExecTaskSpec, index: number): ExecTaskSpec {
-  const i = String(index)
-  const sub = (s: string) => s.replaceAll(PLACEHOLDER, i)
+  const sub = (s: string): string => withIndex(s, index)
   return {
     ...task,
     command: task.command.map(sub),

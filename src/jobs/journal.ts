@@ -1,7 +1,7 @@
 /**
  * The origin's journal: what must survive a restart of the origin. A job is
  * written before `submit` returns; a result before it is acknowledged to the
- * executor (DESIGN.md §1.4). `MemoryJournal` serves embedded peers that want no
+ * executor (docs/ARCHITECTURE.md §1.4). `MemoryJournal` serves embedded peers that want no
  * files and tests; the durable one lives in `node/`.
  */
 import type { FileData } from '../../protocols/task.ts'

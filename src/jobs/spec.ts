@@ -1,5 +1,5 @@
 /**
- * The job spec (DESIGN.md §8, §10): what `mesh submit job.json` reads and
+ * The job spec (docs/ARCHITECTURE.md §8, §10): what `mesh submit job.json` reads and
  * `peer.submit(spec)` takes. This module is the schema, its defaults and every
  * rule a spec must meet before it is journalled; `expand.ts` turns a valid spec
  * into task instances.
@@ -12,10 +12,12 @@
 import { z } from 'zod'
 import { JobSpecError, MESSAGE_PROBLEMS, type JobSpecProblem } from '../errors.ts'
 import { LIMITS as AD_LIMITS, RESOURCE_NAME } from '../../protocols/resources.ts'
+import { closest, describeCycle, isPlainObject, jsonProblems, sortTasks } from './spec-checks.ts'
 
 // The error lives with the other errors, so that code which only reports it
 // (the CLI) need not load the schema.
 export { JobSpecError, type JobSpecProblem }
+export { describeCycle, sortTasks } from './spec-checks.ts'
 
 export const JOB_LIMITS = {
   maxTasks: 1000,
@@ -141,7 +143,7 @@ const handlerTaskSchema = z.strictObject({
   kind: z.literal('handler'),
   handler: z.string().min(1).max(JOB_LIMITS.maxNameLength),
   input: z.unknown().superRefine((value, ctx) => {
-    for (const p of jsonProblems(value)) ctx.addIssue({ code: 'custom', path: p.path, message: p.problem })
+    for (const p of jsonProblems(value, JOB_LIMITS.maxInputDepth)) ctx.addIssue({ code: 'custom', path: p.path, message: p.problem })
   }).default(null),
   ...base
 })
@@ -336,128 +338,4 @@ function protoKeyProblems (tasks: Record<string, unknown>): JobSpecProblem[] {
     }
   }
   return problems
-}
-
-/** `dependency cycle a → b → a`, arrows pointing downstream (a runs before b). */
-export function describeCycle (cycle: readonly string[]): string {
-  return `dependency cycle ${[...cycle, cycle[0]].join(' → ')}`
-}
-
-/**
- * Order task names so every name comes after all its upstream names (Kahn's
- * algorithm; ties keep the spec's order), and find the cycles that prevent
- * it. Unknown upstream names and self-edges are ignored: they are reported
- * separately. Each cycle lists its names downstream-wise, starting from the one
- * that appears first in `names`; one cycle is reported per tangle, so the list
- * stays short even for a badly knotted graph.
- */
-export function sortTasks (names: readonly string[], upstreamOf: (name: string) => readonly string[]): { order: string[], cycles: string[][] } {
-  const position = new Map(names.map((n, i) => [n, i]))
-  const ups = new Map(names.map(n => [n, [...new Set(upstreamOf(n))].filter(u => u !== n && position.has(u))]))
-  const downs = new Map<string, string[]>(names.map(n => [n, []]))
-  const waiting = new Map<string, number>()
-  for (const n of names) {
-    for (const u of ups.get(n) ?? []) downs.get(u)?.push(n)
-    waiting.set(n, ups.get(n)?.length ?? 0)
-  }
-  const order = names.filter(n => waiting.get(n) === 0)
-  for (let i = 0; i < order.length; i++) {
-    for (const d of downs.get(order[i] as string) ?? []) {
-      const left = (waiting.get(d) ?? 0) - 1
-      waiting.set(d, left)
-      if (left === 0) order.push(d)
-    }
-  }
-
-  // Every name left over has an upstream that is left over too, so walking
-  // upstream from any of them must come back to a name already visited.
-  const left = new Set(names.filter(n => (waiting.get(n) ?? 0) > 0))
-  const cycles: string[][] = []
-  while (left.size > 0) {
-    const path: string[] = []
-    const seen = new Map<string, number>()
-    let cur = left.values().next().value as string
-    while (!seen.has(cur)) {
-      seen.set(cur, path.length)
-      path.push(cur)
-      cur = (ups.get(cur) ?? []).find(u => left.has(u)) as string
-    }
-    const cycle = path.slice(seen.get(cur)).reverse()
-    const first = cycle.reduce((best, n, i) => (position.get(n) ?? 0) < (position.get(cycle[best] as string) ?? 0) ? i : best, 0)
-    cycles.push([...cycle.slice(first), ...cycle.slice(0, first)])
-    for (const n of cycle) left.delete(n)
-    // Drop names that were only stuck behind this cycle, so the invariant holds again.
-    for (let changed = true; changed;) {
-      changed = false
-      for (const n of left) {
-        if (!(ups.get(n) ?? []).some(u => left.has(u))) { left.delete(n); changed = true }
-      }
-    }
-  }
-  return { order, cycles }
-}
-
-// ---------------------------------------------------------------- helpers
-
-function isPlainObject (v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && [Object.prototype, null].includes(Object.getPrototypeOf(v) as object | null)
-}
-
-/** The most problems reported inside one handler input. */
-const MAX_INPUT_PROBLEMS = 10
-
-/**
- * Where `value` is not plain JSON. A spec from a file always is; one from the
- * embedding API may hold a function, a bigint, a Date or a cycle, which would
- * be lost or mangled on the way to the executor. Iterative, so deep nesting
- * is reported rather than overflowing the stack.
- */
-export function jsonProblems (value: unknown): Array<{ path: Array<string | number>, problem: string }> {
-  // Each entry links to its parent instead of copying paths and ancestor
-  // lists, so a million-element input costs a million small objects, no more.
-  interface Entry { v: unknown, key: string | number, parent: Entry | undefined, depth: number }
-  const pathOf = (e: Entry | undefined): Array<string | number> => {
-    const path: Array<string | number> = []
-    for (; e?.parent !== undefined; e = e.parent) path.unshift(e.key)
-    return path
-  }
-  const problems: Array<{ path: Array<string | number>, problem: string }> = []
-  const stack: Entry[] = [{ v: value, key: '', parent: undefined, depth: 0 }]
-  while (stack.length > 0 && problems.length < MAX_INPUT_PROBLEMS) {
-    const e = stack.pop() as Entry
-    const { v } = e
-    const fail = (problem: string) => { problems.push({ path: pathOf(e), problem }) }
-    if (v === null || typeof v === 'string' || typeof v === 'boolean') continue
-    if (typeof v === 'number') { if (!Number.isFinite(v)) fail('must be a finite number (JSON has no NaN or Infinity)'); continue }
-    if (typeof v !== 'object') { fail(`must be JSON: ${v === undefined ? 'undefined' : `a ${typeof v}`} is not`); continue }
-    if (e.depth >= JOB_LIMITS.maxInputDepth) { problems.push({ path: [], problem: `must be nested at most ${JOB_LIMITS.maxInputDepth} levels deep` }); break }
-    let cyclic = false
-    for (let a = e.parent; a !== undefined && !cyclic; a = a.parent) cyclic = a.v === v
-    if (cyclic) { fail('must be JSON: the value contains itself (a cycle)'); continue }
-    if (!Array.isArray(v) && !isPlainObject(v)) { fail(`must be JSON: a ${typeof v.constructor === 'function' ? v.constructor.name : 'non-plain object'} is not (use plain objects and arrays)`); continue }
-    const keys: Array<string | number> = Array.isArray(v) ? Array.from(v.keys()) : Object.keys(v)
-    for (let i = keys.length - 1; i >= 0; i--) {
-      const key = keys[i] as string | number
-      stack.push({ v: (v as Record<string | number, unknown>)[key], key, parent: e, depth: e.depth + 1 })
-    }
-  }
-  return problems
-}
-
-/** The candidate within edit distance 2 of `word` (a likely typo), if any. */
-function closest (word: string, candidates: readonly string[]): string | undefined {
-  let best: string | undefined
-  let bestDistance = 3
-  for (const c of candidates) {
-    if (Math.abs(c.length - word.length) >= bestDistance) continue
-    let prev = Array.from({ length: c.length + 1 }, (_, j) => j)
-    for (let i = 1; i <= word.length; i++) {
-      const row = [i]
-      for (let j = 1; j <= c.length; j++) row.push(Math.min((prev[j] ?? 0) + 1, (row[j - 1] ?? 0) + 1, (prev[j - 1] ?? 0) + (word[i - 1] === c[j - 1] ? 0 : 1)))
-      prev = row
-    }
-    const d = prev[c.length] ?? Infinity
-    if (d < bestDistance) { best = c; bestDistance = d }
-  }
-  return best
 }

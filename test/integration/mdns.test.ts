@@ -1,6 +1,6 @@
 /**
  * mDNS discovery, tested where its multicast cannot leave: a network namespace
- * of this test's own holding only loopback (`unshare -n`), as DESIGN.md §12
+ * of this test's own holding only loopback (`unshare -n`), as docs/ARCHITECTURE.md §12
  * requires. Two peers with no bootstrap list must find each other and keep a
  * single connection between them (both see the other; only the lower id dials).
  */

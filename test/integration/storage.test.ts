@@ -1,5 +1,5 @@
 /**
- * Durable storage (DESIGN.md §1.4): the LMDB journal and outbox, and the
+ * Durable storage (docs/ARCHITECTURE.md §1.4): the LMDB journal and outbox, and the
  * content-addressed blob directory. Round trips (with raw bytes inside),
  * reopening from the same directory, and a writer SIGKILLed right after a put
  * resolved: everything it was told is durable must be there after the crash.

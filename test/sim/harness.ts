@@ -1,5 +1,5 @@
 /**
- * The deterministic simulator (DESIGN.md §1.2, §12): real MeshPeers — membership,
+ * The deterministic simulator (docs/ARCHITECTURE.md §1.2, §12): real MeshPeers — membership,
  * bidding, awards, leases, fencing, retries — on one `MemoryNetwork` and one
  * `ManualClock`, driven by a seed. Nothing here reads the real clock or
  * `Math.random`: the seeded `Rng` decides the machines, the workload, message
@@ -52,7 +52,7 @@ export interface FaultCounts {
   loss: number
   /**
    * Non-mesh load on one peer's machine (its owner starts a build): its probe
-   * reports the CPU busy for 3–15 s, so the peer yields (DESIGN.md §7) by its
+   * reports the CPU busy for 3–15 s, so the peer yields (docs/ARCHITECTURE.md §7) by its
    * policy. Generated only when the peer can react: see `loadSpikesSupported`.
    */
   loadSpike: number
@@ -174,7 +174,7 @@ export function defaultFaults (peers: number): FaultCounts {
  * Can a MeshPeer be told about load that is not the mesh's? Load spikes reach
  * a peer through its `ResourceProbe.load()` (the simulator owns the probe); they
  * are generated only once the peer has a way to act on that load (the yield of
- * DESIGN.md §7), detected here so the plan changes by itself when it lands.
+ * docs/ARCHITECTURE.md §7), detected here so the plan changes by itself when it lands.
  */
 export function loadSpikesSupported (peer: MeshPeer): boolean {
   // The executor samples `probe.load()` every heartbeat and blocks its ledger while the machine is busy.
@@ -613,7 +613,7 @@ export class Sim {
       transport, clock, logger: this.#logger(p.id), probe, runner, solver: this.#solver,
       blobs: p.blobStore, journal: p.journal, outbox: p.outbox, handlerNames: () => runner.names()
     }, p.config)
-    // As createPeer does: a restarted origin carries on with the jobs it had accepted (DESIGN.md §7).
+    // As createPeer does: a restarted origin carries on with the jobs it had accepted (docs/ARCHITECTURE.md §7).
     for (const view of inc.mesh.origin.restore(snapshot)) this.#reattach(p, view)
     inc.mesh.start()
     return inc

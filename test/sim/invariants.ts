@@ -1,5 +1,5 @@
 /**
- * What must hold in every simulated run (DESIGN.md §1.5, §5, §7, §12).
+ * What must hold in every simulated run (docs/ARCHITECTURE.md §1.5, §5, §7, §12).
  *
  * Every step (`checkStep`):
  *  - capacity: no live peer has promised more than it has — the ledger's

@@ -3,7 +3,7 @@ import { CI_SIZE, Sim, SimFailure, type SimOptions } from './harness.ts'
 import { runPool } from './pool.ts'
 
 /**
- * The deterministic simulator in CI (DESIGN.md §12): the real core on a
+ * The deterministic simulator in CI (docs/ARCHITECTURE.md §12): the real core on a
  * simulated network and clock, CI_SIZE per seed (24 peers, 300 tasks in 6 jobs
  * from 3 origins, crashes — origins too —, freezes, partitions, delay and loss
  * bursts, load spikes), every invariant checked every 25 simulated ms.

@@ -5,7 +5,7 @@ import { chooseWinners, type ReceivedBid } from '../../src/auction/award.ts'
 /** A bid for task t1, attempt 1, unless told otherwise. */
 const bid = (peer: string, etaMs: number, load: number, taskId = 't1'): ReceivedBid => ({ peer, taskId, attempt: 1, etaMs, load })
 
-describe('chooseWinners: the award rule (DESIGN.md §6)', () => {
+describe('chooseWinners: the award rule (docs/ARCHITECTURE.md §6)', () => {
   const cases: Array<{ name: string, life: string, bids: ReceivedBid[], winner: string }> = [
     {
       name: 'lowest ETA wins, whatever the load and id',

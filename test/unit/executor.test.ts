@@ -1,0 +1,128 @@
+/**
+ * The executor's modules, driven message by message on a manual clock with no
+ * network: admission (the one requirement rule, trust, shell), the bid desk's
+ * reasons for not bidding, and the result outbox (durable, resent until acked).
+ */
+import { describe, it, expect } from 'vitest'
+import { auctionMsg, type Bid, type CallForBids } from '../../protocols/auction.ts'
+import type { ResourceAd, Resources } from '../../protocols/resources.ts'
+import { taskMsg, type AwardedTask, type TaskMessage } from '../../protocols/task.ts'
+import { MemoryOutboxStore } from '../../src/execution/outbox.ts'
+import { Executor } from '../../src/execution/executor.ts'
+import { createHighsSolver } from '../../src/auction/lp.ts'
+import { ManualClock } from '../../src/testing/manual-clock.ts'
+import { FunctionRunner, sleep } from '../../src/testing/function-runner.ts'
+import { silentLogger } from '../../src/logger.ts'
+
+const solver = await createHighsSolver()
+const cpu = (n: number): Resources => ({ cpu: n, memoryMB: 0, gpu: 0, custom: {} })
+
+function makeExecutor (caps: Partial<ResourceAd['caps']> = {}, capacity = cpu(2)) {
+  const clock = new ManualClock()
+  const sent: Array<{ to: string, msg: TaskMessage }> = []
+  const bids: Array<{ to: string, bid: Bid }> = []
+  const store = new MemoryOutboxStore()
+  const runner = new FunctionRunner().register('work', async (_input, ctx) => { await sleep(clock, 1_000); return ctx.index })
+  const executor = new Executor({
+    clock,
+    logger: silentLogger,
+    runner,
+    solver,
+    blobs: { put: () => { throw new Error('no blobs') }, drop: () => {}, fetch: async () => { throw new Error('no blobs') } },
+    send: async (to, msg) => { sent.push({ to, msg }); return true },
+    sendBid: async (to, bid) => { bids.push({ to, bid }); return true },
+    onCapacityChange: () => {},
+    ability: () => ({ id: 'x', capacity, caps: { kinds: ['handler', 'exec'], handlers: ['work'], commands: [], tags: [], ...caps } }),
+    outbox: store
+  }, { capacity, speed: 1, queueDepth: 1, heartbeatMs: 500, bidWindowMs: 50, resultTtlMs: 60_000 })
+  void executor.start()
+  const accepts = () => sent.filter(s => s.msg.type === 'accept').map(s => s.msg as Extract<TaskMessage, { type: 'accept' }>)
+  return { clock, executor, sent, bids, store, accepts }
+}
+
+/** Advance `ms`, then a few single milliseconds: the attempt's end, its durable write and the 1 ms flush happen in turn. */
+async function settle (clock: ManualClock, ms: number): Promise<void> {
+  await clock.advanceAsync(ms + 5, 1)
+}
+
+const handlerTask = (taskId: string): AwardedTask => ({ taskId, attempt: 1, index: 0, kind: 'handler', handler: 'work', demand: cpu(1), upstream: {} })
+const shellTask = (taskId: string): AwardedTask => ({
+  taskId, attempt: 1, index: 0, kind: 'exec', demand: cpu(1), upstream: {},
+  exec: { command: ['echo ok'], env: {}, inputs: {}, outputs: [], shell: true }
+})
+
+describe('Executor admission: one requirement rule', () => {
+  it('rejects an award from an origin this peer does not run jobs for, and accepts one from a trusted origin', () => {
+    const ex = makeExecutor({ origins: ['x', 'friend'] })
+    ex.executor.onTaskMessage('stranger', taskMsg.award('j1', 0, [handlerTask('a')]))
+    ex.executor.onTaskMessage('friend', taskMsg.award('j2', 0, [handlerTask('b')]))
+    const [fromStranger, fromFriend] = ex.accepts()
+    expect(fromStranger!.rejected).toEqual([{ taskId: 'a', attempt: 1, reason: 'does not run jobs from stranger (trust.submitters)' }])
+    expect(fromFriend!.accepted).toEqual([{ taskId: 'b', attempt: 1 }])
+    expect(ex.executor.counts()).toEqual({ running: 1, queued: 0 })
+  })
+
+  it('a shell task is accepted where sh is allowed and rejected where only its first word is', () => {
+    const withSh = makeExecutor({ commands: ['/bin/sh'] })
+    withSh.executor.onTaskMessage('o', taskMsg.award('j', 0, [shellTask('s')]))
+    expect(withSh.accepts()[0]!.accepted).toEqual([{ taskId: 's', attempt: 1 }])
+
+    const withoutSh = makeExecutor({ commands: ['echo ok', 'echo'] })
+    withoutSh.executor.onTaskMessage('o', taskMsg.award('j', 0, [shellTask('s')]))
+    expect(withoutSh.accepts()[0]!.rejected[0]!.reason).toBe('lacks: program "sh" for a shell task (executor.exec.allow)')
+  })
+})
+
+describe('Executor bid desk: why it did not bid', () => {
+  const call = (jobId: string, n: number, round = 0): CallForBids => auctionMsg.callForBids({
+    jobId, round, origin: 'o', windowMs: 50,
+    tasks: Array.from({ length: n }, (_, i) => ({ id: `t[${i}]`, attempt: 1, demand: cpu(1), workMs: 2000, inputBytes: 0, kind: 'handler' as const, handler: 'work', tags: [], priority: 0, ageMs: 0, exclude: [] }))
+  })
+
+  it('a full peer answers without bids and says it has no room, with what it runs and queues', () => {
+    const ex = makeExecutor()
+    ex.executor.onTaskMessage('o', taskMsg.award('busy', 0, [handlerTask('a'), handlerTask('b'), { ...handlerTask('c') }, { ...handlerTask('d') }]))
+    expect(ex.executor.counts()).toEqual({ running: 2, queued: 2 })
+    ex.executor.onCallForBids(call('j', 2))
+    expect(ex.bids).toHaveLength(1)
+    expect(ex.bids[0]!.bid.bids).toEqual([])
+    expect(ex.bids[0]!.bid.declined).toBe('no room now or in its queue (2 running, 2 queued)')
+  })
+
+  it('a peer that bid for everything it was offered gives no reason', () => {
+    const ex = makeExecutor()
+    ex.executor.onCallForBids(call('j', 2))
+    expect(ex.bids[0]!.bid.bids).toHaveLength(2)
+    expect(ex.bids[0]!.bid.declined).toBeUndefined()
+  })
+})
+
+describe('Executor result outbox', () => {
+  it('keeps a result durable and resends it with backoff until its origin acknowledges it, then forgets it', async () => {
+    const ex = makeExecutor()
+    ex.executor.onTaskMessage('o', taskMsg.award('j', 0, [handlerTask('a')]))
+    await settle(ex.clock, 1_000)
+    const results = () => ex.sent.filter(s => s.msg.type === 'result')
+    expect(results()).toHaveLength(1)
+    expect(ex.store.entries.size).toBe(1)
+    await ex.clock.advanceAsync(1_500)
+    expect(results().length).toBeGreaterThanOrEqual(2) // not acknowledged: sent again
+    ex.executor.onTaskMessage('o', taskMsg.ack('j', [{ taskId: 'a', attempt: 1 }]))
+    expect(ex.executor.outboxSize()).toBe(0)
+    await ex.clock.advanceAsync(1)
+    expect(ex.store.entries.size).toBe(0)
+    const count = results().length
+    await ex.clock.advanceAsync(40_000, 100)
+    expect(results()).toHaveLength(count)
+    ex.executor.stop()
+  })
+
+  it('an ack from a peer that is not the result\'s origin is ignored', async () => {
+    const ex = makeExecutor()
+    ex.executor.onTaskMessage('o', taskMsg.award('j', 0, [handlerTask('a')]))
+    await settle(ex.clock, 1_000)
+    ex.executor.onTaskMessage('impostor', taskMsg.ack('j', [{ taskId: 'a', attempt: 1 }]))
+    expect(ex.executor.outboxSize()).toBe(1)
+    ex.executor.stop()
+  })
+})

@@ -1,0 +1,228 @@
+/**
+ * The origin's state machine, driven event by event with no network, no
+ * clock and no journal: each test feeds events and asserts the effects and
+ * the tasks' states (and the cause of each change).
+ */
+import { describe, it, expect } from 'vitest'
+import { OriginMachine } from '../../src/jobs/origin-machine.ts'
+import type { OriginEffect, OriginEvent } from '../../src/jobs/origin-context.ts'
+import type { LivePeer } from '../../src/jobs/why.ts'
+import { parseJobSpec, type JobSpecInput } from '../../src/jobs/spec.ts'
+import { setStatus, TransitionError } from '../../src/jobs/task-transitions.ts'
+import { JobRecord } from '../../src/jobs/job-record.ts'
+import { expandJob } from '../../src/jobs/expand.ts'
+import type { CallForBids } from '../../protocols/auction.ts'
+import type { AwardMsg } from '../../protocols/task.ts'
+
+const CPU2 = { cpu: 2, memoryMB: 4096, gpu: 0, custom: {} }
+
+function peer (id: string, caps: Partial<LivePeer['caps']> = {}, extra: Partial<LivePeer> = {}): LivePeer {
+  return { id, capacity: CPU2, free: CPU2, speed: 1, caps: { kinds: ['handler'], handlers: ['sq'], commands: [], tags: [], ...caps }, ...extra }
+}
+
+/** A machine for origin `o` with the given live peers, and a hand-set time. */
+function setup (peers: LivePeer[]) {
+  let now = 1_000_000
+  const live = { peers }
+  const m = new OriginMachine({ self: 'o', init: { bidWindowMs: 50, queueDepth: 1, heartbeatMs: 500, leaseMs: 2000 }, now: () => now, livePeers: () => live.peers })
+  const feed = (e: OriginEvent): OriginEffect[] => m.handle(e)
+  const submit = (spec: JobSpecInput, id = 'j1'): OriginEffect[] => feed({ type: 'submitted', job: { id, spec: parseJobSpec(spec), origin: 'o', submittedAt: now, files: {} } })
+  return { m, feed, submit, live, advance: (ms: number) => { now += ms }, now: () => now }
+}
+
+const of = <T extends OriginEffect['type']>(effects: OriginEffect[], type: T): Array<Extract<OriginEffect, { type: T }>> =>
+  effects.filter((e): e is Extract<OriginEffect, { type: T }> => e.type === type)
+
+const twoTasks: JobSpecInput = { name: 'two', tasks: { a: { kind: 'handler', handler: 'sq', count: 2, estimateMs: 100 } } }
+
+describe('OriginMachine, event by event', () => {
+  it('a submitted job opens a round: the call goes to gossip and to our own bidder, its tasks are announced', () => {
+    const { m, submit, feed } = setup([peer('o'), peer('p')])
+    feed({ type: 'start' })
+    const fx = submit(twoTasks)
+    expect(of(fx, 'emit').map(e => e.event.type)).toEqual(['job-submitted'])
+    const cfb = of(fx, 'publish')[0]!.msg as CallForBids
+    expect(cfb).toMatchObject({ type: 'cfb', jobId: 'j1', round: 0, origin: 'o', windowMs: 50 })
+    expect(cfb.tasks.map(t => t.id)).toEqual(['a[0]', 'a[1]'])
+    expect(of(fx, 'bid-locally')).toHaveLength(1)
+    expect(of(fx, 'set-timer').map(e => e.timer)).toContainEqual({ kind: 'round', jobId: 'j1' })
+    const t = m.record('j1')!.tasks.get('a[0]')!
+    expect(t.status).toBe('announced')
+    expect(t.cause?.kind).toBe('announced')
+  })
+
+  it('closes the round once every capable peer answered, journals the awards, and sends them only after the journal', () => {
+    const { m, submit, feed } = setup([peer('o'), peer('p')])
+    feed({ type: 'start' })
+    submit(twoTasks)
+    expect(feed({ type: 'bid', from: 'p', bid: { v: 1, jobId: 'j1', round: 0, load: 0, validMs: 500, bids: [{ taskId: 'a[0]', attempt: 1, etaMs: 100 }] } })).toEqual([])
+    const fx = feed({ type: 'bid', from: 'o', bid: { v: 1, jobId: 'j1', round: 0, load: 0, validMs: 500, bids: [{ taskId: 'a[1]', attempt: 1, etaMs: 100 }] } })
+    expect(of(fx, 'clear-timer').map(e => e.timer)).toContainEqual({ kind: 'round', jobId: 'j1' })
+    const journal = of(fx, 'journal-attempts')[0]!
+    expect(journal.attempts.map(a => [a.taskId, a.peer]).sort()).toEqual([['a[0]', 'p'], ['a[1]', 'o']])
+    expect(of(fx, 'send')).toEqual([]) // nothing leaves before the journal has it
+    const job = m.record('j1')!
+    expect(job.tasks.get('a[0]')!.status).toBe('awarded')
+    expect(job.tasks.get('a[0]')!.cause).toMatchObject({ kind: 'won', peer: 'p' })
+
+    const sent = of(feed({ type: 'awards-journaled', jobId: 'j1' }), 'send')
+    expect(sent.map(s => [s.peer, (s.msg as AwardMsg).tasks.map(t => t.taskId)])).toEqual([['p', ['a[0]']], ['o', ['a[1]']]])
+  })
+
+  it('accept → progress → result → journal → done, acknowledged once, and the job ends', () => {
+    const { m, submit, feed } = setup([peer('o')])
+    feed({ type: 'start' })
+    submit({ name: 'one', tasks: { a: { kind: 'handler', handler: 'sq' } } })
+    feed({ type: 'bid', from: 'o', bid: { v: 1, jobId: 'j1', round: 0, load: 0, validMs: 500, bids: [{ taskId: 'a', attempt: 1, etaMs: 10 }] } })
+    feed({ type: 'awards-journaled', jobId: 'j1' })
+    const t = m.record('j1')!.tasks.get('a')!
+    feed({ type: 'report', from: 'o', msg: { v: 1, type: 'accept', jobId: 'j1', accepted: [{ taskId: 'a', attempt: 1 }], rejected: [] } })
+    expect(t.status).toBe('queued')
+    const started = feed({ type: 'report', from: 'o', msg: { v: 1, type: 'progress', jobId: 'j1', items: [{ taskId: 'a', attempt: 1, running: true }] } })
+    expect(t.status).toBe('running')
+    expect(of(started, 'emit').map(e => e.event.type)).toEqual(['task-started'])
+
+    const result = { taskId: 'a', attempt: 1, ok: true as const, value: 42, durationMs: 5 }
+    const fx = feed({ type: 'report', from: 'o', msg: { v: 1, type: 'result', jobId: 'j1', results: [result] } })
+    const journal = of(fx, 'journal-result')[0]!
+    expect(journal.record).toMatchObject({ taskId: 'a', attempt: 1, peer: 'o', value: 42 })
+    expect(t.status).toBe('running') // not done before the journal has it
+    // A duplicate of the same result while the first is being journaled is journaled again, but accepted once.
+    const done = feed({ type: 'result-journaled', fetched: journal.fetched })
+    expect(t.status).toBe('done')
+    expect(t.result).toBe(42)
+    expect(of(done, 'emit').map(e => e.event.type)).toEqual(['task-done', 'job-done'])
+    expect(of(done, 'journal-job-state')[0]!.state.state).toBe('done')
+    expect(of(feed({ type: 'result-journaled', fetched: journal.fetched }), 'emit')).toEqual([])
+    const acks = of(feed({ type: 'timer', timer: { kind: 'acks' } }), 'send')
+    expect(acks).toEqual([{ type: 'send', peer: 'o', msg: { v: 1, type: 'ack', jobId: 'j1', acks: [{ taskId: 'a', attempt: 1 }, { taskId: 'a', attempt: 1 }] } }])
+  })
+
+  it('a failed attempt with retries left goes back to pending, later, kept off that peer; without retries the job fails and every attempt is stopped', () => {
+    const { m, submit, feed } = setup([peer('o'), peer('p')])
+    feed({ type: 'start' })
+    submit({ name: 'f', tasks: { a: { kind: 'handler', handler: 'sq', retries: 1 }, b: { kind: 'handler', handler: 'sq' } } })
+    feed({ type: 'bid', from: 'p', bid: { v: 1, jobId: 'j1', round: 0, load: 0, validMs: 500, bids: [{ taskId: 'a', attempt: 1, etaMs: 10 }, { taskId: 'b', attempt: 1, etaMs: 10 }] } })
+    feed({ type: 'bid', from: 'o', bid: { v: 1, jobId: 'j1', round: 0, load: 0, validMs: 500, bids: [] } })
+    feed({ type: 'awards-journaled', jobId: 'j1' })
+    const job = m.record('j1')!
+    const a = job.tasks.get('a')!
+    const fail = (attempt: number) => feed({ type: 'report', from: 'p', msg: { v: 1, type: 'result', jobId: 'j1', results: [{ taskId: 'a', attempt, ok: false, error: 'boom', reason: 'error', retryable: true, durationMs: 1 }] } })
+    const first = fail(1)
+    expect(a.status).toBe('pending')
+    expect(a.cause).toMatchObject({ kind: 'failed', peer: 'p', detail: 'boom' })
+    expect(a.attempt).toBe(2)
+    expect(a.exclude).toEqual(['p'])
+    expect(a.nextTryAt).toBeGreaterThan(a.cause!.at)
+    expect(of(first, 'emit')[0]!.event).toMatchObject({ type: 'task-failed', willRetry: true })
+
+    // Attempt 2 runs on o and fails for good.
+    a.nextTryAt = 0
+    feed({ type: 'timer', timer: { kind: 'retry' } })
+    feed({ type: 'bid', from: 'o', bid: { v: 1, jobId: 'j1', round: 1, load: 0, validMs: 500, bids: [{ taskId: 'a', attempt: 2, etaMs: 10 }] } })
+    feed({ type: 'awards-journaled', jobId: 'j1' })
+    const last = feed({ type: 'report', from: 'o', msg: { v: 1, type: 'result', jobId: 'j1', results: [{ taskId: 'a', attempt: 2, ok: false, error: 'boom again', reason: 'error', retryable: true, durationMs: 1 }] } })
+    expect(a.status).toBe('failed')
+    expect(job.state).toBe('failed')
+    expect(job.tasks.get('b')!.status).toBe('cancelled')
+    expect(job.tasks.get('b')!.attempts[0]!.state).toBe('cancelled')
+    expect(of(last, 'send').some(s => s.peer === 'p' && s.msg.type === 'cancel')).toBe(true)
+    expect(of(last, 'publish')[0]!.msg).toMatchObject({ type: 'cancel', jobId: 'j1' })
+  })
+
+  it('a silent attempt past its lease is lost: stopped, reported as migrated, and announced again elsewhere', () => {
+    const { m, submit, feed, advance } = setup([peer('o'), peer('p')])
+    feed({ type: 'start' })
+    submit({ name: 'l', tasks: { a: { kind: 'handler', handler: 'sq' } } })
+    feed({ type: 'bid', from: 'p', bid: { v: 1, jobId: 'j1', round: 0, load: 0, validMs: 500, bids: [{ taskId: 'a', attempt: 1, etaMs: 10 }] } })
+    feed({ type: 'bid', from: 'o', bid: { v: 1, jobId: 'j1', round: 0, load: 0, validMs: 500, bids: [] } })
+    feed({ type: 'awards-journaled', jobId: 'j1' })
+    advance(2500)
+    const fx = feed({ type: 'timer', timer: { kind: 'lease' } })
+    const t = m.record('j1')!.tasks.get('a')!
+    expect(t.attempts[0]).toMatchObject({ state: 'lost', reason: 'no heartbeat for 2500 ms' })
+    expect(of(fx, 'emit').map(e => e.event.type)).toContain('task-migrated')
+    expect(of(fx, 'send')[0]).toMatchObject({ peer: 'p', msg: { type: 'cancel', tasks: [{ taskId: 'a', attempt: 1 }] } })
+    // Announced again at once, as attempt 2, kept off p.
+    const cfb = of(fx, 'bid-locally')[0]!.cfb
+    expect(cfb.tasks[0]).toMatchObject({ id: 'a', attempt: 2, exclude: ['p'] })
+    expect(of(fx, 'set-timer').map(e => e.timer.kind)).toContain('lease')
+  })
+
+  it('a task no live peer can run waits with the reason, and why-not names every live peer', () => {
+    const { m, submit, feed } = setup([
+      peer('o'),
+      peer('p', { kinds: ['handler', 'exec'], commands: ['python3'] }),
+      peer('q', { origins: ['q'] })
+    ])
+    feed({ type: 'start' })
+    const fx = submit({ name: 'gpu', tasks: { train: { kind: 'handler', handler: 'sq', resources: { cpu: 1, gpu: 1 } } } })
+    expect(of(fx, 'publish')).toEqual([])
+    expect(of(fx, 'emit').map(e => e.event)).toContainEqual(expect.objectContaining({ type: 'task-waiting', reason: 'no live peer offers gpu ≥ 1' }))
+    const snap = m.job('j1')!.snapshot(true)
+    expect(snap.tasks![0]!.why).toEqual([
+      { peer: 'o', reason: 'lacks: gpu ≥ 1' },
+      { peer: 'p', reason: 'lacks: gpu ≥ 1' },
+      { peer: 'q', reason: 'does not run jobs from o (trust.submitters)' }
+    ])
+  })
+
+  it('after a round without a winner, why-not gives each peer\'s answer: its declined reason, or its silence', () => {
+    const { m, submit, feed } = setup([peer('o'), peer('p'), peer('q', {}, { busy: 'the owner is compiling (cpu 97 %)' })])
+    feed({ type: 'start' })
+    submit({ name: 'full', tasks: { a: { kind: 'handler', handler: 'sq' } } })
+    feed({ type: 'bid', from: 'p', bid: { v: 1, jobId: 'j1', round: 0, load: 1, validMs: 500, bids: [], declined: 'no room now or in its queue (2 running, 2 queued)' } })
+    feed({ type: 'timer', timer: { kind: 'round', jobId: 'j1' } })
+    const t = m.record('j1')!.tasks.get('a')!
+    expect(t.status).toBe('pending')
+    expect(t.cause).toMatchObject({ kind: 'no-bid' })
+    expect(m.job('j1')!.why('a')).toEqual([
+      { peer: 'o', reason: 'did not answer round 0 within its 50 ms bid window' },
+      { peer: 'p', reason: 'no room now or in its queue (2 running, 2 queued)' },
+      { peer: 'q', reason: 'yielding: the owner is compiling (cpu 97 %)' }
+    ])
+  })
+
+  it('a shell task needs sh: it is announced to a peer that allows sh, and waits where only its first word is allowed', () => {
+    const shellJob: JobSpecInput = { name: 'sh', tasks: { s: { kind: 'exec', command: ['echo ok'], shell: true } } }
+    const withSh = setup([peer('o', { kinds: ['handler', 'exec'], commands: ['sh'] })])
+    withSh.feed({ type: 'start' })
+    const cfb = of(withSh.submit(shellJob), 'bid-locally')[0]!.cfb
+    expect(cfb.tasks[0]).toMatchObject({ command: 'sh', shell: true })
+
+    const withoutSh = setup([peer('o', { kinds: ['handler', 'exec'], commands: ['echo ok', 'echo'] })])
+    withoutSh.feed({ type: 'start' })
+    const fx = withoutSh.submit(shellJob)
+    expect(of(fx, 'bid-locally')).toEqual([])
+    expect(withoutSh.m.record('j1')!.tasks.get('s')!.waiting).toBe('no live peer offers program "sh" for a shell task (executor.exec.allow)')
+  })
+
+  it('restore replays the journal through the same transitions: results done, handed-out attempts awarded again', () => {
+    const { m, feed, now } = setup([peer('o')])
+    const spec = parseJobSpec({ name: 'r', tasks: { a: { kind: 'handler', handler: 'sq', count: 3 } } })
+    const fx = feed({
+      type: 'restore',
+      snapshot: {
+        jobs: [{
+          job: { id: 'j9', spec, origin: 'o', submittedAt: now() - 10_000, files: {} },
+          results: [{ taskId: 'a[0]', attempt: 1, peer: 'p', value: 7, outputs: {}, durationMs: 20, at: now() - 5000 }],
+          attempts: [{ taskId: 'a[0]', attempt: 1, peer: 'p', at: now() - 6000 }, { taskId: 'a[1]', attempt: 2, peer: 'q', at: now() - 4000 }]
+        }]
+      }
+    })
+    const job = m.record('j9')!
+    expect(job.tasks.get('a[0]')).toMatchObject({ status: 'done', result: 7, cause: { kind: 'restored' } })
+    expect(job.tasks.get('a[1]')).toMatchObject({ status: 'awarded', attempt: 2, cause: { kind: 'restored', peer: 'q' } })
+    expect(job.tasks.get('a[1]')!.attempts[0]!.lastHeartbeat).toBe(now())
+    expect(job.tasks.get('a[2]')!.status).toBe('pending')
+    expect(of(fx, 'emit').map(e => e.event.type)).toEqual(['task-done'])
+  })
+
+  it('an illegal transition throws TransitionError naming the task, both states and the cause', () => {
+    const job = new JobRecord({ id: 'j', spec: parseJobSpec({ name: 'x', tasks: { a: { kind: 'handler', handler: 'sq' } } }), origin: 'o', submittedAt: 0, files: {} }, expandJob(parseJobSpec({ name: 'x', tasks: { a: { kind: 'handler', handler: 'sq' } } })), 0)
+    const t = job.tasks.get('a')!
+    expect(() => { setStatus(job, t, 'running', { kind: 'started', at: 1, peer: 'p' }) }).toThrow(TransitionError)
+    expect(() => { setStatus(job, t, 'running', { kind: 'started', at: 1, peer: 'p' }) }).toThrow('task j/a: blocked → running (cause: started)')
+    expect(t.status).toBe('blocked')
+  })
+})
