@@ -2,13 +2,14 @@
  * Jobs through real daemons, driven only by the CLI: the π example submitted
  * from the second daemon completes with the right result; `mesh run --count 8`
  * works; `mesh cancel` stops a running job's processes on every peer; a bad
- * job file is refused with the path of the problem.
+ * job file is refused with the path of the problem; a shell job runs where
+ * `sh` is allowed; a task no peer can run says why, for every live peer.
  */
 import { execFileSync } from 'node:child_process'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { ROOT, startMesh, mesh, type LocalDaemon } from '../helpers/daemons.ts'
+import { ROOT, startMesh, mesh, peersJson, type LocalDaemon } from '../helpers/daemons.ts'
 import { waitFor } from '../helpers/wait.ts'
 
 let daemons: LocalDaemon[]
@@ -18,7 +19,7 @@ const handlers = join(ROOT, 'examples', 'pi', 'handlers.ts')
 
 beforeAll(async () => {
   ({ daemons, dir, cleanup } = await startMesh(3, {
-    executor: { handlers: { 'pi.sample': `${handlers}#sample`, 'pi.reduce': `${handlers}#reduce` }, exec: { allow: ['awk'] } }
+    executor: { handlers: { 'pi.sample': `${handlers}#sample`, 'pi.reduce': `${handlers}#reduce` }, exec: { allow: ['awk', 'sh'] } }
   }))
 })
 
@@ -90,5 +91,40 @@ describe('jobs through the daemons', () => {
     expect(r.code).toBe(2)
     expect(r.stderr).toMatch(/tasks\.a\.resources\.cpu/)
     expect(r.stderr).toMatch(/tasks\.b\.after\.0: unknown task "nope"/)
+  })
+
+  it('a shell job runs on a mesh that allows sh', async () => {
+    // in real life… a new user's first exec job: one line of shell, with a pipe.
+    const job = join(dir, 'shell.json')
+    writeFileSync(job, JSON.stringify({ name: 'shell', tasks: { s: { kind: 'exec', command: ['echo ok | tr a-z A-Z'], shell: true } } }))
+    const r = await mesh(['submit', job, '--wait', '--json', '--config', daemons[0]!.config], { timeoutMs: 30_000 })
+    expect(r.code, r.stderr).toBe(0)
+    const out = JSON.parse(r.stdout) as { state: string, results: Record<string, { stdout: string, exitCode: number }> }
+    expect(out.state).toBe('done')
+    expect(out.results.s).toEqual(expect.objectContaining({ exitCode: 0, stdout: 'OK\n' }))
+  })
+
+  it('a task no peer can run shows, in mesh status, a reason for each live peer', async () => {
+    const origin = daemons[1]!
+    const job = join(dir, 'gpu.json')
+    writeFileSync(job, JSON.stringify({ name: 'gpu', tasks: { train: { kind: 'exec', command: ['awk', 'BEGIN {}'], resources: { cpu: 1, gpu: 1 } } } }))
+    const sub = await mesh(['submit', job, '--json', '--config', origin.config])
+    expect(sub.code, sub.stderr).toBe(0)
+    const id = (JSON.parse(sub.stdout) as { id: string }).id
+    const ids = (await peersJson(origin.config)).peers.filter(p => p.state === 'alive').map(p => p.id).sort()
+    expect(ids).toHaveLength(3)
+    type Snap = { tasks: Array<{ id: string, status: string, waiting?: string, why?: Array<{ peer: string, reason: string }> }> }
+    const task = await waitFor('the task to say why, per peer', async () => {
+      const s = JSON.parse((await mesh(['status', id, '--json', '--config', origin.config])).stdout) as Snap
+      return s.tasks[0]?.why?.length === 3 ? s.tasks[0] : undefined
+    }, { timeoutMs: 10_000, intervalMs: 200 })
+    expect(task.status).toBe('pending')
+    expect(task.waiting).toBe('no live peer offers gpu ≥ 1')
+    expect(task.why!.map(w => w.peer).sort()).toEqual(ids)
+    for (const w of task.why!) expect(w.reason).toBe('lacks: gpu ≥ 1')
+    const readable = await mesh(['status', id, '--config', origin.config])
+    expect(readable.stdout).toMatch(/why not running/)
+    expect(readable.stdout.match(/lacks: gpu ≥ 1/g)).toHaveLength(3)
+    expect((await mesh(['cancel', id, '--config', origin.config])).code).toBe(0)
   })
 })
