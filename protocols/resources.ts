@@ -21,6 +21,8 @@ export const LIMITS = {
   maxAdBytes: 32 * 1024,
   maxAddrs: 16,
   maxAddrLength: 256,
+  /** Why a peer yields (`busy`). */
+  maxReasonLength: 256,
   maxGpus: 16,
   maxCustomResources: 32,
   maxKinds: 8,
@@ -91,7 +93,7 @@ export const resourceAdSchema = z.object({
   /** Set on the last ad of a peer that stops cleanly: mark it gone at once. */
   leaving: z.boolean().optional(),
   /** Why the peer takes no work now (load shift: its owner's work comes first). */
-  busy: z.string().max(256).optional()
+  busy: z.string().max(LIMITS.maxReasonLength).optional()
 }).refine(
   ad => ad.free.cpu <= ad.capacity.cpu && ad.free.memoryMB <= ad.capacity.memoryMB && ad.free.gpu <= ad.capacity.gpu &&
     Object.entries(ad.free.custom).every(([k, v]) => v <= (ad.capacity.custom[k] ?? 0)),

@@ -21,7 +21,11 @@ export const TASK_LIMITS = {
   /** Inline a value or file when it encodes to at most this; else make it a blob. */
   inlineBytes: 256 * 1024,
   maxTasksPerMessage: 4096,
-  maxIdLength: 160
+  maxIdLength: 160,
+  /** A failed result's error line. */
+  maxErrorLength: 4096,
+  /** A progress message. */
+  maxMessageLength: 256
 } as const
 
 const id = z.string().min(1).max(TASK_LIMITS.maxIdLength)
@@ -83,7 +87,7 @@ const progress = z.object({
     /** True once the attempt has started running (not just queued). */
     running: z.boolean(),
     fraction: z.number().finite().min(0).max(1).optional(),
-    message: z.string().max(256).optional()
+    message: z.string().max(TASK_LIMITS.maxMessageLength).optional()
   })).max(TASK_LIMITS.maxTasksPerMessage)
 })
 export const taskResultSchema = z.discriminatedUnion('ok', [
@@ -97,7 +101,7 @@ export const taskResultSchema = z.discriminatedUnion('ok', [
   }),
   attemptRef.extend({
     ok: z.literal(false),
-    error: z.string().max(4096),
+    error: z.string().max(TASK_LIMITS.maxErrorLength),
     reason: z.string().max(64),
     retryable: z.boolean(),
     value: z.unknown().optional(),

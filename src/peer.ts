@@ -12,7 +12,7 @@ import { Membership, type AdBody } from './membership/membership.ts'
 import type { PeerState } from './membership/peer-table.ts'
 import { computeCapacity, isSignificantChange, type ResourceProbe } from './resources/capacity.ts'
 import { DropCounter, type DropReason } from '../protocols/codec.ts'
-import type { ResourceAd, Resources } from '../protocols/resources.ts'
+import { LIMITS as AD_LIMITS, type ResourceAd, type Resources } from '../protocols/resources.ts'
 import { AUCTION_TOPIC, BID_PROTOCOL, decodeAuctionMessage, decodeBid, encodeAuctionMessage, encodeBid, type AuctionMessage, type Bid } from '../protocols/auction.ts'
 import { TASK_PROTOCOL, decodeTaskMessage, encodeTaskMessage, isForExecutor, type FileData, type TaskMessage } from '../protocols/task.ts'
 import type { PeerAbility } from './auction/feasibility.ts'
@@ -225,10 +225,10 @@ export class MeshPeer {
     const { executor } = this.config
     return {
       kinds: executor.exec.allow.length > 0 ? ['handler', 'exec'] : ['handler'],
-      handlers: this.#c.handlerNames().slice(0, 64),
-      commands: executor.exec.allow.slice(0, 64),
+      handlers: this.#c.handlerNames().slice(0, AD_LIMITS.maxHandlers),
+      commands: executor.exec.allow.slice(0, AD_LIMITS.maxCommands),
       tags: this.config.tags,
-      ...(this.config.trust.submitters === 'mesh' ? {} : { origins: this.config.trust.submitters === 'self' ? [this.id] : [this.id, ...this.config.trust.submitters].slice(0, 64) })
+      ...(this.config.trust.submitters === 'mesh' ? {} : { origins: this.config.trust.submitters === 'self' ? [this.id] : [this.id, ...this.config.trust.submitters].slice(0, AD_LIMITS.maxHandlers) })
     }
   }
 
@@ -320,13 +320,13 @@ export class MeshPeer {
     return {
       capacity: this.capacity,
       free: this.#free,
-      cpuModel: probe.machine.cpuModel.slice(0, 128),
-      gpus: probe.machine.gpus.slice(0, 16),
+      cpuModel: probe.machine.cpuModel.slice(0, AD_LIMITS.maxNameLength),
+      gpus: probe.machine.gpus.slice(0, AD_LIMITS.maxGpus),
       load: { avg1: load.avg1, cpuBusy: load.cpuBusy, eventLoopDelayMs: load.eventLoopDelayMs, ...(load.meshCpuBusy !== undefined ? { meshCpuBusy: load.meshCpuBusy } : {}) },
       tasks: this.executor.counts(),
       speed: probe.speed,
       caps: this.#caps(),
-      ...(this.executor.yieldReason !== undefined ? { busy: this.executor.yieldReason.slice(0, 256) } : {})
+      ...(this.executor.yieldReason !== undefined ? { busy: this.executor.yieldReason.slice(0, AD_LIMITS.maxReasonLength) } : {})
     }
   }
 }

@@ -34,7 +34,7 @@ export async function runAttempt (a: Attempt, d: AttemptRunnerDeps): Promise<Run
     }
     return await d.runner.run(req, {
       signal: a.abort.signal,
-      progress: (f, m) => { a.fraction = f; a.message = m?.slice(0, 256) },
+      progress: (f, m) => { a.fraction = f; a.message = m?.slice(0, TASK_LIMITS.maxMessageLength) },
       checkpoint: state => { checkpoint(a, state, d) }
     })
   } catch (err) {

@@ -90,7 +90,7 @@ export class ResultOutbox {
         ? { ...base, ok: true, value: outcome.value, outputs }
         : { ...base, ok: true, valueBlob: this.blob(encoded, blobs), outputs }
     } else {
-      result = { ...base, ok: false, error: outcome.error.slice(0, 4096), reason: outcome.reason, retryable: outcome.retryable, value: outcome.value }
+      result = { ...base, ok: false, error: outcome.error.slice(0, TASK_LIMITS.maxErrorLength), reason: outcome.reason, retryable: outcome.retryable, value: outcome.value }
     }
     const now = this.#d.clock.now()
     this.#entries.set(a.key, { origin: a.origin, jobId: a.jobId, result, at: now, sentAt: now, backoffMs: 1000, blobs })

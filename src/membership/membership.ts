@@ -8,7 +8,7 @@ import { Alarm, type Clock, type TimerHandle } from '../clock.ts'
 import type { Logger } from '../logger.ts'
 import type { PeerEvent, TopicMessage, Transport, Verdict } from '../transport.ts'
 import { DropCounter } from '../../protocols/codec.ts'
-import { RESOURCES_TOPIC, RESOURCE_AD_VERSION, encodeResourceAd, type ResourceAd } from '../../protocols/resources.ts'
+import { LIMITS as AD_LIMITS, RESOURCES_TOPIC, RESOURCE_AD_VERSION, encodeResourceAd, type ResourceAd } from '../../protocols/resources.ts'
 import { decodeAdOnce } from './ad-cache.ts'
 import { PeerTable, type StateChange } from './peer-table.ts'
 
@@ -148,7 +148,7 @@ export class Membership {
       epoch: this.#epoch,
       seq: ++this.#seq,
       time: clock.now(),
-      addrs: transport.addresses().slice(0, 16),
+      addrs: transport.addresses().slice(0, AD_LIMITS.maxAddrs),
       ...(leaving ? { leaving: true, free: { cpu: 0, memoryMB: 0, gpu: 0, custom: {} } } : {})
     }
     this.#lastAd = ad
