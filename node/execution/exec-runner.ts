@@ -59,10 +59,6 @@ const UPSTREAM_FILE = 'upstream.json'
  */
 const LOADER_ENV = /^(LD_|GCONV_PATH$)/
 
-/** Whether `program` (command[0]) is allowed by `allow`: the core's one rule (see the module comment). */
-export function isAllowed (allow: readonly string[], program: string): boolean {
-  return programAllowed(allow, program)
-}
 
 type Failure = Extract<RunOutcome, { ok: false }>
 type Ended = { code: number | null, signal: NodeJS.Signals | null } | { spawnError: NodeJS.ErrnoException }
@@ -116,7 +112,7 @@ export class ExecRunner implements TaskRunner {
     }
     const [first = '', ...args] = exec.command
     if (first === '') return { error: fail('refused', 'empty command', false) }
-    if (!isAllowed(this.#allow, first)) return { error: refused(first) }
+    if (!programAllowed(this.#allow, first)) return { error: refused(first) }
     const file = isAbsolute(first) ? first : onPeerPath(first)
     if (file === undefined) {
       return { error: fail('error', `cannot start "${first}": ENOENT (not found on this peer's PATH)`, false) }

@@ -10,7 +10,8 @@ import { fileURLToPath } from 'node:url'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import type { ExecRequest, RunContext, RunOutcome, RunRequest } from '../../src/execution/runner.ts'
 import { HandlerRunner } from '../../node/execution/handler-runner.ts'
-import { ExecRunner, isAllowed } from '../../node/execution/exec-runner.ts'
+import { ExecRunner } from '../../node/execution/exec-runner.ts'
+import { programAllowed as isAllowed } from '../../src/auction/requirements.ts'
 import { waitFor } from '../helpers/wait.ts'
 
 const fixture = fileURLToPath(new URL('../fixtures/handlers/basic.ts', import.meta.url))
@@ -193,6 +194,9 @@ describe('ExecRunner', () => {
     expect(isAllowed(allow, 'python3')).toBe(false)
     expect(isAllowed(allow, '/usr/bin/python3')).toBe(true)
     expect(isAllowed(['./run'], './run')).toBe(false)
+    // A shell task needs sh itself, whatever its command's first word.
+    expect(isAllowed(['/bin/sh'], 'sh', true)).toBe(true)
+    expect(isAllowed(['echo'], 'sh', true)).toBe(false)
   })
 
   it('refuses a program that is not allowed', async () => {
