@@ -19,7 +19,8 @@ export const systemClock: Clock = {
     t.unref()
     return t as unknown as TimerHandle
   },
-  clearTimeout: handle => { clearTimeout(handle as unknown as NodeJS.Timeout) }
+  clearTimeout: handle => { clearTimeout(handle as unknown as NodeJS.Timeout) },
+  defer: fn => { setImmediate(fn) }
 }
 
 /** The most any timer of `systemClock` fired late since the last call, ms. */

@@ -120,6 +120,14 @@ const cancel = z.object({
   reason: z.string().max(256)
 })
 
+/**
+ * Origin → bidder: the round closed and this peer won nothing in it, so it can
+ * release what it held for its bids now rather than when they expire. (A
+ * winner learns the same from its award.) Added in v1 as a new message type:
+ * a peer that does not know it drops it, and its holds expire as before.
+ */
+const closed = z.object({ v: z.literal(TASK_VERSION), type: z.literal('closed'), jobId: id, round: z.number().int().min(0) })
+
 /** Executor → origin: the last checkpoint an attempt saved (inline, or as a blob when large). */
 const checkpoint = attemptRef.extend({
   v: z.literal(TASK_VERSION),
@@ -137,7 +145,7 @@ const release = z.object({
   tasks: z.array(attemptRef.extend({ reason: z.string().max(256) })).min(1).max(TASK_LIMITS.maxTasksPerMessage)
 })
 
-export const taskMessageSchema = z.discriminatedUnion('type', [award, accept, progress, result, ack, cancel, release, checkpoint])
+export const taskMessageSchema = z.discriminatedUnion('type', [award, accept, progress, result, ack, cancel, release, checkpoint, closed])
 export type TaskMessage = z.infer<typeof taskMessageSchema>
 export type AwardMsg = z.infer<typeof award>
 export type AcceptMsg = z.infer<typeof accept>
@@ -155,14 +163,15 @@ export function decodeTaskMessage (bytes: Uint8Array): Decoded<TaskMessage> {
   return decodeMessage(taskMessageSchema, bytes, TASK_LIMITS.maxFrameBytes, TASK_VERSION)
 }
 export type CheckpointMsg = z.infer<typeof checkpoint>
+export type ClosedMsg = z.infer<typeof closed>
 
 /** Messages an origin sends to an executor. */
-export type OriginToExecutor = AwardMsg | AckMsg | CancelMsg
+export type OriginToExecutor = AwardMsg | AckMsg | CancelMsg | ClosedMsg
 /** Messages an executor sends to an origin. */
 export type ExecutorToOrigin = AcceptMsg | ProgressMsg | ResultMsg | ReleaseMsg | CheckpointMsg
 
 export function isForExecutor (msg: TaskMessage): msg is OriginToExecutor {
-  return msg.type === 'award' || msg.type === 'ack' || msg.type === 'cancel'
+  return msg.type === 'award' || msg.type === 'ack' || msg.type === 'cancel' || msg.type === 'closed'
 }
 
 /** At most this many results per `result` message: batches stay well under the frame cap even with inline values. */
@@ -172,6 +181,7 @@ export const RESULTS_PER_MESSAGE = 512
 export const taskMsg = {
   award: (jobId: string, round: number, tasks: AwardedTask[]): AwardMsg => ({ v: TASK_VERSION, type: 'award', jobId, round, tasks }),
   ack: (jobId: string, acks: AttemptRef[]): AckMsg => ({ v: TASK_VERSION, type: 'ack', jobId, acks }),
+  closed: (jobId: string, round: number): ClosedMsg => ({ v: TASK_VERSION, type: 'closed', jobId, round }),
   /** Stop attempts: the listed ones, or (without `tasks`) every attempt of the job. */
   cancel: (jobId: string, reason: string, tasks?: AttemptRef[]): CancelMsg => ({ v: TASK_VERSION, type: 'cancel', jobId, ...(tasks !== undefined ? { tasks } : {}), reason: reason.slice(0, 256) }),
   accept: (jobId: string, accepted: AttemptRef[], rejected: Array<AttemptRef & { reason: string }>): AcceptMsg => ({ v: TASK_VERSION, type: 'accept', jobId, accepted, rejected }),

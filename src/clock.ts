@@ -9,6 +9,18 @@ export interface Clock {
   /** Run `fn` once after `ms`. Must not run `fn` synchronously. */
   setTimeout: (fn: () => void, ms: number) => TimerHandle
   clearTimeout: (handle: TimerHandle) => void
+  /**
+   * Run `fn` as soon as the work in hand is done, without a timer's
+   * millisecond granularity (Node's `setImmediate`). Optional: without it,
+   * `later` falls back to a 0 ms timer, which keeps manual clocks deterministic.
+   */
+  defer?: (fn: () => void) => void
+}
+
+/** Run `fn` on a later turn: `clock.defer` when the clock has it, else a 0 ms timer. */
+export function later (clock: Clock, fn: () => void): void {
+  if (clock.defer !== undefined) clock.defer(fn)
+  else clock.setTimeout(fn, 0)
 }
 
 /** Opaque to the core; each clock decides what it is. */

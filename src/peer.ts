@@ -3,7 +3,7 @@
  * libp2p or the OS: `node/createPeer` hands it a libp2p transport, the system
  * clock and a machine probe; tests hand it a `MemoryNetwork` and a `ManualClock`.
  */
-import type { Clock } from './clock.ts'
+import { later, type Clock } from './clock.ts'
 import type { MeshConfig } from './config.ts'
 import { MeshError } from './errors.ts'
 import type { Logger } from './logger.ts'
@@ -134,7 +134,7 @@ export class MeshPeer {
       self: components.transport.self,
       publish: msg => { void components.transport.publish(AUCTION_TOPIC, encodeAuctionMessage(msg)) },
       // Our own call for bids: answered by our own bidder, on a later tick, as a remote peer would.
-      bidLocally: cfb => { components.clock.setTimeout(() => { this.executor.onCallForBids(cfb) }, 0) },
+      bidLocally: cfb => { later(components.clock, () => { this.executor.onCallForBids(cfb) }) },
       send: async (peer, msg) => await this.#sendTask(peer, msg),
       livePeers: () => this.#livePeers()
     }, {
@@ -203,7 +203,7 @@ export class MeshPeer {
   async #sendTask (peer: string, msg: TaskMessage): Promise<boolean> {
     if (peer === this.id) {
       // To ourselves: no wire, but still on a later tick so neither side re-enters the other.
-      this.#c.clock.setTimeout(() => { this.#routeTask(peer, msg) }, 0)
+      later(this.#c.clock, () => { this.#routeTask(peer, msg) })
       return true
     }
     return await this.#c.transport.send(peer, TASK_PROTOCOL, encodeTaskMessage(msg))
@@ -211,7 +211,7 @@ export class MeshPeer {
 
   async #sendBid (peer: string, bid: Bid): Promise<boolean> {
     if (peer === this.id) {
-      this.#c.clock.setTimeout(() => { this.origin.onBid(peer, bid) }, 0)
+      later(this.#c.clock, () => { this.origin.onBid(peer, bid) })
       return true
     }
     return await this.#c.transport.send(peer, BID_PROTOCOL, encodeBid(bid))

@@ -113,6 +113,24 @@ export class BidDesk {
     this.#armHoldExpiry()
   }
 
+  /**
+   * `origin`'s round `round` of job `jobId` closed (an award or a `closed`
+   * message says so): holds placed for it that no award claimed are released
+   * now instead of when they expire. Returns whether any was.
+   */
+  roundClosed (origin: string, jobId: string, round: number): boolean {
+    const byJob = this.#roundHolds.get(origin)
+    const held = byJob?.get(jobId)
+    if (held === undefined || held.round > round) return false
+    let freed = false
+    for (const key of held.keys) {
+      if (this.#d.ledger.kindOf(key) === 'hold') { this.#d.ledger.release(key); freed = true }
+    }
+    byJob!.delete(jobId)
+    if (byJob!.size === 0) this.#roundHolds.delete(origin)
+    return freed
+  }
+
   /** Why this peer did not bid for a task it can run (`task`, the first such): yielding, no room, or too slow. */
   #declined (task: OpenTask, queueWaitMs: number | undefined): string {
     const yieldReason = this.#d.yieldReason()

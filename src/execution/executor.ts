@@ -163,15 +163,20 @@ export class Executor {
       case 'award': {
         const { accepted, rejected } = this.#admission.admit(from, msg)
         void this.#c.send(from, taskMsg.accept(msg.jobId, accepted, rejected))
+        // The award says the round closed: what it did not claim is free again.
+        this.#bids.roundClosed(from, msg.jobId, msg.round)
         // Leases start now: heartbeats at their own period from here, not at the idle one.
         if (this.#heartbeatIdle && this.#admission.size > 0 && this.#heartbeat !== undefined) {
           this.#c.clock.clearTimeout(this.#heartbeat)
           this.#scheduleHeartbeat()
         }
-        // Rejections released their holds.
+        // Rejections and the round's other holds were released.
         this.#released()
         return
       }
+      case 'closed':
+        if (this.#bids.roundClosed(from, msg.jobId, msg.round)) this.#released()
+        return
       case 'ack': this.#outbox.onAck(from, msg); return
       case 'cancel': this.cancel(from, msg.jobId, msg.tasks, msg.reason)
     }

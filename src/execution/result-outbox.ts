@@ -9,7 +9,7 @@
  */
 import { RESULTS_PER_MESSAGE, TASK_LIMITS, taskMsg, type AckMsg, type BlobRef, type FileData, type ExecutorToOrigin, type TaskResult } from '../../protocols/task.ts'
 import { encodeMessage } from '../../protocols/codec.ts'
-import type { Clock, TimerHandle } from '../clock.ts'
+import { later, type Clock, type TimerHandle } from '../clock.ts'
 import type { Logger } from '../logger.ts'
 import { ByJob, attemptKey, type AttemptKey } from '../keys.ts'
 import type { Attempt } from './admission.ts'
@@ -30,6 +30,8 @@ export interface ResultOutboxDeps {
 
 interface Pending { origin: string, jobId: string, result: TaskResult, at: number, sentAt: number, backoffMs: number, blobs: BlobRef[] }
 
+/** The least time between two flushes while results keep coming. */
+const FLUSH_GAP_MS = 1
 /** Resend period of the outbox loop; each entry backs off from 1 s to 30 s. */
 const RESEND_TICK_MS = 500
 
@@ -40,7 +42,8 @@ export class ResultOutbox {
   readonly #ready = new ByJob<TaskResult>()
   /** Attempts started since the last flush, told to their origins in one progress message each. */
   #started: Attempt[] = []
-  #flushTimer: TimerHandle | undefined
+  #flushArmed = false
+  #lastFlushAt = -Infinity
   #resendTimer: TimerHandle | undefined
   #running = false
 
@@ -63,7 +66,7 @@ export class ResultOutbox {
 
   stop (): void {
     this.#running = false
-    for (const h of [this.#flushTimer, this.#resendTimer]) if (h !== undefined) this.#d.clock.clearTimeout(h)
+    if (this.#resendTimer !== undefined) this.#d.clock.clearTimeout(this.#resendTimer)
   }
 
   /** `peer` is reachable again: send its results now rather than after the backoff. */
@@ -139,8 +142,22 @@ export class ResultOutbox {
     void this.#d.store.delete(key)
   }
 
+  /**
+   * Flush soon, in batches sized by what is ready (Nagle's rule): on the next
+   * turn when the last flush was at least a millisecond ago, so a lone result
+   * goes out at once; else a millisecond after it, so a busy executor sends
+   * one message per (origin, job) for everything that finished meanwhile.
+   */
   #scheduleFlush (): void {
-    this.#flushTimer ??= this.#d.clock.setTimeout(() => { this.#flushTimer = undefined; this.#flush() }, 1)
+    if (this.#flushArmed) return
+    this.#flushArmed = true
+    const fire = (): void => {
+      this.#flushArmed = false
+      this.#lastFlushAt = this.#d.clock.now()
+      if (this.#running) this.#flush()
+    }
+    if (this.#d.clock.now() - this.#lastFlushAt >= FLUSH_GAP_MS) later(this.#d.clock, fire)
+    else this.#d.clock.setTimeout(fire, FLUSH_GAP_MS)
   }
 
   /** Send batched start notices, then results. */

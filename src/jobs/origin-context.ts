@@ -10,6 +10,8 @@ import type { Bid } from '../../protocols/auction.ts'
 import type { JobEvent } from './job-record.ts'
 import type { JournalAttempt, JournalJob, JournalJobState, JournalResult, JournalSnapshot } from './journal.ts'
 import type { LivePeer } from './why.ts'
+import type { PeerLatency } from './peer-latency.ts'
+import type { WorkEstimates } from './work-estimates.ts'
 
 export interface OriginInit {
   bidWindowMs: number
@@ -20,7 +22,7 @@ export interface OriginInit {
 
 export type OriginTimer =
   | { kind: 'round', jobId: string }
-  /** Acknowledgements are batched for a millisecond. */
+  /** Acknowledgements are batched for a millisecond (they are not on any task's critical path). */
   | { kind: 'acks' }
   /** Leases and stragglers are checked once per heartbeat period. */
   | { kind: 'lease' }
@@ -80,4 +82,8 @@ export interface OriginContext {
   out: (effect: OriginEffect) => void
   /** Pump every job again at `at` (the earliest requested time wins). */
   armRetry: (at: number) => void
+  /** What using each peer costs on top of its ETA, learned from bid arrival times. */
+  latency: PeerLatency
+  /** What each kind of work took in earlier jobs (ms at speed 1.0). */
+  work: WorkEstimates
 }

@@ -26,6 +26,8 @@ import { cancelTask, endAttempt, requeue, unblock, TransitionError, type Cause }
 import { JobView } from './job-view.ts'
 import { whyNotPerPeer, type LivePeer, type WhyNot } from './why.ts'
 import { openTask } from './task-messages.ts'
+import { PeerLatency } from './peer-latency.ts'
+import { WorkEstimates } from './work-estimates.ts'
 
 export interface OriginMachineDeps {
   self: string
@@ -38,6 +40,8 @@ export class OriginMachine implements JobActions {
   readonly #ctx: OriginContext
   readonly #jobs = new Map<string, { record: JobRecord, view: JobView }>()
   readonly #rounds = new Map<string, Round>()
+  /** Each running job's latest round and when it opened (bids that come after the close still teach latency). */
+  readonly #opened = new Map<string, { round: number, at: number }>()
   /** Awards of a closed round, waiting for the journal before they are sent. */
   readonly #unsent = new Map<string, { round: number, awards: Map<string, AwardedTask[]> }>()
   readonly #acks = new ByJob<AttemptRef>()
@@ -53,7 +57,9 @@ export class OriginMachine implements JobActions {
       now: deps.now,
       livePeers: deps.livePeers,
       out: e => { this.#out.push(e) },
-      armRetry: at => { this.#armRetry(at) }
+      armRetry: at => { this.#armRetry(at) },
+      latency: new PeerLatency(deps.self),
+      work: new WorkEstimates()
     }
   }
 
@@ -109,13 +115,21 @@ export class OriginMachine implements JobActions {
         return
       }
       case 'bid': {
+        // Every answer teaches what that peer costs, even one that comes after its round closed.
+        const opened = this.#opened.get(e.bid.jobId)
+        if (opened?.round === e.bid.round) this.#ctx.latency.observe(e.from, this.#ctx.now() - opened.at)
         const r = this.#rounds.get(e.bid.jobId)
-        if (r === undefined || r.round !== e.bid.round) return // late: the round closed
-        if (addBid(r, e.from, e.bid)) this.#close(e.bid.jobId)
+        if (r === undefined || r.round !== e.bid.round) {
+          // Late: the round closed without it. Its bidder may release what it holds.
+          if (e.bid.bids.length > 0) this.send(e.from, taskMsg.closed(e.bid.jobId, e.bid.round))
+          return
+        }
+        if (addBid(r, e.from, e.bid, this.#ctx)) this.#close(e.bid.jobId)
         return
       }
       case 'report': onReport(this.record(e.msg.jobId), e.from, e.msg, this.#ctx, this); return
       case 'peer-gone':
+        this.#ctx.latency.forget(e.peer)
         for (const { record: job } of this.#jobs.values()) {
           if (job.state !== 'running') continue
           for (const t of job.tasks.values()) this.lose(job, t, { kind: 'peer-gone', at: this.#ctx.now(), peer: e.peer, detail: 'peer gone' }, a => a.peer === e.peer)
@@ -198,7 +212,9 @@ export class OriginMachine implements JobActions {
     if (!this.#running || job.state !== 'running' || this.#rounds.has(job.id) || job.sendingAwards) return
     if (this.#ctx.now() < job.idleUntil) { this.#armRetry(job.idleUntil); return }
     const r = openRound(job, this.#ctx)
-    if (r !== undefined) this.#rounds.set(job.id, r)
+    if (r === undefined) return
+    this.#rounds.set(job.id, r)
+    this.#opened.set(job.id, { round: r.round, at: r.openedAt })
   }
 
   /** Capacity appeared (a result, a rejection, an ad with room): announce what found no bidder, now. */
@@ -244,6 +260,7 @@ export class OriginMachine implements JobActions {
     job.state = state
     job.endedAt = now
     job.error = error
+    this.#opened.delete(job.id)
     if (this.#rounds.delete(job.id)) this.#out.push({ type: 'clear-timer', timer: { kind: 'round', jobId: job.id } })
     if (state !== 'done') {
       // Stop every attempt still out there: a direct cancel to each peer, and one on gossip for good measure.
@@ -267,6 +284,9 @@ export class OriginMachine implements JobActions {
     const job = this.record(jobId)
     if (job === undefined || job.state !== 'running') return
     const awards = closeRound(job, r, this.#ctx)
+    // Bidders that won nothing release their holds now, not when their bids expire.
+    const bidders = new Set(r.bids.map(b => b.peer))
+    for (const peer of bidders) if (!awards.has(peer)) this.send(peer, taskMsg.closed(jobId, r.round))
     if (awards.size === 0) { this.pump(job); return }
     // Journal every award before sending it: a restarted origin must know each attempt number
     // it handed out, to re-attach to it and never hand the same number out twice. The next
@@ -309,7 +329,7 @@ export class OriginMachine implements JobActions {
   #why (job: JobRecord, t: TaskRecord): WhyNot[] | undefined {
     if (job.state !== 'running' || t.status !== 'pending') return undefined
     const now = this.#ctx.now()
-    return whyNotPerPeer(openTask(job, t, now), this.#ctx.livePeers(), this.#ctx.self, t.lastRound, t.nextTryAt, now)
+    return whyNotPerPeer(openTask(job, t, now, this.#ctx.work), this.#ctx.livePeers(), this.#ctx.self, t.lastRound, t.nextTryAt, now)
   }
 }
 

@@ -8,7 +8,7 @@
 import type { AuctionMessage, Bid, CallForBids } from '../../protocols/auction.ts'
 import type { BlobRef, ExecutorToOrigin, FileData, OriginToExecutor } from '../../protocols/task.ts'
 import { decodeValue } from '../../protocols/codec.ts'
-import type { Clock, TimerHandle } from '../clock.ts'
+import { later, type Clock, type TimerHandle } from '../clock.ts'
 import type { Logger } from '../logger.ts'
 import type { BlobStore } from '../execution/blob-store.ts'
 import type { Journal, JournalJob, JournalSnapshot } from './journal.ts'
@@ -37,7 +37,8 @@ export interface OriginComponents {
 export class Origin {
   readonly #c: OriginComponents
   readonly #machine: OriginMachine
-  readonly #timers = new Map<string, TimerHandle>()
+  /** Armed timers by key; an entry without a handle fires on the next turn (`later`). */
+  readonly #timers = new Map<string, { handle?: TimerHandle }>()
 
   constructor (components: OriginComponents, init: OriginInit) {
     this.#c = components
@@ -47,8 +48,7 @@ export class Origin {
   start (): void { this.#feed({ type: 'start' }) }
   stop (): void {
     this.#feed({ type: 'stop' })
-    for (const h of this.#timers.values()) this.#c.clock.clearTimeout(h)
-    this.#timers.clear()
+    for (const key of [...this.#timers.keys()]) this.#clearTimer(key)
   }
 
   job (id: string): JobView | undefined { return this.#machine.job(id) }
@@ -86,6 +86,13 @@ export class Origin {
   /** A peer is gone: every attempt it held is lost and runs again elsewhere. */
   peerGone (peer: string): void { this.#feed({ type: 'peer-gone', peer }) }
 
+  #clearTimer (key: string): void {
+    const entry = this.#timers.get(key)
+    if (entry === undefined) return
+    if (entry.handle !== undefined) this.#c.clock.clearTimeout(entry.handle)
+    this.#timers.delete(key)
+  }
+
   #feed (event: OriginEvent): void {
     for (const effect of this.#machine.handle(event)) this.#perform(effect)
   }
@@ -100,20 +107,21 @@ export class Origin {
       case 'log': c.logger[e.level](e.fields, e.msg); return
       case 'set-timer': {
         const key = timerKey(e.timer)
-        const old = this.#timers.get(key)
-        if (old !== undefined) c.clock.clearTimeout(old)
-        this.#timers.set(key, c.clock.setTimeout(() => {
+        this.#clearTimer(key)
+        const entry: { handle?: TimerHandle } = {}
+        this.#timers.set(key, entry)
+        const fire = (): void => {
+          if (this.#timers.get(key) !== entry) return // cleared or replaced meanwhile
           this.#timers.delete(key)
           this.#feed({ type: 'timer', timer: e.timer })
-        }, Math.max(0, e.at - c.clock.now())))
+        }
+        const inMs = e.at - c.clock.now()
+        // Due now (batched acks): on the next turn, not after a timer's millisecond.
+        if (inMs <= 0) later(c.clock, fire)
+        else entry.handle = c.clock.setTimeout(fire, inMs)
         return
       }
-      case 'clear-timer': {
-        const key = timerKey(e.timer)
-        const h = this.#timers.get(key)
-        if (h !== undefined) { c.clock.clearTimeout(h); this.#timers.delete(key) }
-        return
-      }
+      case 'clear-timer': this.#clearTimer(timerKey(e.timer)); return
       case 'journal-attempts':
         void Promise.all(e.attempts.map(async a => { await c.journal.putAttempt(e.jobId, a) })).then(
           () => { this.#feed({ type: 'awards-journaled', jobId: e.jobId }) },

@@ -12,6 +12,7 @@ import type { AttemptRecord, JobEvent, JobRecord, TaskRecord } from './job-recor
 import { liveAttempts } from './job-record.ts'
 import type { FetchedResult, OriginContext, OriginEffect } from './origin-context.ts'
 import { accepted, endAttempt, failTask, finish, started, type Cause } from './task-transitions.ts'
+import { workKey } from './task-messages.ts'
 
 /** What reports need from the rest of the origin machine. */
 export interface JobActions {
@@ -143,6 +144,8 @@ export function onResultJournaled (job: JobRecord | undefined, f: FetchedResult,
   if (t === undefined || at === undefined || !wanted(job, f.from, res)) { act.ack(f.from, job.id, [res]); return }
   const now = ctx.now()
   const others = finish(job, t, at, { value: f.value, outputs: f.outputs, durationMs: res.durationMs }, { kind: 'result', at: now, peer: f.from })
+  // Teach later jobs what this work takes, as work at speed 1.0.
+  ctx.work.record(workKey(t.inst.spec), res.durationMs * (ctx.livePeers().find(p => p.id === f.from)?.speed ?? 1))
   // First result wins: stop the other attempt (a straggler or its backup).
   for (const other of others) act.send(other.peer, taskMsg.cancel(job.id, 'another attempt finished first', [{ taskId: t.id, attempt: other.attempt }]))
   act.ack(f.from, job.id, [res])

@@ -60,7 +60,7 @@ export function openRound (job: JobRecord, ctx: OriginContext): Round | undefine
     if (t.status === 'running' && t.backup === 'wanted') { ready.push(t); continue }
     if (t.status !== 'pending') continue
     if (t.nextTryAt > now) { nextTry = Math.min(nextTry, t.nextTryAt); continue }
-    const open = openTask(job, t, now)
+    const open = openTask(job, t, now, ctx.work)
     // Exclusions are a preference ("preferably on another peer"): when only excluded
     // peers could run the task, allow them again rather than wait forever.
     if (t.exclude.length > 0 && whyNobody(peers, open, ctx.self) !== undefined && whyNobody(peers, open, ctx.self, true) === undefined) {
@@ -84,7 +84,7 @@ export function openRound (job: JobRecord, ctx: OriginContext): Round | undefine
   if (ready.length < size && nextTry < Infinity) ctx.armRetry(nextTry)
   if (ready.length === 0) return undefined
 
-  const tasks = new Map(ready.map(t => [t.id, openTask(job, t, now)]))
+  const tasks = new Map(ready.map(t => [t.id, openTask(job, t, now, ctx.work)]))
   const backups = new Set(ready.filter(t => t.status === 'running').map(t => t.id))
   const bidders = new Map(peers.filter(p => [...tasks.values()].some(o => whyNot(p, o, ctx.self) === undefined)).map(p => [p.id, p]))
   if (job.windowMs === 0) job.windowMs = ctx.init.bidWindowMs
@@ -113,19 +113,27 @@ function roundSize (job: JobRecord, ctx: OriginContext, peers: LivePeer[], sampl
   return Math.max(1, Math.min(AUCTION_LIMITS.maxTasksPerCall, slots))
 }
 
-/** Count a bid in its round. Returns true when the round can close now. */
-export function addBid (r: Round, from: string, bid: Bid): boolean {
+/**
+ * Count a bid in its round. A start-now bid's ETA is the bidder's plus what
+ * using that peer costs this origin (`PeerLatency`: none for itself), so the
+ * award rule compares when each result would be back here. Returns true when
+ * the round can close now.
+ */
+export function addBid (r: Round, from: string, bid: Bid, ctx: OriginContext): boolean {
+  const extraMs = ctx.latency.of(from)
   for (const b of bid.bids) {
     const open = r.tasks.get(b.taskId)
     if (open === undefined || open.attempt !== b.attempt || open.exclude.includes(from)) continue
-    const received = { peer: from, taskId: b.taskId, attempt: b.attempt, etaMs: b.etaMs, load: bid.load, queued: b.queued === true }
+    // Only a start-now bid pays the latency: behind a queue, a few ms of network are noise, and
+    // charging them would pile a job's queue onto its origin, whose CPU also runs the auction.
+    const received = { peer: from, taskId: b.taskId, attempt: b.attempt, etaMs: b.queued === true ? b.etaMs : b.etaMs + extraMs, load: bid.load, queued: b.queued === true }
     r.bids.push(received)
     const best = r.best.get(b.taskId)
     if (best === undefined || better(received, best)) r.best.set(b.taskId, received)
   }
   r.answered.set(from, bid.declined ?? '')
   // Close as soon as every live capable peer has answered, or no answer still missing could change the outcome.
-  return [...r.bidders.keys()].every(p => r.answered.has(p)) || outcomeKnown(r)
+  return [...r.bidders.keys()].every(p => r.answered.has(p)) || outcomeKnown(r, ctx)
 }
 
 /**
@@ -203,14 +211,15 @@ function roundOutcome (r: Round, now: number): RoundOutcome {
 
 /**
  * Can no missing answer change who wins? A bidder's ETA for a task is at least
- * its work at the bidder's advertised speed (no wait), so once every task's
+ * its work at the bidder's advertised speed (no wait), plus what using that
+ * peer costs this origin (its learned latency), so once every task's
  * best bid is strictly below that bound for every capable peer still silent,
  * the award rule would pick the same winners after waiting. Strictly: on equal
  * ETAs the tie-break (load, then id) needs the missing bid. A round is decided
  * early when the fastest capable peer answers first — often the origin itself —
  * instead of waiting for the slowest.
  */
-function outcomeKnown (r: Round): boolean {
+function outcomeKnown (r: Round, ctx: OriginContext): boolean {
   const silent = [...r.bidders.values()].filter(p => !r.answered.has(p.id))
   if (silent.length * r.tasks.size > EARLY_CLOSE_MAX_PAIRS) return false
   for (const [taskId, open] of r.tasks) {
@@ -219,8 +228,8 @@ function outcomeKnown (r: Round): boolean {
     for (const p of silent) {
       if (p.speed === undefined) return false
       if (whyNot(p, open) !== undefined) continue
-      // Bids carry ETAs rounded to 0.1 ms: so does the bound.
-      if (best.etaMs >= Math.round(etaMs(open, p.speed, 0) * 10) / 10) return false
+      // Bids carry ETAs rounded to 0.1 ms: so does the bound (plus what using that peer costs).
+      if (best.etaMs >= Math.round(etaMs(open, p.speed, 0) * 10) / 10 + ctx.latency.of(p.id)) return false
     }
   }
   return true

@@ -5,12 +5,27 @@
  */
 import { AUCTION_LIMITS, type OpenTask } from '../../protocols/auction.ts'
 import type { AwardedTask, FileData } from '../../protocols/task.ts'
-import { openFields, requirementsOf } from '../auction/requirements.ts'
+import { openFields, programOf, requirementsOf } from '../auction/requirements.ts'
+import type { TaskSpec } from './spec.ts'
+import type { WorkEstimates } from './work-estimates.ts'
 import { upstreamFor } from './expand.ts'
 import { liveAttempts, type JobRecord, type TaskRecord } from './job-record.ts'
 
-/** The call-for-bids view of a task; a backup for a straggler is its next attempt, kept off the peers already running it. */
-export function openTask (job: JobRecord, t: TaskRecord, now: number): OpenTask {
+/**
+ * What a task's work is called across jobs, for learned estimates: its handler,
+ * or its program and first argument (`python3 train.py`).
+ */
+export function workKey (s: TaskSpec): string {
+  return s.kind === 'handler' ? `handler:${s.handler}` : `exec:${programOf(s)}:${s.shell ? '' : (s.command[1] ?? '').slice(0, 128)}`
+}
+
+/**
+ * The call-for-bids view of a task; a backup for a straggler is its next
+ * attempt, kept off the peers already running it. Its work is the spec's
+ * estimate, else this job's measured median, else what the same work took in
+ * earlier jobs (`learned`), else 100 ms.
+ */
+export function openTask (job: JobRecord, t: TaskRecord, now: number, learned?: WorkEstimates): OpenTask {
   const s = t.inst.spec
   // A backup is a new attempt, kept off the peers that already run the task.
   const backup = t.status === 'running'
@@ -19,7 +34,7 @@ export function openTask (job: JobRecord, t: TaskRecord, now: number): OpenTask 
     id: t.id,
     attempt: backup ? t.attempt + 1 : t.attempt,
     ...openFields(requirementsOf(s)),
-    workMs: s.estimateMs ?? job.typicalMs(t.inst.name) ?? 100,
+    workMs: s.estimateMs ?? job.typicalMs(t.inst.name) ?? learned?.estimate(workKey(s)) ?? 100,
     inputBytes: inputBytes(job, t),
     priority: s.priority,
     ageMs: Math.max(0, now - t.readyAt),

@@ -446,12 +446,29 @@ describe('Jobs: a round closes once its outcome is known', () => {
     expect(resultOf(job, 't')).toBe('p')
   })
 
-  it('on equal speeds waits for every answer, so the tie-break (load, then id) decides as always', async () => {
-    // in real life… identical machines: the award must not depend on whose bid happened to arrive first.
+  it('on equal speeds the origin keeps a start-now task: its result needs no network hop', async () => {
+    // in real life… identical machines: running it where it was submitted gets the result back soonest.
     const mesh = await farPeers({ o: 1, p: 1, q: 1 })
     const job = await mesh.peer('q').submit(spec({ t: { kind: 'handler', handler: 't', estimateMs: 100 } }))
     expect(await runUntilEnd(mesh, job, 10_000, 1)).toBe('done')
-    // All idle with equal ETAs: the lowest peer id wins.
-    expect(resultOf(job, 't')).toBe('o')
+    expect(resultOf(job, 't')).toBe('q')
+  })
+
+  it('between equally fast peers the nearer one wins, whichever id is lower: its result is back sooner', async () => {
+    // in real life… two identical servers, one in the same rack as the submitting machine and one across a slower link.
+    for (const first of ['o', 'p']) {
+      const mesh = new TestMesh({ network: { latency: (from, to) => (from === first || to === first) ? 1 : 3 } })
+      for (const id of ['o', 'p', 'q']) mesh.add(id, { ...fakeProbe({ cpuCores: 2 }), speed: 1 })
+      mesh.network.link('o', 'p')
+      mesh.network.link('o', 'q')
+      mesh.network.link('p', 'q')
+      await mesh.advance(2_000)
+      for (const id of ['o', 'p']) mesh.runners.get(id)!.register('t', async () => { await sleep(mesh.clock, 100); return id })
+      await settle(mesh)
+      const job = await mesh.peer('q').submit(spec({ t: { kind: 'handler', handler: 't', estimateMs: 100 } }))
+      expect(await runUntilEnd(mesh, job, 10_000, 1)).toBe('done')
+      // The nearer peer's result comes back sooner: it wins.
+      expect(resultOf(job, 't')).toBe(first)
+    }
   })
 })
