@@ -100,6 +100,7 @@ export class Executor {
       counts: () => this.counts()
     })
     this.#outbox = new ResultOutbox({
+      self: c.ability().id,
       clock: c.clock,
       logger: c.logger,
       blobs: c.blobs,

@@ -18,6 +18,8 @@ import type { OutboxStore } from './outbox.ts'
 import type { RunOutcome } from './runner.ts'
 
 export interface ResultOutboxDeps {
+  /** This peer's id: results for its own origin need no durable copy here. */
+  self: string
   clock: Clock
   logger: Logger
   blobs: BlobStore
@@ -97,7 +99,10 @@ export class ResultOutbox {
     }
     const now = this.#d.clock.now()
     this.#entries.set(a.key, { origin: a.origin, jobId: a.jobId, result, at: now, sentAt: now, backoffMs: 1000, blobs })
+    // A result for this peer's own origin is not stored: the origin journals it before it is
+    // acknowledged, and if this process dies first, so does the attempt the origin waits for.
     const durable = async (): Promise<void> => {
+      if (a.origin === this.#d.self) return
       if (blobs.length > 0) await this.#d.blobs.flush?.()
       await this.#d.store.put({ key: a.key, origin: a.origin, jobId: a.jobId, result, at: now })
     }
@@ -138,8 +143,9 @@ export class ResultOutbox {
   }
 
   #forget (key: AttemptKey): void {
+    const e = this.#entries.get(key)
     this.#entries.delete(key)
-    void this.#d.store.delete(key)
+    if (e?.origin !== this.#d.self) void this.#d.store.delete(key)
   }
 
   /**

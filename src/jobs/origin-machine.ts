@@ -287,10 +287,17 @@ export class OriginMachine implements JobActions {
     // Bidders that won nothing release their holds now, not when their bids expire.
     const bidders = new Set(r.bids.map(b => b.peer))
     for (const peer of bidders) if (!awards.has(peer)) this.send(peer, taskMsg.closed(jobId, r.round))
+    // Awards to this peer go out at once, unjournaled: an attempt here dies with this process,
+    // so a restarted origin has nothing to re-attach to, and no message of it can outlive it.
+    const own = awards.get(this.#ctx.self)
+    if (own !== undefined) {
+      awards.delete(this.#ctx.self)
+      this.send(this.#ctx.self, taskMsg.award(jobId, r.round, own))
+    }
     if (awards.size === 0) { this.pump(job); return }
-    // Journal every award before sending it: a restarted origin must know each attempt number
-    // it handed out, to re-attach to it and never hand the same number out twice. The next
-    // round's call goes out after the awards, so it cannot overtake them and release
+    // Journal every other award before sending it: a restarted origin must know each attempt
+    // number it handed out, to re-attach to it and never hand the same number out twice. The
+    // next round's call goes out after the awards, so it cannot overtake them and release
     // (round-scoped) the very holds the awards are about to claim.
     job.sendingAwards = true
     this.#unsent.set(jobId, { round: r.round, awards })
