@@ -8,6 +8,7 @@ import { join } from 'node:path'
 import { barChart, type Bar } from './chart.ts'
 import { RESULTS_DIR } from './lib.ts'
 import { footprintSection } from './report-footprint.ts'
+import { placementStudySection } from './report-study.ts'
 import { gossipSection, scaleSection } from './report-mesh.ts'
 
 import { ms, pct, ratio, read, type Json, type Target } from './report-lib.ts'
@@ -18,13 +19,14 @@ export async function writeReport (): Promise<string> {
     await latencySection(targets),
     await throughputSection(targets),
     await placementSection(targets),
+    placementStudySection(targets),
     await recoverySection(targets),
     footprintSection(targets),
     await gossipSection(targets),
     scaleSection()
   ]
   // Workloads can be rerun alone (--only), so each result file says when it was measured.
-  const runs = ['jobs', 'bullmq', 'dask', 'placement', 'recovery', 'footprint', 'gossip', 'scale']
+  const runs = ['jobs', 'bullmq', 'dask', 'placement', 'placement-study', 'recovery', 'footprint', 'gossip', 'scale']
     .map(name => [name, (read(name)?.machine?.when ?? read(name)?.when) as string | undefined] as const)
     .filter(([, when]) => when !== undefined)
     .map(([name, when]) => `${name} ${when!.slice(0, 10)}`)

@@ -22,6 +22,7 @@ import { benchGossip } from './gossip.ts'
 import { benchJobs } from './jobs.ts'
 import { benchFootprint } from './footprint.ts'
 import { benchPlacement } from './placement.ts'
+import { benchPlacementStudy } from './placement-study.ts'
 import { benchRecovery } from './recovery.ts'
 import { benchScale } from './scale.ts'
 import { writeReport } from './report.ts'
@@ -39,6 +40,7 @@ const benches: Array<{ name: string, run: (o: BenchOptions) => Promise<unknown>,
   { name: 'bullmq', run: benchBullmq, smoke: false },
   { name: 'dask', run: benchDask, smoke: false },
   { name: 'placement', run: benchPlacement, smoke: true },
+  { name: 'placement-study', run: benchPlacementStudy, smoke: true },
   { name: 'recovery', run: benchRecovery, smoke: true },
   { name: 'footprint', run: async o => await benchFootprint({ ...o, baseline: values.baseline }), smoke: true },
   { name: 'gossip', run: benchGossip, smoke: false },

@@ -46,6 +46,14 @@ export const openTaskSchema = z.object({
   /** Tags a bidder must advertise. */
   tags: z.array(z.string().max(128)).max(32),
   priority: z.number().finite().min(-1000).max(1000),
+  /**
+   * The task's upward rank: its work plus the longest chain of work that waits
+   * for it downstream (ms at speed 1.0, HEFT's rank). A task on the critical
+   * path is worth more than its own length says (optional in v1).
+   */
+  rankMs: z.number().finite().min(0).optional(),
+  /** How many live peers can run the task, as its origin sees them: fewer means scarcer (optional in v1). */
+  alternatives: z.number().int().min(1).max(100_000).optional(),
   /** How long the task has been waiting to run (ms): the ageing term of its value. */
   ageMs: z.number().finite().min(0),
   /** Peers that must not bid (the task failed or was lost there). */

@@ -90,6 +90,22 @@ export function dependents (spec: JobSpec): Map<string, string[]> {
 }
 
 /**
+ * Each task name's upward rank (HEFT): its own work plus the longest chain of
+ * work downstream of it, with `workOf(name)` the work of one instance. A fan-out
+ * counts once: its instances run side by side.
+ */
+export function upwardRanks (spec: JobSpec, workOf: (name: string) => number): Map<string, number> {
+  const down = dependents(spec)
+  const rank = new Map<string, number>()
+  for (const name of topologicalOrder(spec).reverse()) {
+    let longest = 0
+    for (const d of down.get(name) ?? []) longest = Math.max(longest, rank.get(d) ?? 0)
+    rank.set(name, workOf(name) + longest)
+  }
+  return rank
+}
+
+/**
  * Build the `upstream` object for a downstream task from finished results:
  * fan-out tasks give an array ordered by index, single tasks the value.
  * `resultOf` gets instance ids (`name` or `name[i]`).

@@ -14,7 +14,8 @@ import { fitCount, queueDepthFor, toUnits } from '../resources/ledger.ts'
 import type { JobRecord, TaskRecord } from './job-record.ts'
 import type { OriginContext } from './origin-context.ts'
 import { announce, award, unannounce } from './task-transitions.ts'
-import { awardedTask, openTask } from './task-messages.ts'
+import { awardedTask, openTask, workMsOf } from './task-messages.ts'
+import { upwardRanks } from './expand.ts'
 import type { LivePeer, RoundOutcome } from './why.ts'
 
 export interface Round {
@@ -55,6 +56,9 @@ export function openRound (job: JobRecord, ctx: OriginContext): Round | undefine
   // Scan from the first unfinished task, and only until a round's worth is ready: a round
   // of a 100,000-task job must not cost a pass over all of it.
   while (job.scanFrom < job.order.length && FINISHED.has(job.order[job.scanFrom]!.status)) job.scanFrom++
+  // What each task's value sees of the whole job: the work waiting on it downstream.
+  const ranks = upwardRanks(job.spec, name => workMsOf(job, name, ctx.work))
+  const extra = new Map<string, Pick<OpenTask, 'rankMs' | 'alternatives'>>()
   for (let i = job.scanFrom; i < job.order.length && ready.length < size; i++) {
     const t = job.order[i]!
     if (t.status === 'running' && t.backup === 'wanted') { ready.push(t); continue }
@@ -78,13 +82,16 @@ export function openRound (job: JobRecord, ctx: OriginContext): Round | undefine
     }
     t.waiting = undefined
     if (ready.length === 0) size = roundSize(job, ctx, peers, t, open.workMs)
+    const rankMs = ranks.get(t.inst.name) ?? open.workMs
+    const alternatives = peers.filter(p => whyNot(p, open, ctx.self) === undefined).length
+    extra.set(t.id, { ...(rankMs > open.workMs ? { rankMs } : {}), alternatives })
     ready.push(t)
   }
   // Stopped early with a full round: the tasks not looked at get their turn in the next one.
   if (ready.length < size && nextTry < Infinity) ctx.armRetry(nextTry)
   if (ready.length === 0) return undefined
 
-  const tasks = new Map(ready.map(t => [t.id, openTask(job, t, now, ctx.work)]))
+  const tasks = new Map(ready.map(t => [t.id, openTask(job, t, now, ctx.work, extra.get(t.id))]))
   const backups = new Set(ready.filter(t => t.status === 'running').map(t => t.id))
   const bidders = new Map(peers.filter(p => [...tasks.values()].some(o => whyNot(p, o, ctx.self) === undefined)).map(p => [p.id, p]))
   if (job.windowMs === 0) job.windowMs = ctx.init.bidWindowMs

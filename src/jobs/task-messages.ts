@@ -25,7 +25,7 @@ export function workKey (s: TaskSpec): string {
  * estimate, else this job's measured median, else what the same work took in
  * earlier jobs (`learned`), else 100 ms.
  */
-export function openTask (job: JobRecord, t: TaskRecord, now: number, learned?: WorkEstimates): OpenTask {
+export function openTask (job: JobRecord, t: TaskRecord, now: number, learned?: WorkEstimates, extra: Pick<OpenTask, 'rankMs' | 'alternatives'> = {}): OpenTask {
   const s = t.inst.spec
   // A backup is a new attempt, kept off the peers that already run the task.
   const backup = t.status === 'running'
@@ -34,12 +34,19 @@ export function openTask (job: JobRecord, t: TaskRecord, now: number, learned?: 
     id: t.id,
     attempt: backup ? t.attempt + 1 : t.attempt,
     ...openFields(requirementsOf(s)),
-    workMs: s.estimateMs ?? job.typicalMs(t.inst.name) ?? learned?.estimate(workKey(s)) ?? 100,
+    workMs: workMsOf(job, t.inst.name, learned),
     inputBytes: inputBytes(job, t),
     priority: s.priority,
     ageMs: Math.max(0, now - t.readyAt),
-    exclude: [...busy, ...t.exclude].slice(0, AUCTION_LIMITS.maxExclude)
+    exclude: [...busy, ...t.exclude].slice(0, AUCTION_LIMITS.maxExclude),
+    ...extra
   }
+}
+
+/** The expected work of one instance of task `name` (see `openTask`). */
+export function workMsOf (job: JobRecord, name: string, learned?: WorkEstimates): number {
+  const s = job.spec.tasks[name]!
+  return s.estimateMs ?? job.typicalMs(name) ?? learned?.estimate(workKey(s)) ?? 100
 }
 
 /** Bytes an executor fetches before it can start: the exec task's input files (blobs travel from the origin). */
