@@ -16,6 +16,7 @@ import type { OriginContext } from './origin-context.ts'
 import { announce, award, unannounce } from './task-transitions.ts'
 import { awardedTask, openTask, workMsOf } from './task-messages.ts'
 import { upwardRanks } from './expand.ts'
+import { requirementsOf } from '../auction/requirements.ts'
 import type { LivePeer, RoundOutcome } from './why.ts'
 
 export interface Round {
@@ -51,19 +52,26 @@ export function openRound (job: JobRecord, ctx: OriginContext): Round | undefine
   const now = ctx.now()
   const peers = ctx.livePeers()
   const ready: TaskRecord[] = []
-  let size = Infinity
   let nextTry = Infinity
-  // Scan from the first unfinished task, and only until a round's worth is ready: a round
-  // of a 100,000-task job must not cost a pass over all of it.
+  // Scan from the first unfinished task, and only a bounded stretch of it: a round of a
+  // 100,000-task job must not cost a pass over all of it.
   while (job.scanFrom < job.order.length && FINISHED.has(job.order[job.scanFrom]!.status)) job.scanFrom++
   // What each task's value sees of the whole job: the work waiting on it downstream.
   const ranks = upwardRanks(job.spec, name => workMsOf(job, name, ctx.work))
   const extra = new Map<string, Pick<OpenTask, 'rankMs' | 'alternatives'>>()
-  for (let i = job.scanFrom; i < job.order.length && ready.length < size; i++) {
+  // Each kind of task gets as many places in the round as the peers that can run it have
+  // room for: tasks only a busy GPU box can run must not crowd out work that idle peers could
+  // start now (head-of-line blocking, found by the placement study).
+  const room = new Map<string, number>()
+  let scanned = 0
+  for (let i = job.scanFrom; i < job.order.length && ready.length < AUCTION_LIMITS.maxTasksPerCall && scanned < MAX_SCAN; i++) {
     const t = job.order[i]!
     if (t.status === 'running' && t.backup === 'wanted') { ready.push(t); continue }
     if (t.status !== 'pending') continue
     if (t.nextTryAt > now) { nextTry = Math.min(nextTry, t.nextTryAt); continue }
+    scanned++
+    const kind = kindOf(t.inst.spec)
+    if (room.get(kind) === 0) continue
     const open = openTask(job, t, now, ctx.work)
     // Exclusions are a preference ("preferably on another peer"): when only excluded
     // peers could run the task, allow them again rather than wait forever.
@@ -81,14 +89,15 @@ export function openRound (job: JobRecord, ctx: OriginContext): Round | undefine
       continue
     }
     t.waiting = undefined
-    if (ready.length === 0) size = roundSize(job, ctx, peers, t, open.workMs)
+    const capable = peers.filter(p => whyNot(p, open, ctx.self) === undefined)
+    const left = room.get(kind) ?? roundSize(job, ctx, capable, t, open.workMs)
+    room.set(kind, left - 1)
     const rankMs = ranks.get(t.inst.name) ?? open.workMs
-    const alternatives = peers.filter(p => whyNot(p, open, ctx.self) === undefined).length
-    extra.set(t.id, { ...(rankMs > open.workMs ? { rankMs } : {}), alternatives })
+    extra.set(t.id, { ...(rankMs > open.workMs ? { rankMs } : {}), alternatives: capable.length })
     ready.push(t)
   }
-  // Stopped early with a full round: the tasks not looked at get their turn in the next one.
-  if (ready.length < size && nextTry < Infinity) ctx.armRetry(nextTry)
+  // Tasks waiting for a retry get their turn when it falls due.
+  if (nextTry < Infinity) ctx.armRetry(nextTry)
   if (ready.length === 0) return undefined
 
   const tasks = new Map(ready.map(t => [t.id, openTask(job, t, now, ctx.work, extra.get(t.id))]))
@@ -104,10 +113,22 @@ export function openRound (job: JobRecord, ctx: OriginContext): Round | undefine
   return r
 }
 
+/** Pending tasks a round looks at, at most: past them, the rest wait for the next rounds. */
+const MAX_SCAN = 4 * AUCTION_LIMITS.maxTasksPerCall
+
+/** Tasks with the same requirements compete for the same places: one key per kind of task. */
+const kinds = new WeakMap<object, string>()
+function kindOf (spec: TaskRecord['inst']['spec']): string {
+  let k = kinds.get(spec)
+  if (k === undefined) kinds.set(spec, k = JSON.stringify(requirementsOf(spec)))
+  return k
+}
+
 /**
- * About as many tasks as the mesh has room for now (free + queue), so huge
- * jobs do not flood it. Queues are as deep as bidders make them for tasks of
- * this length (`queueDepthFor`, the same rule they use).
+ * About as many tasks of one kind as the peers able to run them have room
+ * for now (free + queue), so huge jobs do not flood the mesh. Queues are as
+ * deep as bidders make them for tasks of this length (`queueDepthFor`, the
+ * same rule they use).
  */
 function roundSize (job: JobRecord, ctx: OriginContext, peers: LivePeer[], sample: TaskRecord, workMs: number): number {
   const demand = toUnits(sample.inst.spec.resources)
