@@ -280,3 +280,21 @@ describe('the bid LP (HiGHS)', () => {
     expect(x.map(v => Math.abs(Math.round(v * 1e6) / 1e6))).toEqual([0, 0])
   })
 })
+
+describe('task value: the whole job and scarcity', () => {
+  it('a task with work waiting on it downstream is worth more than its own length says', () => {
+    expect(taskValue(openTask({ workMs: 1000, rankMs: 5000 }))).toBeGreaterThan(taskValue(openTask({ workMs: 1000 })))
+  })
+
+  it('a GPU box with one free core takes the task only it can run before one twice as long that any peer could do', () => {
+    // in real life… the lab's only GPU machine has one spare core; a long preprocessing step could run anywhere.
+    const cap = { cpu: 1, memoryMB: 4096, gpu: 1, custom: {} }
+    const gpuTask = openTask({ id: 'train', workMs: 2000, demand: { cpu: 1, memoryMB: 1024, gpu: 1, custom: {} }, alternatives: 1 })
+    const plain = openTask({ id: 'long', workMs: 4000, alternatives: 6 })
+    const d = decideBids([plain, gpuTask], view(cap, { queueRoom: new Map() }), highs)
+    expect(d.bids.map(b => b.task.id)).toEqual(['train'])
+    // Without the scarcity it sees, the longer task would have won the core.
+    const blind = decideBids([{ ...plain, alternatives: undefined }, { ...gpuTask, alternatives: undefined }], view(cap, { queueRoom: new Map() }), highs)
+    expect(blind.bids.map(b => b.task.id)).toEqual(['long'])
+  })
+})

@@ -126,3 +126,35 @@ describe('Executor result outbox', () => {
     ex.executor.stop()
   })
 })
+
+describe('Executor bid desk: holds end with their round', () => {
+  const call = (jobId: string, round: number, n: number, name = 't'): CallForBids => auctionMsg.callForBids({
+    jobId, round, origin: 'o', windowMs: 50,
+    tasks: Array.from({ length: n }, (_, i) => ({ id: `${name}[${i}]`, attempt: 1, demand: cpu(1), workMs: 2000, inputBytes: 0, kind: 'handler' as const, handler: 'work', tags: [], priority: 0, ageMs: 0, exclude: [] }))
+  })
+
+  it('a `closed` message releases what a round held at once, not when the bids expire', () => {
+    const ex = makeExecutor()
+    ex.executor.onCallForBids(call('j1', 0, 2))
+    expect(ex.bids[0]!.bid.bids).toHaveLength(2)
+    // Both cores are held for j1's round 0: another job's call finds no room now.
+    ex.executor.onCallForBids(call('j2', 0, 1))
+    expect(ex.bids[1]!.bid.bids.every(b => b.queued === true)).toBe(true)
+    ex.executor.onTaskMessage('o', taskMsg.closed('j1', 0))
+    ex.executor.onCallForBids(call('j3', 0, 1))
+    expect(ex.bids[2]!.bid.bids).toEqual([expect.objectContaining({ taskId: 't[0]' })])
+    expect(ex.bids[2]!.bid.bids[0]!.queued).toBeUndefined()
+  })
+
+  it('an award releases the round\'s other holds, and a stale `closed` for an older round releases nothing', () => {
+    const ex = makeExecutor()
+    ex.executor.onCallForBids(call('j1', 3, 2))
+    ex.executor.onTaskMessage('o', taskMsg.award('j1', 3, [handlerTask('t[0]')]))
+    // t[0] runs on one core; the hold for t[1] went with the award, so one core is free now.
+    expect(ex.executor.counts()).toEqual({ running: 1, queued: 0 })
+    expect(ex.executor.free().cpu).toBe(1)
+    ex.executor.onCallForBids(call('j1', 4, 1, 'u'))
+    ex.executor.onTaskMessage('o', taskMsg.closed('j1', 3))
+    expect(ex.executor.free().cpu).toBe(0) // round 4's hold stays
+  })
+})

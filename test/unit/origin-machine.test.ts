@@ -225,4 +225,19 @@ describe('OriginMachine, event by event', () => {
     expect(() => { setStatus(job, t, 'running', { kind: 'started', at: 1, peer: 'p' }) }).toThrow('task j/a: blocked → running (cause: started)')
     expect(t.status).toBe('blocked')
   })
+
+  it('a round gives each kind of task the places its capable peers have room for: a busy GPU box\'s task does not crowd out work idle peers can start', () => {
+    const gpuBox = peer('g', {}, { capacity: { cpu: 1, memoryMB: 4096, gpu: 1, custom: {} }, free: { cpu: 0, memoryMB: 4096, gpu: 0, custom: {} } })
+    const { submit, feed } = setup([peer('o'), gpuBox])
+    feed({ type: 'start' })
+    const fx = submit({ name: 'mixed', tasks: { train: { kind: 'handler', handler: 'sq', resources: { cpu: 1, gpu: 1 }, count: 3 }, prep: { kind: 'handler', handler: 'sq', count: 3 } } })
+    const cfb = of(fx, 'publish')[0]!.msg as CallForBids
+    const ids = cfb.tasks.map(t => t.id)
+    // One GPU task fits the busy box's queue; the plain tasks fill what o and g have room for.
+    expect(ids.filter(id => id.startsWith('train'))).toEqual(['train[0]'])
+    expect(ids.filter(id => id.startsWith('prep'))).toEqual(['prep[0]', 'prep[1]', 'prep[2]'])
+    // The origin tells bidders how scarce each task is: the GPU task has one capable peer.
+    expect(cfb.tasks.find(t => t.id === 'train[0]')!.alternatives).toBe(1)
+    expect(cfb.tasks.find(t => t.id === 'prep[0]')!.alternatives).toBe(2)
+  })
 })
