@@ -74,12 +74,12 @@ export function decideBids (tasks: OpenTask[], view: BidderView, solver: LpSolve
     else skipped.push({ taskId: t.id, reason })
   }
   // now: work that can start at once.
-  const now = choose(capable, view.freeNow, t => etaMs(t, view.speed, 0), solver, view.self.id)
+  const now = choose(capable, view.freeNow, t => etaMs(t, view.speed, 0), solver, view.self.id, toUnits(view.self.capacity))
   const taken = new Set(now.map(b => b.task))
   // queue: what is left, behind running work.
   const rest = capable.filter(t => !taken.has(t))
   const waitMs = (t: OpenTask): number => (view.queueWaitMs ?? t.workMs / Math.max(view.speed, 0.01)) + (view.queueAheadMs ?? 0)
-  const queued = choose(rest, view.queueRoom, t => etaMs(t, view.speed, waitMs(t)), solver, view.self.id)
+  const queued = choose(rest, view.queueRoom, t => etaMs(t, view.speed, waitMs(t)), solver, view.self.id, toUnits(view.self.capacity))
   // Each queued task also waits for the ones chosen before it, spread over the cores: deep
   // queues of short tasks then bid honest, rising ETAs, and the origin spreads them over peers.
   const cores = (view.self.capacity.cpu > 0 ? view.self.capacity.cpu : 1) * Math.max(view.speed, 0.01)
@@ -124,13 +124,37 @@ export function tieBreak (peer: string, taskId: string): number {
   return ((h >>> 0) + 1) / 4294967297
 }
 
-function choose (tasks: OpenTask[], room: Units, eta: (t: OpenTask) => number, solver: LpSolver, peer: string): Array<Omit<TaskBid, 'slot'>> {
+/**
+ * Packing: a task that takes a large share of this peer (most of its memory,
+ * all its cores) is worth ×(1 + 2 × that share) here. It fits few places, and
+ * once small tasks have taken the peer it is stranded with room for it nowhere
+ * (bin packing's fragmentation; first-fit decreasing places big items first).
+ * 2 was chosen on the placement study's seeds 1–100, origins varied (auction
+ * ÷ bound, mean: 1.171 without the term, 1.160 with 2, 1.165 with 4) and
+ * checked on seeds 101–200 (1.210 → 1.174, worst 2.17 → 1.80).
+ */
+const FIT = 2
+
+/** The largest share of `capacity` that `demand` takes, over the resources this peer has. */
+function largestShare (demand: Units, capacity: Units): number {
+  let share = 0
+  for (const [k, v] of demand) {
+    const c = capacity.get(k) ?? 0
+    if (c > 0) share = Math.max(share, v / c)
+  }
+  return Math.min(1, share)
+}
+
+function choose (tasks: OpenTask[], room: Units, eta: (t: OpenTask) => number, solver: LpSolver, peer: string, capacity?: Units): Array<Omit<TaskBid, 'slot'>> {
   if (tasks.length === 0 || ![...room.values()].some(v => v > 0)) return []
-  const items = tasks.map(t => {
+  // Worth doing at all: value above λ·ETA. Among those, the LP also weighs how well each fits here.
+  const items = tasks.filter(t => taskValue(t) - LAMBDA * eta(t) > 0).map(t => {
     const e = eta(t)
+    const demand = toUnits(t.demand)
+    const fit = capacity === undefined ? 1 : 1 + FIT * largestShare(demand, capacity)
     // The tie-break is worth at most a thousandth of a ms of ETA: it only orders equals.
-    return { task: t, etaMs: e, demand: toUnits(t.demand), value: taskValue(t) - LAMBDA * e + 1e-3 * tieBreak(peer, t.id) }
-  }).filter(i => i.value > 0)
+    return { task: t, etaMs: e, demand, value: taskValue(t) * fit - LAMBDA * e + 1e-3 * tieBreak(peer, t.id) }
+  })
   if (items.length === 0) return []
 
   // Shortcut, exact: when everything worth doing fits at once, the LP optimum is all of it.
