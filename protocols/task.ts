@@ -67,7 +67,13 @@ export const awardedTaskSchema = attemptRef.extend({
   /** Upstream results by task name (see RunRequest.upstream). */
   upstream: z.record(z.string(), z.unknown()),
   /** The last checkpoint of an earlier attempt: this attempt resumes from it. */
-  restored: z.unknown().optional()
+  restored: z.unknown().optional(),
+  /**
+   * The task's upward rank (ms of work on the longest chain from it, as in the
+   * call for bids): a queued task with more work waiting on it starts first
+   * (optional in v1; absent: arrival order).
+   */
+  rankMs: z.number().finite().min(0).optional()
 })
 export type AwardedTask = z.infer<typeof awardedTaskSchema>
 

@@ -29,6 +29,8 @@ export interface BidderView {
   queueWaitMs: number | undefined
   /** Time for what is already queued here to drain (ms): a newly queued task waits behind it. */
   queueAheadMs?: number
+  /** As `queueAheadMs`, for a task of this rank: queued work of lower rank starts after it. */
+  queueAheadFor?: (rankMs: number) => number
 }
 
 export interface TaskBid { task: OpenTask, etaMs: number, slot: 'now' | 'queue', demand: Units }
@@ -78,7 +80,8 @@ export function decideBids (tasks: OpenTask[], view: BidderView, solver: LpSolve
   const taken = new Set(now.map(b => b.task))
   // queue: what is left, behind running work.
   const rest = capable.filter(t => !taken.has(t))
-  const waitMs = (t: OpenTask): number => (view.queueWaitMs ?? t.workMs / Math.max(view.speed, 0.01)) + (view.queueAheadMs ?? 0)
+  const ahead = (t: OpenTask): number => view.queueAheadFor?.(t.rankMs ?? t.workMs) ?? view.queueAheadMs ?? 0
+  const waitMs = (t: OpenTask): number => (view.queueWaitMs ?? t.workMs / Math.max(view.speed, 0.01)) + ahead(t)
   const queued = choose(rest, view.queueRoom, t => etaMs(t, view.speed, waitMs(t)), solver, view.self.id, toUnits(view.self.capacity))
   // Each queued task also waits for the ones chosen before it, spread over the cores: deep
   // queues of short tasks then bid honest, rising ETAs, and the origin spreads them over peers.

@@ -2,7 +2,8 @@
  * Admission and the bounded queue (docs/ARCHITECTURE.md §5, §14): an award is
  * accepted only if this peer can still run the task for that origin (the same
  * requirement rule the bidder used) and the ledger has room for it now or in
- * the queue; queued attempts start, in arrival order, as capacity frees.
+ * the queue; queued attempts start as capacity frees, those with the most
+ * work waiting on them first.
  */
 import type { AttemptRef, AwardMsg, AwardedTask, BlobRef } from '../../protocols/task.ts'
 import { attemptRefOf } from '../../protocols/task.ts'
@@ -67,7 +68,7 @@ export class Admission {
       this.#attempts.set(key, attempt)
       accepted.push(attemptRefOf(task))
       if (slot === 'now') this.#d.start(attempt)
-      else this.#queue.push(key)
+      else this.#enqueue(attempt)
     }
     return { accepted, rejected }
   }
@@ -87,7 +88,24 @@ export class Admission {
     this.#d.released()
   }
 
-  /** Start queued attempts, in arrival order, while they fit. */
+  /**
+   * Queue an attempt behind those with at least its rank (more work waiting on
+   * them downstream), ahead of the rest: the queue is a list schedule by
+   * upward rank, arrival order among equals.
+   */
+  #enqueue (a: Attempt): void {
+    const rank = a.task.rankMs ?? 0
+    let lo = 0
+    let hi = this.#queue.length
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1
+      if ((this.#attempts.get(this.#queue[mid]!)?.task.rankMs ?? 0) >= rank) lo = mid + 1
+      else hi = mid
+    }
+    this.#queue.splice(lo, 0, a.key)
+  }
+
+  /** Start queued attempts, highest rank first, while they fit. */
   startQueued (): void {
     for (let i = 0; i < this.#queue.length;) {
       const a = this.#attempts.get(this.#queue[i]!)
@@ -101,12 +119,20 @@ export class Admission {
     }
   }
 
-  /** Time for the work already queued here to drain: each queued attempt's typical length, spread over the cores. */
-  queueAheadMs (typicalMs: number): number {
+  /**
+   * Time for the work queued here ahead of a task of rank `rankMs` to drain:
+   * each such attempt's typical length, spread over the cores.
+   */
+  queueAheadMs (typicalMs: number, rankMs = Infinity): number {
     const cores = (this.#d.ledger.capacity.get('cpu') ?? 0) / 1000
     if (cores <= 0 || this.#queue.length === 0) return 0
     let coreMs = 0
-    for (const key of this.#queue) coreMs += typicalMs * (this.#attempts.get(key)?.task.demand.cpu ?? 1)
+    for (const key of this.#queue) {
+      const task = this.#attempts.get(key)?.task
+      // A task of rank r starts ahead of queued ones of lower rank: only those of rank ≥ r wait before it.
+      if ((task?.rankMs ?? 0) < rankMs) break
+      coreMs += typicalMs * (task?.demand.cpu ?? 1)
+    }
     return coreMs / cores
   }
 }

@@ -28,7 +28,7 @@ export interface BidDeskDeps {
   /** Expected wait before queued work starts (median recent duration), if known. */
   queueWaitMs: () => number | undefined
   /** Time for the work queued here to drain, given a typical task length. */
-  queueAheadMs: (typicalMs: number) => number
+  queueAheadMs: (typicalMs: number, rankMs?: number) => number
   /** Why this peer takes no work now (load shift), if it does not. */
   yieldReason: () => string | undefined
   counts: () => { running: number, queued: number }
@@ -83,7 +83,8 @@ export class BidDesk {
       freeNow: ledger.freeNow(),
       queueRoom: ledger.queueRoom(depth),
       queueWaitMs,
-      queueAheadMs: this.#d.queueAheadMs(queueWaitMs ?? 0)
+      queueAheadMs: this.#d.queueAheadMs(queueWaitMs ?? 0),
+      queueAheadFor: rankMs => this.#d.queueAheadMs(queueWaitMs ?? 0, rankMs)
     }, this.#d.solver)
     // A capable peer always answers, even with no bids, so the origin can close the round early.
     if (decision.skipped.length === cfb.tasks.length) return

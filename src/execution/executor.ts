@@ -95,7 +95,7 @@ export class Executor {
       sendBid: c.sendBid,
       released,
       queueWaitMs: () => this.#queueWaitMs(),
-      queueAheadMs: ms => this.#admission.queueAheadMs(ms),
+      queueAheadMs: (ms, rankMs) => this.#admission.queueAheadMs(ms, rankMs),
       yieldReason: () => this.yieldReason,
       counts: () => this.counts()
     })

@@ -174,9 +174,11 @@ export function closeRound (job: JobRecord, r: Round, ctx: OriginContext): Map<s
   const winners = chooseWinners(r.bids)
   const awards = new Map<string, AwardedTask[]>()
   const give = (peer: string, t: TaskRecord): void => {
+    const open = r.tasks.get(t.id)
+    const task = awardedTask(job, t, open?.rankMs ?? open?.workMs)
     const list = awards.get(peer)
-    if (list === undefined) awards.set(peer, [awardedTask(job, t)])
-    else list.push(awardedTask(job, t))
+    if (list === undefined) awards.set(peer, [task])
+    else list.push(task)
   }
   // A bidder whose start-now bid lost has room right now. While one does, a task whose best
   // bid is a queue slot waits for the next round (announced at once) rather than queue behind
