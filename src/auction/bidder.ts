@@ -53,14 +53,16 @@ export function taskValue (t: OpenTask): number {
 }
 
 /**
- * How much more a task is worth to a peer when few peers can run it: ×(1 + 4/n)
- * for n capable peers. A GPU box or a big-memory box then spends its cores on
- * the tasks only it can run before work any peer could do. 4 was chosen on the
- * placement study's seeds 1–30 (auction ÷ lower bound, mean: 1.32 with no
- * scarcity term, 1.26 with 2, 1.24 with 4, 1.26 with 8) and checked on seeds
- * 31–100, which it was not chosen on (mean 1.23 → 1.18, worst 2.17 → 1.83).
+ * How much more a task is worth to a peer when few peers can run it: ×(1 + 16/n)
+ * for n capable peers, close to 1/n: what the mesh loses if this peer does not
+ * run it is all of its value when no other peer can, little when many can. A
+ * GPU box or a big-memory box then spends its cores on the tasks only it can
+ * run before work any peer could do. 16 was chosen on the placement study's
+ * seeds 1–100, origins varied (auction ÷ bound, mean: 1.162 with 2, 1.151
+ * with 4, 1.152 with 8, 1.145 with 16) and checked on seeds 101–200, which it
+ * was not chosen on (1.176, 1.158, 1.153, 1.152).
  */
-const SCARCITY = 4
+const SCARCITY = 16
 
 export function etaMs (t: OpenTask, speed: number, waitMs: number): number {
   return waitMs + t.workMs / Math.max(speed, 0.01) + t.inputBytes / BYTES_PER_MS

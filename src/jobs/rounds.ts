@@ -60,18 +60,22 @@ export function openRound (job: JobRecord, ctx: OriginContext): Round | undefine
   const ranks = upwardRanks(job.spec, name => workMsOf(job, name, ctx.work))
   const extra = new Map<string, Pick<OpenTask, 'rankMs' | 'alternatives'>>()
   // Each kind of task gets as many places in the round as the peers that can run it have
-  // room for: tasks only a busy GPU box can run must not crowd out work that idle peers could
-  // start now (head-of-line blocking, found by the placement study).
-  const room = new Map<string, number>()
+  // room for, and they go to the tasks of that kind with the most work waiting on them:
+  // tasks only a busy GPU box can run do not crowd out work that idle peers could start,
+  // and that box is offered its most urgent work first (both found by the placement study).
+  const kinds = new Map<string, { room: number, picked: Array<{ t: TaskRecord, rankMs: number }> }>()
   let scanned = 0
-  for (let i = job.scanFrom; i < job.order.length && ready.length < AUCTION_LIMITS.maxTasksPerCall && scanned < MAX_SCAN; i++) {
+  for (let i = job.scanFrom; i < job.order.length && scanned < MAX_SCAN; i++) {
     const t = job.order[i]!
     if (t.status === 'running' && t.backup === 'wanted') { ready.push(t); continue }
     if (t.status !== 'pending') continue
     if (t.nextTryAt > now) { nextTry = Math.min(nextTry, t.nextTryAt); continue }
     scanned++
     const kind = kindOf(t.inst.spec)
-    if (room.get(kind) === 0) continue
+    const rankMs = ranks.get(t.inst.name) ?? 0
+    const places = kinds.get(kind)
+    // Its kind's places are taken by tasks at least as urgent: nothing to look at.
+    if (places !== undefined && places.picked.length >= places.room && (places.room === 0 || places.picked.at(-1)!.rankMs >= rankMs)) continue
     const open = openTask(job, t, now, ctx.work)
     // Exclusions are a preference ("preferably on another peer"): when only excluded
     // peers could run the task, allow them again rather than wait forever.
@@ -90,12 +94,18 @@ export function openRound (job: JobRecord, ctx: OriginContext): Round | undefine
     }
     t.waiting = undefined
     const capable = peers.filter(p => whyNot(p, open, ctx.self) === undefined)
-    const left = room.get(kind) ?? roundSize(job, ctx, capable, t, open.workMs)
-    room.set(kind, left - 1)
-    const rankMs = ranks.get(t.inst.name) ?? open.workMs
+    const entry = places ?? { room: Math.min(AUCTION_LIMITS.maxTasksPerCall, roundSize(job, ctx, capable, t, open.workMs)), picked: [] }
+    kinds.set(kind, entry)
+    // Keep the kind's picks ordered by rank (ties: spec order), the least urgent dropped beyond its room.
+    let at = entry.picked.length
+    while (at > 0 && entry.picked[at - 1]!.rankMs < rankMs) at--
+    entry.picked.splice(at, 0, { t, rankMs })
+    if (entry.picked.length > entry.room) entry.picked.pop()
     extra.set(t.id, { ...(rankMs > open.workMs ? { rankMs } : {}), alternatives: capable.length })
-    ready.push(t)
   }
+  // Most urgent first across kinds, within what one call carries.
+  const picked = [...kinds.values()].flatMap(k => k.picked).sort((a, b) => b.rankMs - a.rankMs)
+  for (const { t } of picked.slice(0, Math.max(0, AUCTION_LIMITS.maxTasksPerCall - ready.length))) ready.push(t)
   // Tasks waiting for a retry get their turn when it falls due.
   if (nextTry < Infinity) ctx.armRetry(nextTry)
   if (ready.length === 0) return undefined
