@@ -25,11 +25,12 @@ import { existsSync } from 'node:fs'
 import { availableParallelism } from 'node:os'
 import { isAbsolute } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { MessageChannel } from 'node:worker_threads'
+import { randomUUID } from 'node:crypto'
+import { BroadcastChannel } from 'node:worker_threads'
 import { Piscina } from 'piscina'
 import { siblingModule } from '../package.ts'
 import type { RunContext, RunOutcome, RunRequest, TaskRunner } from '../../src/execution/runner.ts'
-import { describeError, findUncloneable, type PortMessage, type WorkerReply, type WorkerTask } from './handler-worker.ts'
+import { describeError, findUncloneable, type AttemptMessage, type WorkerReply, type WorkerTask } from './handler-worker.ts'
 
 /** What a handler gets besides its input. */
 export interface HandlerContext {
@@ -73,7 +74,7 @@ type Stop = 'timeout' | 'cancelled'
 
 const WORKER_MODULE = siblingModule(import.meta.url, './handler-worker')
 
-/** How long to wait, after a module task ends, for its last progress messages. */
+/** How long to wait, after a module task ends, for its last progress messages (its `end`). */
 const PORT_DRAIN_MS = 1000
 const MAX_MESSAGE = 200
 
@@ -84,6 +85,12 @@ export class HandlerRunner implements TaskRunner {
   readonly #idleTimeoutMs: number
   #pool: Piscina<WorkerTask, WorkerReply> | undefined
   #closed = false
+  /** Where module attempts' progress, checkpoints and ends are dispatched, by attempt id. */
+  readonly #attemptListeners = new Map<string, (msg: AttemptMessage) => void>()
+  #attemptSeq = 0
+  /** Aborts go to every worker on one channel, named per runner (several peers may share a process). */
+  readonly #abortChannelName = `meshwork-abort-${randomUUID()}`
+  #aborts: BroadcastChannel | undefined
 
   constructor (options: HandlerRunnerOptions = {}) {
     this.#threads = Math.max(1, Math.floor(options.threads ?? availableParallelism()))
@@ -140,6 +147,8 @@ export class HandlerRunner implements TaskRunner {
     this.#closed = true
     const pool = this.#pool
     this.#pool = undefined
+    this.#aborts?.close()
+    this.#aborts = undefined
     if (pool !== undefined) await pool.destroy()
   }
 
@@ -181,17 +190,19 @@ export class HandlerRunner implements TaskRunner {
 
   async #runModule (name: string, entry: Entry & { kind: 'module' }, req: RunRequest, ctx: RunContext): Promise<RunOutcome> {
     const pool = this.#ensurePool()
-    const { port1, port2 } = new MessageChannel()
-    const portClosed = new Promise<void>(resolve => port1.once('close', () => { resolve() }))
-    port1.on('message', (msg: PortMessage) => {
-      if (msg?.type === 'progress') report(ctx, msg.fraction, msg.message)
-      else if (msg?.type === 'checkpoint') ctx.checkpoint?.(msg.state)
+    const attemptId = String(++this.#attemptSeq)
+    let ended = (): void => {}
+    const endSeen = new Promise<void>(resolve => { ended = resolve })
+    this.#attemptListeners.set(attemptId, msg => {
+      if (msg.type === 'progress') report(ctx, msg.fraction, msg.message)
+      else if (msg.type === 'checkpoint') ctx.checkpoint?.(msg.state)
+      else if (msg.type === 'end') ended()
     })
     const controller = new AbortController()
     let stop: Stop | undefined
     const unwatch = attemptWatch(req, ctx, why => {
       stop = why
-      port1.postMessage({ type: 'abort' } satisfies PortMessage) // the handler's signal, best effort
+      this.#aborts?.postMessage({ abort: attemptId }) // the handler's signal, best effort
       controller.abort(new Error(`attempt ${why}`)) // piscina terminates the thread
     })
     const task: WorkerTask = {
@@ -200,10 +211,11 @@ export class HandlerRunner implements TaskRunner {
       exportName: entry.exportName,
       input: req.input,
       context: contextOf(req),
-      port: port2
+      attemptId,
+      abortChannel: this.#abortChannelName
     }
     try {
-      const reply = await pool.run(task, { transferList: [port2], signal: controller.signal })
+      const reply = await pool.run(task, { signal: controller.signal })
       if (reply.ok) return { ok: true, value: reply.value }
       return { ok: false, reason: 'error', error: reply.error, retryable: true }
     } catch (err) {
@@ -212,16 +224,16 @@ export class HandlerRunner implements TaskRunner {
       return { ok: false, reason: 'error', error: this.#describeDeath(name, err), retryable: true }
     } finally {
       unwatch()
-      // Progress sent just before the reply may still be queued on port1; the
-      // worker closes its end when done, and 'close' comes after those messages.
-      // After a stop there is nothing worth waiting for (and a task aborted
-      // while still queued never had a worker to close the other end).
+      // Progress sent just before the reply may still be on its way (it travels on the
+      // worker's channel, the reply on piscina's): the worker's `end` comes after it. After a
+      // stop there is nothing worth waiting for (and a task aborted while still queued
+      // never reached a worker).
       if (stop === undefined) {
         let timer: NodeJS.Timeout | undefined
-        await Promise.race([portClosed, new Promise(resolve => { timer = setTimeout(resolve, PORT_DRAIN_MS) })])
+        await Promise.race([endSeen, new Promise(resolve => { timer = setTimeout(resolve, PORT_DRAIN_MS) })])
         clearTimeout(timer)
       }
-      port1.close()
+      this.#attemptListeners.delete(attemptId)
     }
   }
 
@@ -241,9 +253,9 @@ export class HandlerRunner implements TaskRunner {
       filename: WORKER_MODULE.href,
       name: 'default',
       minThreads: 0,
-      // 'sync' would park an idle worker in Atomics.wait, so its end of a
-      // task's port would not finish closing and every run would wait out
-      // PORT_DRAIN_MS; 'async' keeps the worker's event loop turning.
+      // 'sync' would park an idle worker in Atomics.wait, where it would not
+      // see an abort on its BroadcastChannel; 'async' keeps the worker's event
+      // loop turning.
       atomics: 'async',
       maxThreads: this.#threads,
       idleTimeout: this.#idleTimeoutMs,
@@ -253,6 +265,12 @@ export class HandlerRunner implements TaskRunner {
     // handler returned) is reported as a pool 'error'; unhandled, that event
     // would crash the peer. The thread is replaced on demand, nothing to do.
     pool.on('error', () => {})
+    pool.on('message', (msg: unknown) => {
+      const id = (msg as { attemptId?: unknown } | null)?.attemptId
+      if (typeof id === 'string') this.#attemptListeners.get(id)?.(msg as AttemptMessage)
+    })
+    this.#aborts = new BroadcastChannel(this.#abortChannelName)
+    this.#aborts.unref()
     this.#pool = pool
     return pool
   }

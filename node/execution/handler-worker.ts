@@ -2,8 +2,12 @@
  * The piscina worker entry for module handlers (see handler-runner.ts). Each
  * task names a module and an export; the module is imported once per worker
  * thread and the handler called with the task's input and a context whose
- * `progress` and `signal` talk to the main thread over a MessagePort that came
- * with the task.
+ * `progress` and `checkpoint` reach the main thread on the worker's own
+ * channel (`parentPort`, which piscina passes on as pool 'message' events),
+ * tagged with the attempt, and whose `signal` is aborted by a message on a
+ * BroadcastChannel the runner names. No channel is made per attempt: creating
+ * and transferring a MessagePort for each task was the largest cost of a
+ * trivial task on the main thread (bench profile, issue 11).
  *
  * The worker never throws for a handler's failure: it replies with an
  * envelope, so the error's name survives (structured clone keeps only the
@@ -14,7 +18,7 @@
  * `describeError` and `findUncloneable` from it too.
  */
 import { pathToFileURL } from 'node:url'
-import type { MessagePort } from 'node:worker_threads'
+import { BroadcastChannel, parentPort } from 'node:worker_threads'
 import type { HandlerContext, HandlerFn } from './handler-runner.ts'
 
 /** What the main thread sends for one attempt. */
@@ -27,17 +31,38 @@ export interface WorkerTask {
   exportName: string
   input: unknown
   context: Pick<HandlerContext, 'jobId' | 'taskId' | 'attempt' | 'index' | 'count' | 'upstream' | 'restored'>
-  /** Worker → main: progress. Main → worker: abort. Transferred with the task. */
-  port: MessagePort
+  /** Tags this attempt's messages to the main thread, and names it in an abort. */
+  attemptId: string
+  /** The BroadcastChannel on which the runner posts `{ abort: attemptId }`. */
+  abortChannel: string
 }
 
 export type WorkerReply = { ok: true, value: unknown } | { ok: false, error: string }
 
-/** Messages on the task's port. */
-export type PortMessage =
+/**
+ * Worker → main messages about an attempt, on the worker's channel. `end` is
+ * the attempt's last: everything it sent before has arrived.
+ */
+export type AttemptEvent =
   | { type: 'progress', fraction: number, message?: string }
   | { type: 'checkpoint', state: unknown }
-  | { type: 'abort' }
+  | { type: 'end' }
+export type AttemptMessage = { attemptId: string } & AttemptEvent
+
+/** Running attempts of this worker, by id, and the abort channels it listens on. */
+const running = new Map<string, AbortController>()
+const abortChannels = new Map<string, BroadcastChannel>()
+
+function listenForAborts (name: string): void {
+  if (abortChannels.has(name)) return
+  const channel = new BroadcastChannel(name)
+  channel.unref()
+  channel.onmessage = (e: unknown) => {
+    const id = (e as { data?: { abort?: unknown } }).data?.abort
+    if (typeof id === 'string') running.get(id)?.abort(new Error('attempt cancelled'))
+  }
+  abortChannels.set(name, channel)
+}
 
 /**
  * Imported modules by path. A failed import is forgotten so that fixing the
@@ -63,23 +88,21 @@ async function loadHandler (task: WorkerTask): Promise<HandlerFn> {
 
 /** Runs one attempt; the default export is what piscina calls. */
 export default async function runTask (task: WorkerTask): Promise<WorkerReply> {
-  const { port } = task
   const controller = new AbortController()
-  port.on('message', (msg: PortMessage) => {
-    if (msg?.type === 'abort') controller.abort(new Error('attempt cancelled'))
-  })
+  const post = (msg: AttemptEvent): void => { parentPort?.postMessage({ attemptId: task.attemptId, ...msg }) }
+  listenForAborts(task.abortChannel)
+  running.set(task.attemptId, controller)
   try {
     const fn = await loadHandler(task)
     const ctx: HandlerContext = {
       ...task.context,
       signal: controller.signal,
       progress: (fraction, message) => {
-        const msg: PortMessage = message === undefined
+        post(message === undefined
           ? { type: 'progress', fraction: Number(fraction) }
-          : { type: 'progress', fraction: Number(fraction), message: String(message) }
-        port.postMessage(msg)
+          : { type: 'progress', fraction: Number(fraction), message: String(message) })
       },
-      checkpoint: state => { port.postMessage({ type: 'checkpoint', state } satisfies PortMessage) }
+      checkpoint: state => { post({ type: 'checkpoint', state }) }
     }
     const value = await fn(task.input, ctx)
     const bad = findUncloneable(value)
@@ -88,9 +111,9 @@ export default async function runTask (task: WorkerTask): Promise<WorkerReply> {
   } catch (err) {
     return { ok: false, error: describeError(err) }
   } finally {
-    // Closing our end makes the main thread's port emit 'close' after every
-    // progress message already sent, which is how it knows none are left.
-    port.close()
+    running.delete(task.attemptId)
+    // The last message on this channel: the main thread knows every progress message before it has arrived.
+    post({ type: 'end' })
   }
 }
 
