@@ -58,7 +58,8 @@ export function openRound (job: JobRecord, ctx: OriginContext): Round | undefine
   while (job.scanFrom < job.order.length && FINISHED.has(job.order[job.scanFrom]!.status)) job.scanFrom++
   // What each task's value sees of the whole job: the work waiting on it downstream.
   const ranks = upwardRanks(job.spec, name => workMsOf(job, name, ctx.work))
-  const extra = new Map<string, Pick<OpenTask, 'rankMs' | 'alternatives'>>()
+  // The open task of each candidate, with what the bidders see of the whole job (rank, scarcity).
+  const opens = new Map<string, OpenTask>()
   // Each kind of task gets as many places in the round as the peers that can run it have
   // room for, and they go to the tasks of that kind with the most work waiting on them:
   // tasks only a busy GPU box can run do not crowd out work that idle peers could start,
@@ -101,7 +102,7 @@ export function openRound (job: JobRecord, ctx: OriginContext): Round | undefine
     while (at > 0 && entry.picked[at - 1]!.rankMs < rankMs) at--
     entry.picked.splice(at, 0, { t, rankMs })
     if (entry.picked.length > entry.room) entry.picked.pop()
-    extra.set(t.id, { ...(rankMs > open.workMs ? { rankMs } : {}), alternatives: capable.length })
+    opens.set(t.id, { ...open, ...(rankMs > open.workMs ? { rankMs } : {}), alternatives: capable.length })
   }
   // Most urgent first across kinds, within what one call carries.
   const picked = [...kinds.values()].flatMap(k => k.picked).sort((a, b) => b.rankMs - a.rankMs)
@@ -110,7 +111,7 @@ export function openRound (job: JobRecord, ctx: OriginContext): Round | undefine
   if (nextTry < Infinity) ctx.armRetry(nextTry)
   if (ready.length === 0) return undefined
 
-  const tasks = new Map(ready.map(t => [t.id, openTask(job, t, now, ctx.work, extra.get(t.id))]))
+  const tasks = new Map(ready.map(t => [t.id, opens.get(t.id) ?? openTask(job, t, now, ctx.work)]))
   const backups = new Set(ready.filter(t => t.status === 'running').map(t => t.id))
   const bidders = new Map(peers.filter(p => [...tasks.values()].some(o => whyNot(p, o, ctx.self) === undefined)).map(p => [p.id, p]))
   if (job.windowMs === 0) job.windowMs = ctx.init.bidWindowMs
@@ -127,10 +128,10 @@ export function openRound (job: JobRecord, ctx: OriginContext): Round | undefine
 const MAX_SCAN = 4 * AUCTION_LIMITS.maxTasksPerCall
 
 /** Tasks with the same requirements compete for the same places: one key per kind of task. */
-const kinds = new WeakMap<object, string>()
+const kindKeys = new WeakMap<object, string>()
 function kindOf (spec: TaskRecord['inst']['spec']): string {
-  let k = kinds.get(spec)
-  if (k === undefined) kinds.set(spec, k = JSON.stringify(requirementsOf(spec)))
+  let k = kindKeys.get(spec)
+  if (k === undefined) kindKeys.set(spec, k = JSON.stringify(requirementsOf(spec)))
   return k
 }
 

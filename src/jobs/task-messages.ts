@@ -25,7 +25,7 @@ export function workKey (s: TaskSpec): string {
  * estimate, else this job's measured median, else what the same work took in
  * earlier jobs (`learned`), else 100 ms.
  */
-export function openTask (job: JobRecord, t: TaskRecord, now: number, learned?: WorkEstimates, extra: Pick<OpenTask, 'rankMs' | 'alternatives'> = {}): OpenTask {
+export function openTask (job: JobRecord, t: TaskRecord, now: number, learned?: WorkEstimates): OpenTask {
   const s = t.inst.spec
   // A backup is a new attempt, kept off the peers that already run the task.
   const backup = t.status === 'running'
@@ -38,8 +38,7 @@ export function openTask (job: JobRecord, t: TaskRecord, now: number, learned?: 
     inputBytes: inputBytes(job, t),
     priority: s.priority,
     ageMs: Math.max(0, now - t.readyAt),
-    exclude: [...busy, ...t.exclude].slice(0, AUCTION_LIMITS.maxExclude),
-    ...extra
+    exclude: [...busy, ...t.exclude].slice(0, AUCTION_LIMITS.maxExclude)
   }
 }
 
