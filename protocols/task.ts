@@ -73,7 +73,9 @@ export const awardedTaskSchema = attemptRef.extend({
    * call for bids): a queued task with more work waiting on it starts first
    * (optional in v1; absent: arrival order).
    */
-  rankMs: z.number().finite().min(0).optional()
+  rankMs: z.number().finite().min(0).optional(),
+  /** The task's expected work (ms at speed 1.0, as in the call for bids): the executor's estimate of when it frees its slot (optional in v1). */
+  workMs: z.number().finite().min(0).optional()
 })
 export type AwardedTask = z.infer<typeof awardedTaskSchema>
 

@@ -25,8 +25,10 @@ export interface BidDeskDeps {
   sendBid: (origin: string, bid: Bid) => Promise<boolean>
   /** Capacity went back to the ledger (expired or released holds). */
   released: () => void
-  /** Expected wait before queued work starts (median recent duration), if known. */
+  /** Expected wait before queued work starts here (until a running attempt should end), if known. */
   queueWaitMs: () => number | undefined
+  /** The median length of this peer's recent attempts, if it has run any. */
+  typicalMs: () => number | undefined
   /** Time for the work queued here to drain, given a typical task length. */
   queueAheadMs: (typicalMs: number, rankMs?: number) => number
   /** Why this peer takes no work now (load shift), if it does not. */
@@ -75,6 +77,7 @@ export class BidDesk {
     // Queued work goes first into whatever the released holds freed.
     if (freed) this.#d.released()
     const queueWaitMs = this.#d.queueWaitMs()
+    const typicalMs = this.#d.typicalMs()
     // Queue as deep as these tasks' length calls for: about two bid windows of work per slot.
     const depth = queueDepthFor(medianWorkMs(cfb.tasks), this.#d.queueDepth, 2 * cfb.windowMs)
     const decision = decideBids(cfb.tasks, {
@@ -83,8 +86,8 @@ export class BidDesk {
       freeNow: ledger.freeNow(),
       queueRoom: ledger.queueRoom(depth),
       queueWaitMs,
-      queueAheadMs: this.#d.queueAheadMs(queueWaitMs ?? 0),
-      queueAheadFor: rankMs => this.#d.queueAheadMs(queueWaitMs ?? 0, rankMs)
+      queueAheadMs: this.#d.queueAheadMs(typicalMs ?? 0),
+      queueAheadFor: rankMs => this.#d.queueAheadMs(typicalMs ?? 0, rankMs)
     }, this.#d.solver)
     // A capable peer always answers, even with no bids, so the origin can close the round early.
     if (decision.skipped.length === cfb.tasks.length) return

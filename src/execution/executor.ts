@@ -95,6 +95,7 @@ export class Executor {
       sendBid: c.sendBid,
       released,
       queueWaitMs: () => this.#queueWaitMs(),
+      typicalMs: () => this.#typicalMs(),
       queueAheadMs: (ms, rankMs) => this.#admission.queueAheadMs(ms, rankMs),
       yieldReason: () => this.yieldReason,
       counts: () => this.counts()
@@ -227,7 +228,26 @@ export class Executor {
     this.#outbox.deliver(a, outcome, durationMs)
   }
 
+  /**
+   * How long until queued work can start here: until the first running attempt
+   * is expected to end (its start plus its work at this peer's speed, when the
+   * award said its work), else the median recent attempt's length.
+   */
   #queueWaitMs (): number | undefined {
+    const typical = this.#typicalMs()
+    const now = this.#c.clock.now()
+    let wait = Infinity
+    for (const a of this.#admission.values()) {
+      if (a.state !== 'running' || a.startedAt === undefined || a.task.workMs === undefined) continue
+      const left = a.startedAt + a.task.workMs / Math.max(this.#init.speed, 0.01) - now
+      // Past its expected end, nobody knows: as long as a typical attempt, as when nothing is known.
+      wait = Math.min(wait, left > 0 ? left : (typical ?? 0))
+    }
+    return wait < Infinity ? wait : typical
+  }
+
+  /** The median length of this peer's recent attempts, if it has run any. */
+  #typicalMs (): number | undefined {
     if (this.#recentMs.length === 0) return undefined
     const sorted = [...this.#recentMs].sort((a, b) => a - b)
     return sorted[Math.floor(sorted.length / 2)]!

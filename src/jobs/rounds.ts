@@ -185,8 +185,7 @@ export function closeRound (job: JobRecord, r: Round, ctx: OriginContext): Map<s
   const winners = chooseWinners(r.bids)
   const awards = new Map<string, AwardedTask[]>()
   const give = (peer: string, t: TaskRecord): void => {
-    const open = r.tasks.get(t.id)
-    const task = awardedTask(job, t, open?.rankMs ?? open?.workMs)
+    const task = awardedTask(job, t, r.tasks.get(t.id))
     const list = awards.get(peer)
     if (list === undefined) awards.set(peer, [task])
     else list.push(task)

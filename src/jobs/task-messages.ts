@@ -60,13 +60,16 @@ function inputBytes (job: JobRecord, t: TaskRecord): number {
   return n
 }
 
-/** What an executor needs to run `t`; `rankMs` (from the round's call) orders its queue. */
-export function awardedTask (job: JobRecord, t: TaskRecord, rankMs?: number): AwardedTask {
+/**
+ * What an executor needs to run `t`. From the round's call: `rankMs` orders its
+ * queue, `workMs` tells it when the attempt should free its slot.
+ */
+export function awardedTask (job: JobRecord, t: TaskRecord, open?: Pick<OpenTask, 'rankMs' | 'workMs'>): AwardedTask {
   const s = t.inst.spec
   const upstream = upstreamFor(job.spec, t.inst.name, id => job.tasks.get(id)?.result)
   const base = {
     taskId: t.id, attempt: t.attempt, index: t.inst.index, count: t.inst.count, demand: s.resources, timeoutMs: s.timeoutMs, upstream,
-    ...(rankMs !== undefined ? { rankMs } : {}),
+    ...(open !== undefined ? { rankMs: open.rankMs ?? open.workMs, workMs: open.workMs } : {}),
     // A migrated task resumes from its last checkpoint instead of starting over.
     ...(t.checkpoint !== undefined ? { restored: t.checkpoint } : {})
   }

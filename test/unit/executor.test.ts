@@ -158,3 +158,21 @@ describe('Executor bid desk: holds end with their round', () => {
     expect(ex.executor.free().cpu).toBe(0) // round 4's hold stays
   })
 })
+
+describe('Executor bid desk: the queue wait', () => {
+  it('a queued bid waits until the running attempt should end (its start plus its work), not a guess', async () => {
+    // in real life… a one-core box is 600 ms into a 1 s task: a new 1 s task queued here finishes in about 1.4 s.
+    const ex = makeExecutor({}, cpu(1))
+    ex.executor.onTaskMessage('o', taskMsg.award('j1', 0, [{ ...handlerTask('long'), workMs: 1000 }]))
+    await ex.clock.advanceAsync(600, 10)
+    ex.executor.onCallForBids(auctionMsg.callForBids({
+      jobId: 'j2', round: 0, origin: 'o', windowMs: 50,
+      tasks: [{ id: 'next', attempt: 1, demand: cpu(1), workMs: 1000, inputBytes: 0, kind: 'handler', handler: 'work', tags: [], priority: 0, ageMs: 0, exclude: [] }]
+    }))
+    const bid = ex.bids.at(-1)!.bid.bids[0]!
+    expect(bid.queued).toBe(true)
+    // 400 ms left of the running task, then its own 1000 ms (before, the wait was guessed as the task's own length: 2000).
+    expect(bid.etaMs).toBeCloseTo(1400, 0)
+    ex.executor.stop()
+  })
+})
