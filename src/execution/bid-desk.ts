@@ -78,6 +78,7 @@ export class BidDesk {
     if (freed) this.#d.released()
     const queueWaitMs = this.#d.queueWaitMs()
     const typicalMs = this.#d.typicalMs()
+    const aheadByRank = new Map<number, number>()
     // Queue as deep as these tasks' length calls for: about two bid windows of work per slot.
     const depth = queueDepthFor(medianWorkMs(cfb.tasks), this.#d.queueDepth, 2 * cfb.windowMs)
     const decision = decideBids(cfb.tasks, {
@@ -86,8 +87,12 @@ export class BidDesk {
       freeNow: ledger.freeNow(),
       queueRoom: ledger.queueRoom(depth),
       queueWaitMs,
-      queueAheadMs: this.#d.queueAheadMs(typicalMs ?? 0),
-      queueAheadFor: rankMs => this.#d.queueAheadMs(typicalMs ?? 0, rankMs)
+      queueAheadFor: rankMs => {
+        // Once per rank per call: a fan-out's tasks share one, and each lookup walks the queue.
+        let ms = aheadByRank.get(rankMs)
+        if (ms === undefined) aheadByRank.set(rankMs, ms = this.#d.queueAheadMs(typicalMs ?? 0, rankMs))
+        return ms
+      }
     }, this.#d.solver)
     // A capable peer always answers, even with no bids, so the origin can close the round early.
     if (decision.skipped.length === cfb.tasks.length) return

@@ -74,6 +74,7 @@ export class Executor {
   readonly #loadShift: LoadShift | undefined
   /** Recent attempt durations (ms), for the queue-wait estimate in bids. */
   #recentMs: number[] = []
+  #typical: number | undefined
   #heartbeat: TimerHandle | undefined
   /** The armed heartbeat is the idle one (nothing running, load sampling only). */
   #heartbeatIdle = false
@@ -224,6 +225,7 @@ export class Executor {
     const durationMs = this.#c.clock.now() - (a.startedAt ?? this.#c.clock.now())
     this.#recentMs.push(durationMs)
     if (this.#recentMs.length > RECENT_DURATIONS) this.#recentMs.shift()
+    this.#typical = [...this.#recentMs].sort((a, b) => a - b)[Math.floor(this.#recentMs.length / 2)]
     this.#admission.finish(a)
     this.#outbox.deliver(a, outcome, durationMs)
   }
@@ -246,12 +248,8 @@ export class Executor {
     return wait < Infinity ? wait : typical
   }
 
-  /** The median length of this peer's recent attempts, if it has run any. */
-  #typicalMs (): number | undefined {
-    if (this.#recentMs.length === 0) return undefined
-    const sorted = [...this.#recentMs].sort((a, b) => a - b)
-    return sorted[Math.floor(sorted.length / 2)]!
-  }
+  /** The median length of this peer's recent attempts, if it has run any (kept as they finish: bids ask for it on every call). */
+  #typicalMs (): number | undefined { return this.#typical }
 
   #giveBack (list: Attempt[], reason: string): void {
     const groups = new ByJob<Attempt>()
