@@ -46,6 +46,17 @@ export function countInstances (spec: JobSpec): number {
  * by hand.
  */
 export function topologicalOrder (spec: JobSpec): string[] {
+  // A spec does not change once parsed, and every round of its job asks (for the ranks).
+  const known = orders.get(spec)
+  if (known !== undefined) return [...known]
+  const order = computeOrder(spec)
+  orders.set(spec, order)
+  return [...order]
+}
+
+const orders = new WeakMap<JobSpec, readonly string[]>()
+
+function computeOrder (spec: JobSpec): string[] {
   const names = Object.keys(spec.tasks)
   const unknown = names.flatMap(n => (spec.tasks[n]?.after ?? []).flatMap((u, j) =>
     Object.hasOwn(spec.tasks, u) ? [] : [{ path: `tasks.${n}.after.${j}`, problem: `unknown task "${u}"` }]))
