@@ -136,7 +136,8 @@ export class MeshPeer {
       // Our own call for bids: answered by our own bidder, on a later tick, as a remote peer would.
       bidLocally: cfb => { later(components.clock, () => { this.executor.onCallForBids(cfb) }) },
       send: async (peer, msg) => await this.#sendTask(peer, msg),
-      livePeers: () => this.#livePeers()
+      livePeers: () => this.#livePeers(),
+      speedOf: peer => peer === this.id ? components.probe.speed : this.membership.table.get(peer)?.ad.speed
     }, {
       bidWindowMs: config.auction.bidWindowMs,
       queueDepth: config.auction.queueDepth,

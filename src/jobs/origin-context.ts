@@ -79,6 +79,8 @@ export interface OriginContext {
   now: () => number
   /** Live peers, this one included (and peers that do not run our jobs, with their `caps.origins`). */
   livePeers: () => LivePeer[]
+  /** A peer's advertised speed, if known: one lookup, for every result (not the whole live list). */
+  speedOf: (peer: string) => number | undefined
   out: (effect: OriginEffect) => void
   /** Pump every job again at `at` (the earliest requested time wins). */
   armRetry: (at: number) => void

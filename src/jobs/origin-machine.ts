@@ -34,6 +34,8 @@ export interface OriginMachineDeps {
   init: OriginInit
   now: () => number
   livePeers: () => LivePeer[]
+  /** A peer's advertised speed; by default looked up in `livePeers()`. */
+  speedOf?: (peer: string) => number | undefined
 }
 
 export class OriginMachine implements JobActions {
@@ -56,6 +58,7 @@ export class OriginMachine implements JobActions {
       init: deps.init,
       now: deps.now,
       livePeers: deps.livePeers,
+      speedOf: deps.speedOf ?? (peer => deps.livePeers().find(p => p.id === peer)?.speed),
       out: e => { this.#out.push(e) },
       armRetry: at => { this.#armRetry(at) },
       latency: new PeerLatency(deps.self),

@@ -32,6 +32,8 @@ export interface OriginComponents {
   send: (peer: string, msg: OriginToExecutor) => Promise<boolean>
   /** Live peers, this one included: what they can run, have free, their advertised speed, whether they yield. */
   livePeers: () => LivePeer[]
+  /** A peer's advertised speed, if known (cheaper than `livePeers` for one peer). */
+  speedOf?: (peer: string) => number | undefined
 }
 
 export class Origin {
@@ -42,7 +44,7 @@ export class Origin {
 
   constructor (components: OriginComponents, init: OriginInit) {
     this.#c = components
-    this.#machine = new OriginMachine({ self: components.self, init, now: () => components.clock.now(), livePeers: components.livePeers })
+    this.#machine = new OriginMachine({ self: components.self, init, now: () => components.clock.now(), livePeers: components.livePeers, speedOf: components.speedOf })
   }
 
   start (): void { this.#feed({ type: 'start' }) }

@@ -145,7 +145,7 @@ export function onResultJournaled (job: JobRecord | undefined, f: FetchedResult,
   const now = ctx.now()
   const others = finish(job, t, at, { value: f.value, outputs: f.outputs, durationMs: res.durationMs }, { kind: 'result', at: now, peer: f.from })
   // Teach later jobs what this work takes, as work at speed 1.0.
-  ctx.work.record(workKey(t.inst.spec), res.durationMs * (ctx.livePeers().find(p => p.id === f.from)?.speed ?? 1))
+  ctx.work.record(workKey(t.inst.spec), res.durationMs * (ctx.speedOf(f.from) ?? 1))
   // First result wins: stop the other attempt (a straggler or its backup).
   for (const other of others) act.send(other.peer, taskMsg.cancel(job.id, 'another attempt finished first', [{ taskId: t.id, attempt: other.attempt }]))
   act.ack(f.from, job.id, [res])
