@@ -150,16 +150,18 @@ export class ResultOutbox {
 
   /**
    * Flush soon, in batches sized by what is ready (Nagle's rule): on the next
-   * turn when the last flush was at least a millisecond ago, so a lone result
-   * goes out at once; else a millisecond after it, so a busy executor sends
-   * one message per (origin, job) for everything that finished meanwhile.
+   * turn when the last flush of results was at least a millisecond ago, so a
+   * lone result goes out at once (a flush of start notices alone does not
+   * count: a short task's result would wait behind its own start); else a
+   * millisecond after it, so a busy executor sends one message per (origin,
+   * job) for everything that finished meanwhile.
    */
   #scheduleFlush (): void {
     if (this.#flushArmed) return
     this.#flushArmed = true
     const fire = (): void => {
       this.#flushArmed = false
-      this.#lastFlushAt = this.#d.clock.now()
+      if (this.#ready.size > 0) this.#lastFlushAt = this.#d.clock.now()
       if (this.#running) this.#flush()
     }
     if (this.#d.clock.now() - this.#lastFlushAt >= FLUSH_GAP_MS) later(this.#d.clock, fire)

@@ -131,6 +131,7 @@ export class JobView {
       error: job.error,
       counts: job.counts(),
       total: job.tasks.size,
+      rounds: job.nextRound,
       peers,
       tasks: withTasks
         ? [...job.tasks.values()].map(t => {
@@ -168,6 +169,8 @@ export interface JobSnapshot {
   error?: string
   counts: Record<TaskStatus, number>
   total: number
+  /** Auction rounds the job has had so far. */
+  rounds: number
   /** Per peer: attempts running now and tasks it finished. */
   peers: Record<string, { running: number, done: number }>
   tasks?: Array<{

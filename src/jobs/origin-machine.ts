@@ -20,7 +20,7 @@ import { JobRecord, liveAttempts, type AttemptRecord, type TaskRecord } from './
 import type { OriginContext, OriginEffect, OriginEvent, OriginInit, OriginTimer } from './origin-context.ts'
 import { onReport, onResultFetched, onResultJournaled, type JobActions } from './reports.ts'
 import { replayJournal } from './restore.ts'
-import { addBid, closeRound, openRound, type Round } from './rounds.ts'
+import { addBid, closeRound, openRound, publishRound, type Round } from './rounds.ts'
 import { findStragglers } from './stragglers.ts'
 import { cancelTask, endAttempt, requeue, unblock, TransitionError, type Cause } from './task-transitions.ts'
 import { JobView } from './job-view.ts'
@@ -128,6 +128,7 @@ export class OriginMachine implements JobActions {
           return
         }
         if (addBid(r, e.from, e.bid, this.#ctx)) this.#close(e.bid.jobId)
+        else if (!r.published && e.from === this.#ctx.self) this.#publishRound(r)
         return
       }
       case 'report': onReport(this.record(e.msg.jobId), e.from, e.msg, this.#ctx, this); return
@@ -162,7 +163,13 @@ export class OriginMachine implements JobActions {
 
   #onTimer (timer: OriginTimer): void {
     switch (timer.kind) {
-      case 'round': this.#close(timer.jobId); return
+      case 'round': {
+        const r = this.#rounds.get(timer.jobId)
+        // A local-first round whose local bid never came: ask the mesh after all.
+        if (r !== undefined && !r.published && r.bidders.size > 1) this.#publishRound(r)
+        else this.#close(timer.jobId)
+        return
+      }
       case 'acks': {
         this.#acksArmed = false
         for (const { peer, jobId, items } of this.#acks) this.send(peer, taskMsg.ack(jobId, items))
@@ -321,6 +328,12 @@ export class OriginMachine implements JobActions {
       for (const [peer, tasks] of unsent.awards) this.send(peer, taskMsg.award(jobId, unsent.round, tasks))
     }
     this.pump(job)
+  }
+
+  /** The local bid did not settle a local-first round: the mesh is asked, and its latency counts from now. */
+  #publishRound (r: Round): void {
+    publishRound(r, this.#ctx)
+    this.#opened.set(r.jobId, { round: r.round, at: this.#ctx.now() })
   }
 
   #publish (msg: AuctionMessage): void { this.#out.push({ type: 'publish', msg }) }

@@ -5,12 +5,12 @@
  * Functions over a job's record; every task change goes through
  * `task-transitions.ts`, every outside action is returned as an effect.
  */
-import { AUCTION_LIMITS, auctionMsg, type Bid, type OpenTask } from '../../protocols/auction.ts'
+import { AUCTION_LIMITS, auctionMsg, type Bid, type CallForBids, type OpenTask } from '../../protocols/auction.ts'
 import type { AwardedTask } from '../../protocols/task.ts'
 import { better, chooseWinners, type ReceivedBid } from '../auction/award.ts'
 import { etaMs } from '../auction/bidder.ts'
 import { whyNobody, whyNot } from '../auction/feasibility.ts'
-import { fitCount, queueDepthFor, toUnits } from '../resources/ledger.ts'
+import { fitCount, fitsIn, queueDepthFor, toUnits, type Units } from '../resources/ledger.ts'
 import type { JobRecord, TaskRecord } from './job-record.ts'
 import type { OriginContext } from './origin-context.ts'
 import { announce, award, unannounce } from './task-transitions.ts'
@@ -27,6 +27,11 @@ export interface Round {
   backups: Set<string>
   openedAt: number
   windowMs: number
+  /** When the round closes unless it closes early: its window after the call went out to the mesh. */
+  deadline: number
+  /** The call for bids; `published` once it went out on the mesh (a local-first round holds it back). */
+  call: CallForBids
+  published: boolean
   /** The expected bidders as the origin knows them: what each can run, and its advertised speed. */
   bidders: Map<string, LivePeer>
   /** Each bidder that answered, with the reason it gave for what it did not bid for ('' if none). */
@@ -115,13 +120,37 @@ export function openRound (job: JobRecord, ctx: OriginContext): Round | undefine
   const backups = new Set(ready.filter(t => t.status === 'running').map(t => t.id))
   const bidders = new Map(peers.filter(p => [...tasks.values()].some(o => whyNot(p, o, ctx.self) === undefined)).map(p => [p.id, p]))
   if (job.windowMs === 0) job.windowMs = ctx.init.bidWindowMs
-  const r: Round = { jobId: job.id, round: job.nextRound++, tasks, backups, bidders, answered: new Map(), bids: [], best: new Map(), openedAt: now, windowMs: job.windowMs }
+  const round = job.nextRound++
+  const call = auctionMsg.callForBids({ jobId: job.id, round, origin: ctx.self, windowMs: job.windowMs, tasks: [...tasks.values()] })
+  const self = bidders.get(ctx.self)
+  const remote = bidders.size - (self !== undefined ? 1 : 0)
+  // Local first: when this peer could start every task of the round now, it is asked alone,
+  // and the call goes out to the mesh only if its bid does not settle the round (`outcomeKnown`):
+  // a task that runs here costs no network hop, no signed gossip, and no bidding on every peer.
+  const localFirst = self !== undefined && remote > 0 && backups.size === 0 && startsAllNow(self, tasks.values())
+  const r: Round = { jobId: job.id, round, tasks, backups, bidders, answered: new Map(), bids: [], best: new Map(), openedAt: now, windowMs: job.windowMs, deadline: now + job.windowMs, call, published: false }
   for (const t of ready) announce(job, t, backups.has(t.id), now)
-  ctx.out({ type: 'set-timer', timer: { kind: 'round', jobId: job.id }, at: now + job.windowMs })
-  const cfb = auctionMsg.callForBids({ jobId: job.id, round: r.round, origin: ctx.self, windowMs: job.windowMs, tasks: [...tasks.values()] })
-  if (bidders.size > (bidders.has(ctx.self) ? 1 : 0)) ctx.out({ type: 'publish', msg: cfb })
-  if (bidders.has(ctx.self)) ctx.out({ type: 'bid-locally', cfb })
+  // A local-first round's timer is a safety net: should the local bid not come, the call goes out then.
+  ctx.out({ type: 'set-timer', timer: { kind: 'round', jobId: job.id }, at: r.deadline })
+  if (remote > 0 && !localFirst) publishRound(r, ctx)
+  if (self !== undefined) ctx.out({ type: 'bid-locally', cfb: call })
   return r
+}
+
+/** Send the round's call to the mesh (now, or after a local-first bid did not settle it), with a full window from now. */
+export function publishRound (r: Round, ctx: OriginContext): void {
+  if (r.published) return
+  r.published = true
+  r.deadline = ctx.now() + r.windowMs
+  ctx.out({ type: 'set-timer', timer: { kind: 'round', jobId: r.jobId }, at: r.deadline })
+  ctx.out({ type: 'publish', msg: r.call })
+}
+
+/** Does the whole round's demand fit in what `peer` has free now? */
+function startsAllNow (peer: LivePeer, tasks: Iterable<OpenTask>): boolean {
+  const total: Units = new Map()
+  for (const o of tasks) for (const [k, v] of toUnits(o.demand)) total.set(k, (total.get(k) ?? 0) + v)
+  return fitsIn(total, toUnits(peer.free))
 }
 
 /** Pending tasks a round looks at, at most: past them, the rest wait for the next rounds. */
@@ -200,7 +229,9 @@ export function closeRound (job: JobRecord, r: Round, ctx: OriginContext): Map<s
   let deferred = 0
   let outcome: RoundOutcome | undefined
   // Some capable peer did not answer in time: widen the window for this job's next rounds.
-  job.windowMs = r.answered.size < r.bidders.size
+  // (A round decided early, or never sent to the mesh, says nothing about the window.)
+  const timedOut = r.published && now >= r.deadline
+  job.windowMs = timedOut && r.answered.size < r.bidders.size
     ? Math.min(MAX_BID_WINDOW_MS, job.windowMs * 2)
     : Math.max(ctx.init.bidWindowMs, Math.floor(job.windowMs / 2))
   ctx.out({ type: 'log', level: 'debug', fields: { jobId: job.id, round: r.round, tasks: r.tasks.size, bids: r.bids.length, winners: winners.size, answered: r.answered.size, expected: r.bidders.size, ms: now - r.openedAt }, msg: 'round closed' })

@@ -37,7 +37,8 @@ const twoTasks: JobSpecInput = { name: 'two', tasks: { a: { kind: 'handler', han
 
 describe('OriginMachine, event by event', () => {
   it('a submitted job opens a round: the call goes to gossip and to our own bidder, its tasks are announced', () => {
-    const { m, submit, feed } = setup([peer('o'), peer('p')])
+    // The origin has no room now, so the mesh is asked at once.
+    const { m, submit, feed } = setup([peer('o', {}, { free: { ...CPU2, cpu: 0 } }), peer('p')])
     feed({ type: 'start' })
     const fx = submit(twoTasks)
     expect(of(fx, 'emit').map(e => e.event.type)).toEqual(['job-submitted'])
@@ -168,7 +169,7 @@ describe('OriginMachine, event by event', () => {
   })
 
   it('after a round without a winner, why-not gives each peer\'s answer: its declined reason, or its silence', () => {
-    const { m, submit, feed } = setup([peer('o'), peer('p'), peer('q', {}, { busy: 'the owner is compiling (cpu 97 %)' })])
+    const { m, submit, feed } = setup([peer('o', {}, { free: { ...CPU2, cpu: 0 } }), peer('p'), peer('q', {}, { busy: 'the owner is compiling (cpu 97 %)' })])
     feed({ type: 'start' })
     submit({ name: 'full', tasks: { a: { kind: 'handler', handler: 'sq' } } })
     feed({ type: 'bid', from: 'p', bid: { v: 1, jobId: 'j1', round: 0, load: 1, validMs: 500, bids: [], declined: 'no room now or in its queue (2 running, 2 queued)' } })
@@ -181,6 +182,38 @@ describe('OriginMachine, event by event', () => {
       { peer: 'p', reason: 'no room now or in its queue (2 running, 2 queued)' },
       { peer: 'q', reason: 'yielding: the owner is compiling (cpu 97 %)' }
     ])
+  })
+
+  it('local first: with room for the whole round, the origin asks itself alone; the mesh is asked only when its bid does not settle the round', () => {
+    const { m, submit, feed, advance } = setup([peer('o'), peer('p')])
+    feed({ type: 'start' })
+    const bid = (from: string, jobId: string, etaMs: number) => ({ type: 'bid' as const, from, bid: { v: 1 as const, jobId, round: 0, load: 0, validMs: 500, bids: [{ taskId: 'a', attempt: 1, etaMs }] } })
+    const one = (name: string): JobSpecInput => ({ name, tasks: { a: { kind: 'handler', handler: 'sq', estimateMs: 100 } } })
+    // Nothing is known yet of what using p costs: the local bid cannot rule p out, so the call goes out after it.
+    let fx = submit(one('first'), 'j1')
+    expect(of(fx, 'publish')).toEqual([])
+    expect(of(fx, 'bid-locally')).toHaveLength(1)
+    advance(1)
+    fx = feed(bid('o', 'j1', 100))
+    expect(of(fx, 'publish').map(e => (e.msg as CallForBids).jobId)).toEqual(['j1'])
+    expect(of(fx, 'set-timer').map(e => e.timer)).toContainEqual({ kind: 'round', jobId: 'j1' })
+    // p answers 3 ms after the call went out: what using p costs is learned from that.
+    advance(3)
+    fx = feed(bid('p', 'j1', 100))
+    expect(of(fx, 'send').map(e => [e.peer, e.msg.type])).toContainEqual(['o', 'award'])
+    expect(m.record('j1')!.tasks.get('a')!.attempts.at(-1)!.peer).toBe('o')
+    // Now p's best possible answer (100 ms of work + 3 ms) cannot beat the local 100 ms: the round
+    // closes on the local bid, and the mesh never hears of it.
+    fx = submit(one('second'), 'j2')
+    fx.push(...feed(bid('o', 'j2', 100)))
+    expect(of(fx, 'publish')).toEqual([])
+    expect(of(fx, 'send').map(e => [e.peer, e.msg.type])).toEqual([['o', 'award']])
+    // A local bidder that never answers: when the window passes, the mesh is asked after all.
+    fx = submit(one('third'), 'j3')
+    expect(of(fx, 'publish')).toEqual([])
+    fx = feed({ type: 'timer', timer: { kind: 'round', jobId: 'j3' } })
+    expect(of(fx, 'publish').map(e => (e.msg as CallForBids).jobId)).toEqual(['j3'])
+    expect(m.record('j3')!.tasks.get('a')!.status).toBe('announced')
   })
 
   it('a shell task needs sh: it is announced to a peer that allows sh, and waits where only its first word is allowed', () => {
