@@ -34,10 +34,10 @@ async function startMesh (mesh: LocalMesh): Promise<ControlClient> {
 }
 
 export async function benchRecovery ({ quick, smoke = false }: { quick: boolean, smoke?: boolean }): Promise<Record<string, unknown>> {
-  const kills = smoke ? 1 : quick ? 3 : 20
+  const kills = smoke ? 1 : quick ? 2 : 20
   const { killed, frozen, leaseMs, missed } = await measureKills(kills)
-  // Quick: the same job with 1 s tasks (about 8 s); smoke: none.
-  const overhead = smoke ? undefined : await measureOneFailure(quick ? 1000 : 15_000)
+  // Quick: the same job with 0.5 s tasks (about 4 s); smoke: none.
+  const overhead = smoke ? undefined : await measureOneFailure(quick ? 500 : 15_000)
   const result = {
     what: 'recovery on real daemons (origin + 3 one-slot executors, 127.0.0.1)',
     machine: machine(),

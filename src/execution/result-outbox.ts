@@ -34,6 +34,12 @@ interface Pending { origin: string, jobId: string, result: TaskResult, at: numbe
 
 /** The least time between two flushes while results keep coming. */
 const FLUSH_GAP_MS = 1
+/**
+ * How long a start notice may wait for a result to ride with. A short task's
+ * start and end then cost its origin one message, not two; a long task's
+ * start is told this much later, which nobody watching a progress bar sees.
+ */
+const START_NOTICE_MS = 20
 /** Resend period of the outbox loop; each entry backs off from 1 s to 30 s. */
 const RESEND_TICK_MS = 500
 
@@ -45,6 +51,7 @@ export class ResultOutbox {
   /** Attempts started since the last flush, told to their origins in one progress message each. */
   #started: Attempt[] = []
   #flushArmed = false
+  #startsArmed = false
   #lastFlushAt = -Infinity
   #resendTimer: TimerHandle | undefined
   #running = false
@@ -76,10 +83,15 @@ export class ResultOutbox {
     for (const e of this.#entries.values()) if (e.origin === peer) { e.backoffMs = 0; e.sentAt = 0 }
   }
 
-  /** An attempt started: its origin hears of it on the next flush. */
+  /** An attempt started: its origin hears of it with the next results, or within START_NOTICE_MS. */
   noteStarted (a: Attempt): void {
     this.#started.push(a)
-    this.#scheduleFlush()
+    if (this.#startsArmed) return
+    this.#startsArmed = true
+    this.#d.clock.setTimeout(() => {
+      this.#startsArmed = false
+      if (this.#running && this.#started.length > 0) this.#flush()
+    }, START_NOTICE_MS)
   }
 
   /** Keep a finished attempt's result until its origin acknowledges it; durable before it is sent. */

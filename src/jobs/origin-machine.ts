@@ -38,6 +38,14 @@ export interface OriginMachineDeps {
   speedOf?: (peer: string) => number | undefined
 }
 
+/**
+ * How long acknowledgements gather before they go out, one message per
+ * (peer, job). An executor keeps a result until its ack and resends only
+ * after a second, so a short wait costs nothing and turns a busy peer's
+ * stream of results into one ack per batch, not one per result.
+ */
+const ACK_DELAY_MS = 20
+
 export class OriginMachine implements JobActions {
   readonly #ctx: OriginContext
   readonly #jobs = new Map<string, { record: JobRecord, view: JobView }>()
@@ -214,7 +222,7 @@ export class OriginMachine implements JobActions {
 
   ack (peer: string, jobId: string, results: readonly AttemptRef[]): void {
     for (const r of results) this.#acks.add(peer, jobId, attemptRefOf(r))
-    if (!this.#acksArmed) { this.#acksArmed = true; this.#setTimer({ kind: 'acks' }, 1) }
+    if (!this.#acksArmed) { this.#acksArmed = true; this.#setTimer({ kind: 'acks' }, ACK_DELAY_MS) }
   }
 
   /** Announce the job's ready tasks in a round, unless one is open, awards are being sent, or it idles. */
