@@ -5,7 +5,8 @@
  * dropped only on the ack, on a cancel of its job, or after
  * `failure.resultTtlMs`. Results that finish close together go out in one
  * message per (origin, job), after the start notices of the same flush, so an
- * origin learns a task started before it learns it ended.
+ * origin learns a task started before it learns it ended; an attempt whose
+ * result is in the flush needs no start notice (its result says it ran).
  */
 import { RESULTS_PER_MESSAGE, TASK_LIMITS, taskMsg, type AckMsg, type BlobRef, type FileData, type ExecutorToOrigin, type TaskResult } from '../../protocols/task.ts'
 import { encodeMessage } from '../../protocols/codec.ts'
@@ -182,9 +183,10 @@ export class ResultOutbox {
 
   /** Send batched start notices, then results. */
   #flush (): void {
-    const started = this.#started
+    const ending = new Set<AttemptKey>()
+    for (const { jobId, items } of this.#ready) for (const r of items) ending.add(attemptKey(jobId, r.taskId, r.attempt))
+    const started = ending.size === 0 ? this.#started : this.#started.filter(a => !ending.has(a.key))
     this.#started = []
-    // They all started, even those that have already ended: their results follow in this flush.
     if (started.length > 0) this.#d.sendProgress(started, true)
     this.#sendResults(this.#ready)
     this.#ready.clear()

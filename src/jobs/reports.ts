@@ -115,6 +115,14 @@ function wanted (job: JobRecord, from: string, res: TaskResult): boolean {
 function takeResult (job: JobRecord, from: string, res: TaskResult, ctx: OriginContext, act: JobActions): void {
   // Fencing: one result per task, from its current attempt. Stale or duplicate results are acknowledged and dropped.
   if (!wanted(job, from, res)) { act.ack(from, job.id, [res]); return }
+  // A short task's start notice is left out of the flush that carries its result: the result says it ran.
+  const at = job.currentAttempt(res.taskId, res.attempt, from)!
+  if (at.state !== 'running') {
+    const t = job.tasks.get(res.taskId)!
+    const startedAt = ctx.now() - res.durationMs
+    started(job, t, at, { kind: 'started', at: startedAt, peer: from })
+    act.emit(job, { type: 'task-started', jobId: job.id, taskId: t.id, attempt: at.attempt, peer: from, at: startedAt })
+  }
   if (!res.ok) { takeFailure(job, from, res, ctx, act); return }
   // Bring blobs home before acknowledging: the executor may leave once it is acked.
   const hasBlobs = res.valueBlob !== undefined || Object.values(res.outputs ?? {}).some(d => 'blob' in d)

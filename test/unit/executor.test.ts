@@ -22,7 +22,9 @@ function makeExecutor (caps: Partial<ResourceAd['caps']> = {}, capacity = cpu(2)
   const sent: Array<{ to: string, msg: TaskMessage }> = []
   const bids: Array<{ to: string, bid: Bid }> = []
   const store = new MemoryOutboxStore()
-  const runner = new FunctionRunner().register('work', async (_input, ctx) => { await sleep(clock, 1_000); return ctx.index })
+  const runner = new FunctionRunner()
+    .register('work', async (_input, ctx) => { await sleep(clock, 1_000); return ctx.index })
+    .register('brief', async () => { await sleep(clock, 5); return null })
   const executor = new Executor({
     clock,
     logger: silentLogger,
@@ -32,7 +34,7 @@ function makeExecutor (caps: Partial<ResourceAd['caps']> = {}, capacity = cpu(2)
     send: async (to, msg) => { sent.push({ to, msg }); return true },
     sendBid: async (to, bid) => { bids.push({ to, bid }); return true },
     onCapacityChange: () => {},
-    ability: () => ({ id: 'x', capacity, caps: { kinds: ['handler', 'exec'], handlers: ['work'], commands: [], tags: [], ...caps } }),
+    ability: () => ({ id: 'x', capacity, caps: { kinds: ['handler', 'exec'], handlers: ['work', 'brief'], commands: [], tags: [], ...caps } }),
     outbox: store
   }, { capacity, speed: 1, queueDepth: 1, heartbeatMs: 500, bidWindowMs: 50, resultTtlMs: 60_000 })
   void executor.start()
@@ -114,6 +116,20 @@ describe('Executor result outbox', () => {
     const count = results().length
     await ex.clock.advanceAsync(40_000, 100)
     expect(results()).toHaveLength(count)
+    ex.executor.stop()
+  })
+
+  it('a start notice waits for its result: a brief attempt costs its origin one message, a long one is told it started', async () => {
+    const ex = makeExecutor()
+    const sentOf = (type: string) => ex.sent.filter(s => s.msg.type === type).map(s => s.msg)
+    ex.executor.onTaskMessage('o', taskMsg.award('j', 0, [{ ...handlerTask('b'), handler: 'brief' }]))
+    await settle(ex.clock, 5)
+    expect(sentOf('result')).toHaveLength(1)
+    await ex.clock.advanceAsync(100, 1)
+    expect(sentOf('progress')).toEqual([])
+    ex.executor.onTaskMessage('o', taskMsg.award('j', 1, [handlerTask('a')]))
+    await ex.clock.advanceAsync(25, 1)
+    expect(sentOf('progress')).toEqual([expect.objectContaining({ jobId: 'j', items: [expect.objectContaining({ taskId: 'a', attempt: 1, running: true })] })])
     ex.executor.stop()
   })
 
