@@ -1,5 +1,7 @@
 /** The control API's job routes (see api.ts for the list and the shapes). */
 import { JobSpecError, MeshError } from '../../src/errors.ts'
+import type { ServerResponse } from 'node:http'
+import type { JobEvent } from '../../src/jobs/job-record.ts'
 import type { JobView } from '../../src/jobs/job-view.ts'
 import type { JobSpecInput } from '../../src/jobs/spec.ts'
 import type { Peer } from '../peer.ts'
@@ -47,14 +49,7 @@ export function jobRoutes (peer: Peer): Route[] {
       handle: async ({ params, res }) => {
         const job = find(params.id)
         res.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' })
-        const events = job.events()
-        // Stop iterating when the client goes away, so the listener does not leak.
-        res.on('close', () => { void events.return(undefined) })
-        for await (const e of events) {
-          if (res.destroyed) break
-          res.write(JSON.stringify(e) + '\n')
-        }
-        res.end()
+        await streamEvents(job, res)
         return 'handled' as const
       }
     },
@@ -99,4 +94,52 @@ export function jobRoutes (peer: Peer): Route[] {
       }
     }
   ]
+}
+
+const ENDS = new Set<JobEvent['type']>(['job-done', 'job-failed', 'job-cancelled'])
+/** The least time between two writes of one event stream while events keep coming. */
+const EVENTS_FLUSH_GAP_MS = 10
+
+/**
+ * A job's events as NDJSON, from its start (as far as kept) until it ends.
+ * Writes are batched the way the result outbox batches results (Nagle's
+ * rule): a lone event goes out on the next turn, and while events keep coming
+ * they go out together at most every EVENTS_FLUSH_GAP_MS. A job of thousands
+ * of short tasks makes thousands of events a second, and a write per event
+ * cost the origin more CPU than scheduling the tasks. The job's end goes out
+ * at once. Resolves when the job has ended and everything is written, or the
+ * client went away (its listener is removed then, so nothing leaks).
+ */
+async function streamEvents (job: JobView, res: ServerResponse): Promise<void> {
+  await new Promise<void>(resolve => {
+    let lines: string[] = []
+    let armed = false
+    let ended = false
+    let lastWrite = -Infinity
+    let finished = false
+    let stop = (): void => {}
+    const done = (): void => { finished = true; stop(); resolve() }
+    const flush = (): void => {
+      armed = false
+      if (finished) return
+      if (res.destroyed) { done(); return }
+      if (lines.length > 0) res.write(lines.join(''))
+      lines = []
+      lastWrite = performance.now()
+      if (ended) { res.end(); done() }
+    }
+    const add = (e: JobEvent): void => {
+      if (ended) return
+      lines.push(JSON.stringify(e) + '\n')
+      if (ENDS.has(e.type)) ended = true
+      if (armed && !ended) return
+      armed = true
+      const wait = lastWrite + EVENTS_FLUSH_GAP_MS - performance.now()
+      if (ended || wait <= 0) setImmediate(flush)
+      else setTimeout(flush, wait)
+    }
+    for (const e of job.history()) add(e)
+    if (!ended) stop = job.onEvent(add)
+    res.on('close', () => { if (!ended) done() })
+  })
 }

@@ -59,6 +59,9 @@ export class JobView {
     return () => { log.listeners.delete(listener) }
   }
 
+  /** The events so far (as far as kept): with `onEvent` in the same turn, every event exactly once. */
+  history (): readonly JobEvent[] { return this.#job.log.history }
+
   /** Every event from the start (as far as kept), then live ones, ending after the job ends. */
   async * events (): AsyncGenerator<JobEvent> {
     const log = this.#job.log
