@@ -30,12 +30,16 @@ const log = (s: string): void => { process.stderr.write(`[footprint] ${s}\n`) }
 
 /**
  * Loaded with `--import` into each measured CLI process: at exit it writes the
- * kernel's peak RSS of the process (getrusage, KiB) to the file named in
- * MESHWORK_RUSAGE_FILE. It runs in every process measured, `node -e 0`
- * included, so it costs each the same.
+ * peak RSS of the process (KiB) to the file named in MESHWORK_RUSAGE_FILE. It
+ * runs in every process measured, `node -e 0` included, so it costs each the
+ * same. The peak is VmHWM from /proc/self/status, not getrusage's maxRSS:
+ * Linux keeps maxRSS across fork and exec, so every child of a bench process
+ * that had grown to 87 MB reported 87 MB (the full run of 2026-12-03, where
+ * footprint ran after BullMQ, Dask and placement in one process); VmHWM
+ * belongs to the new program's memory and starts afresh at exec.
  */
 const RUSAGE_PRELOAD = 'data:text/javascript,' + encodeURIComponent(
-  "process.on('exit', () => { const f = process.env.MESHWORK_RUSAGE_FILE; if (f) process.getBuiltinModule('node:fs').writeFileSync(f, String(process.resourceUsage().maxRSS)) })")
+  "process.on('exit', () => { const f = process.env.MESHWORK_RUSAGE_FILE; if (!f) return; const fs = process.getBuiltinModule('node:fs'); const m = /VmHWM:\\s+(\\d+) kB/.exec(fs.readFileSync('/proc/self/status', 'utf8')); fs.writeFileSync(f, m === null ? 'NaN' : m[1]) })")
 
 /** Which Meshwork is measured: the CLI entry that `mesh` runs, and a label for the report. */
 interface Subject { label: string, cli: string, commit: string }

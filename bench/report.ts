@@ -10,6 +10,7 @@ import { RESULTS_DIR } from './lib.ts'
 import { footprintSection } from './report-footprint.ts'
 import { placementStudySection } from './report-study.ts'
 import { gossipSection, scaleSection } from './report-mesh.ts'
+import { PLACEMENT_TASKS } from './placement-workload.ts'
 
 import { ms, pct, ratio, read, type Json, type Target } from './report-lib.ts'
 
@@ -83,9 +84,13 @@ async function throughputSection (targets: Target[]): Promise<string[]> {
   const d = read('dask')?.throughput
   if (j === undefined && bt === undefined && d === undefined) return []
   // BullMQ at its default concurrency and at its best: a fair comparison shows both.
-  const best = (o: Json): [string, Json] | undefined => o === undefined ? undefined : Object.entries(o as Record<string, Json>).sort((a, b) => b[1].tasksPerSecond - a[1].tasksPerSecond)[0]
+  // Only the settings (objects with a rate), not the `how` line beside them.
+  const settings = (o: Json): Array<[string, Json]> => o === undefined ? [] : Object.entries(o as Record<string, Json>).filter(([, v]) => typeof v === 'object' && v !== null && typeof v.tasksPerSecond === 'number')
+  const best = (o: Json): [string, Json] | undefined => settings(o).sort((a, b) => b[1].tasksPerSecond - a[1].tasksPerSecond)[0]
   const bTrivial = best(bt?.trivial)
   const bCpu = best(bt?.cpuBound)
+  const bTrivial1 = settings(bt?.trivial).find(([label]) => label === 'concurrency 1')
+  const bCpu1 = settings(bt?.cpuBound).find(([label]) => label === 'concurrency 1')
   const rows: string[] = []
   const bars: Bar[] = []
   const add = (name: string, trivial: Json, cpu: Json, how: string): void => {
@@ -95,21 +100,20 @@ async function throughputSection (targets: Target[]): Promise<string[]> {
   }
   if (j !== undefined) add('Meshwork (4 peers)', j.trivial, j.cpu5ms, `${j.trivial.how}. ${j.cpu5ms.how}`)
   if (bt?.trivial !== undefined) {
-    for (const [label, t] of Object.entries(bt.trivial as Record<string, Json>)) {
-      const c = bt.cpuBound?.[label] ?? bt.cpuBound?.[Object.keys(bt.cpuBound ?? {})[0] ?? '']
-      add(`BullMQ (4 workers, ${label})`, t, label in (bt.cpuBound ?? {}) ? c : undefined, t.how ?? bt.trivial.how ?? '')
-    }
-    for (const [label, c] of Object.entries((bt.cpuBound ?? {}) as Record<string, Json>)) {
-      if (!(label in bt.trivial)) add(`BullMQ (4 workers, ${label})`, undefined, c, c.how ?? '')
+    const cpuBound = new Map(settings(bt.cpuBound))
+    for (const [label, t] of settings(bt.trivial)) add(`BullMQ (4 workers, ${label})`, t, cpuBound.get(label), t.how ?? bt.trivial.how ?? '')
+    for (const [label, c] of cpuBound) {
+      if (!(label in bt.trivial)) add(`BullMQ (4 workers, ${label})`, undefined, c, c.how ?? bt.cpuBound.how ?? '')
     }
   }
   if (d !== undefined) add('Dask (4 workers)', d.trivial, d.burn, `${d.trivial.how}. ${d.burn.how}`)
-  if (j !== undefined && bTrivial !== undefined) {
-    targets.push({ what: 'trivial-task throughput vs BullMQ (same run)', target: 'ratio ≥ 1.0', measured: `${j.trivial.tasksPerSecond} vs ${bTrivial[1].tasksPerSecond} tasks/s = ${ratio(j.trivial.tasksPerSecond, bTrivial[1].tasksPerSecond)}`, met: j.trivial.tasksPerSecond >= bTrivial[1].tasksPerSecond, note: `BullMQ at its best setting, ${bTrivial[0]}` })
+  if (j !== undefined && bTrivial1 !== undefined) {
+    targets.push({ what: 'trivial-task throughput vs BullMQ, concurrency 1 (same run)', target: 'ratio ≥ 1.0', measured: `${j.trivial.tasksPerSecond} vs ${bTrivial1[1].tasksPerSecond} tasks/s = ${ratio(j.trivial.tasksPerSecond, bTrivial1[1].tasksPerSecond)}`, met: j.trivial.tasksPerSecond >= bTrivial1[1].tasksPerSecond, note: bTrivial !== undefined ? `at its best setting, ${bTrivial[0]}, BullMQ ran ${bTrivial[1].tasksPerSecond}/s` : undefined })
   }
   if (j !== undefined) {
-    targets.push({ what: 'origin CPU per trivial task', target: '< 1 ms', measured: ms(j.trivial.originCpuMsPerTask), met: j.trivial.originCpuMsPerTask < 1 })
-    targets.push({ what: '5 ms CPU tasks: share of the 2-core ideal', target: '≥ 85 %', measured: pct(j.cpu5ms.efficiency), met: j.cpu5ms.efficiency >= 0.85 })
+    targets.push({ what: 'CPU per trivial task: origin, whole mesh', target: '≤ 0.2 ms, ≤ 0.5 ms', measured: `${ms(j.trivial.originCpuMsPerTask)}, ${ms(j.trivial.meshCpuMsPerTask)}`, met: j.trivial.originCpuMsPerTask <= 0.2 && j.trivial.meshCpuMsPerTask <= 0.5 })
+    const vsBull = bCpu1 !== undefined ? `; ${j.cpu5ms.tasksPerSecond} vs BullMQ's ${bCpu1[1].tasksPerSecond} tasks/s (concurrency 1)` : ''
+    targets.push({ what: '5 ms CPU tasks: share of the 2-core ideal, and vs BullMQ', target: '≥ 85 %, ≥ BullMQ', measured: `${pct(j.cpu5ms.efficiency)}${vsBull}`, met: j.cpu5ms.efficiency >= 0.85 && (bCpu1 === undefined || j.cpu5ms.tasksPerSecond >= bCpu1[1].tasksPerSecond) })
   }
   const chart = await barChart('throughput.svg', 'Throughput (tasks/s, higher is better)', 'tasks/s', bars)
   const out = ['## 2. Throughput', '', `![throughput](${chart})`, '',
@@ -148,13 +152,14 @@ async function placementSection (targets: Target[]): Promise<string[]> {
   const auction = rows[0]!
   if (p !== undefined) {
     const baselines = rows.filter(r => !r.name.startsWith('Meshwork') && !r.name.startsWith('optimum'))
-    targets.push({ what: 'placement: makespan vs lower bound (heterogeneous mesh)', target: 'within 10 %', measured: `${ratio(auction.ms, lb)} the bound`, met: auction.ms <= lb * 1.1 })
+    const opt: number = p.optimal.ms
+    targets.push({ what: 'placement: makespan vs the proven optimum (heterogeneous mesh)', target: '≤ 1.10×', measured: `${ratio(auction.ms, opt)} the optimum (${ms(opt)})`, met: auction.ms <= opt * 1.1 })
     targets.push({ what: 'placement: better than every baseline strategy', target: 'yes', measured: `auction ÷ strategy: ${baselines.map(r => `${r.name.split(' (')[0]} ${ratio(auction.ms, r.ms)}`).join('; ')}`, met: baselines.every(r => auction.ms < r.ms) })
   }
   const chart = await barChart('placement.svg', 'Placement: makespan on the heterogeneous mesh (s, lower is better)', 's',
     rows.map(r => ({ group: 'makespan', series: r.name, value: r.ms / 1000 })), { rule: { value: lb / 1000, label: 'lower bound (s)' } })
   return ['## 3. Placement quality', '',
-    `Six peers of different \`cpu\`, \`memoryMB\` and \`gpu\` (bench/placement-workload.ts), 34 sleeping tasks with a DAG (prep → 24 maps → reduce, big-memory tasks, GPU tasks, one long task); one unit = ${(p?.unitMs ?? b?.unitMs ?? 1000) / 1000} s. Lower bound ${ms(lb)}: ${p?.lowerBound?.how ?? 'max of work ÷ capacity per resource and the longest chain'}.`, '',
+    `Six peers of different \`cpu\`, \`memoryMB\` and \`gpu\` (bench/placement-workload.ts), ${PLACEMENT_TASKS.length} sleeping tasks with a DAG (prep → ${PLACEMENT_TASKS.filter(t => t.name.startsWith('map_')).length} maps → reduce, big-memory tasks, GPU tasks, one long task); one unit = ${(p?.unitMs ?? b?.unitMs ?? 1000) / 1000} s. Lower bound ${ms(lb)}: ${p?.lowerBound?.how ?? 'max of work ÷ capacity per resource and the longest chain'}.`, '',
     `![placement](${chart})`, '',
     '| strategy | makespan | ÷ lower bound | how |', '| --- | --- | --- | --- |',
     ...rows.map(r => `| ${r.name} | ${ms(r.ms)} | ${ratio(r.ms, lb)} | ${r.how} |`)]

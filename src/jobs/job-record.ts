@@ -111,10 +111,13 @@ export class JobRecord {
   /**
    * After a round in which some task found no bidder, no new round starts
    * before this time, unless capacity is seen to appear (a result, a rejection,
-   * an ad with room), which resets it. Doubles from 100 ms to 5 s.
+   * an ad with room), which brings it forward to half a bid window after the
+   * last round closed. Doubles from 100 ms to 5 s.
    */
   idleUntil = 0
   idleBackoffMs = 0
+  /** When its last round closed: capacity that appears wakes an idle job no sooner than half a bid window after it. */
+  lastClosedAt = -Infinity
   /** True while a closed round's awards are being journaled and sent: the next round waits for them. */
   sendingAwards = false
   /**

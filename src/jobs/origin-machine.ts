@@ -235,10 +235,19 @@ export class OriginMachine implements JobActions {
     this.#opened.set(job.id, { round: r.round, at: r.openedAt })
   }
 
-  /** Capacity appeared (a result, a rejection, an ad with room): announce what found no bidder, now. */
+  /**
+   * Capacity appeared (a result, a rejection, an ad with room): announce what
+   * found no bidder, now, or half a bid window after the last round closed.
+   * On a mesh the job keeps full, every result frees one slot; a round per
+   * result cost every peer a call, an LP and a bid per task (363 rounds for
+   * 400 tasks of 50 ms on 2 peers; 180 with this wait, at the same
+   * throughput). The round that follows fills every slot that freed
+   * meanwhile; executors' queues cover the wait (a whole window's wait did
+   * not: 50 ms tasks then ran 10 % slower).
+   */
   wake (job: JobRecord): void {
     if (job.state !== 'running') return
-    job.idleUntil = 0
+    job.idleUntil = Math.min(job.idleUntil, job.lastClosedAt + this.#ctx.init.bidWindowMs / 2)
     this.pump(job)
   }
 

@@ -45,7 +45,7 @@ export interface Round {
 const EARLY_CLOSE_MAX_PAIRS = 4096
 /** The widest a job's bid window grows when capable peers keep answering late. */
 const MAX_BID_WINDOW_MS = 2000
-/** Backoff for tasks that found no bidder: doubles from 100 ms to 5 s, reset when capacity appears. */
+/** Backoff for tasks that found no bidder: doubles from 100 ms to 5 s, cut short when capacity appears. */
 const NO_BID_BACKOFF = { minMs: 100, maxMs: 5000 }
 const FINISHED = new Set(['done', 'failed', 'cancelled'])
 
@@ -211,6 +211,7 @@ export function addBid (r: Round, from: string, bid: Bid, ctx: OriginContext): b
  */
 export function closeRound (job: JobRecord, r: Round, ctx: OriginContext): Map<string, AwardedTask[]> {
   const now = ctx.now()
+  job.lastClosedAt = now
   const winners = chooseWinners(r.bids)
   const awards = new Map<string, AwardedTask[]>()
   const give = (peer: string, t: TaskRecord): void => {

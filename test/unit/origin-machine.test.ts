@@ -135,6 +135,28 @@ describe('OriginMachine, event by event', () => {
     expect(of(last, 'publish')[0]!.msg).toMatchObject({ type: 'cancel', jobId: 'j1' })
   })
 
+  it('on a full mesh, a result wakes the job half a bid window after its last round closed, not at once', () => {
+    const { m, submit, feed, advance } = setup([peer('o', {}, { free: { ...CPU2, cpu: 0 } }), peer('p')])
+    feed({ type: 'start' })
+    submit({ name: 'many', tasks: { a: { kind: 'handler', handler: 'sq', count: 3, estimateMs: 100 } } })
+    // p has room for one; o is full.
+    feed({ type: 'bid', from: 'p', bid: { v: 1, jobId: 'j1', round: 0, load: 1, validMs: 500, bids: [{ taskId: 'a[0]', attempt: 1, etaMs: 100 }], declined: 'no room now or in its queue' } })
+    feed({ type: 'bid', from: 'o', bid: { v: 1, jobId: 'j1', round: 0, load: 1, validMs: 500, bids: [], declined: 'no room now or in its queue' } })
+    feed({ type: 'awards-journaled', jobId: 'j1' })
+    expect(m.job('j1')!.rounds).toBe(1)
+    // 5 ms later p's result frees its slot: the next round waits until 25 ms after the close.
+    advance(5)
+    const fx = feed({ type: 'report', from: 'p', msg: { v: 1, type: 'result', jobId: 'j1', results: [{ taskId: 'a[0]', attempt: 1, ok: true, value: 1, durationMs: 5 }] } })
+    fx.push(...feed({ type: 'result-journaled', fetched: of(fx, 'journal-result')[0]!.fetched }))
+    expect(m.record('j1')!.tasks.get('a[0]')!.status).toBe('done')
+    expect(of(fx, 'publish')).toEqual([])
+    expect(of(fx, 'set-timer').map(e => e.timer)).toContainEqual({ kind: 'retry' })
+    advance(20)
+    const later = feed({ type: 'timer', timer: { kind: 'retry' } })
+    expect(of(later, 'publish').map(e => (e.msg as CallForBids).tasks.map(t => t.id))).toEqual([['a[1]', 'a[2]']])
+    expect(m.job('j1')!.rounds).toBe(2)
+  })
+
   it('a silent attempt past its lease is lost: stopped, reported as migrated, and announced again elsewhere', () => {
     const { m, submit, feed, advance } = setup([peer('o'), peer('p')])
     feed({ type: 'start' })
