@@ -146,7 +146,7 @@ async function latencyAndThroughput (quick: boolean, startups: Startups): Promis
 interface PlacementRun { makespanMs: number, tasks: Record<string, { worker: string, startMs: number, endMs: number }> }
 
 async function placementRuns (quick: boolean, startups: Startups): Promise<Record<string, unknown>> {
-  const unitMs = quick ? 500 : 1000
+  const unitMs = quick ? 250 : 1000
   const runs = quick ? 1 : 3
   const seen = new Set<string>()
   for (const t of PLACEMENT_TASKS) {

@@ -39,7 +39,7 @@ const log = (s: string): void => { process.stderr.write(`[placement] ${s}\n`) }
 const PEERS: MeshPeerInfo[] = PLACEMENT_PEERS.map(p => ({ id: p.name, capacity: { cpu: p.cpu, memoryMB: p.memoryMB, gpu: p.gpu, custom: {} }, speed: 1 }))
 
 export async function benchPlacement ({ quick }: { quick: boolean }): Promise<Record<string, unknown>> {
-  const unitMs = quick ? 500 : 1000
+  const unitMs = quick ? 250 : 1000
   const runs = quick ? 1 : 3
   const spec = parseJobSpec(placementJobSpec(unitMs))
   const ix = indexProblem(problemFromSpec(spec, PEERS))

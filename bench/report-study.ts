@@ -13,7 +13,7 @@ export function placementStudySection (targets: Target[]): string[] {
   ].filter(l => l !== '')
   const out = [
     '### Placement over random instances', '',
-    `The ${r.what}. ${r.seeds} seeds; the worst is seed ${r.worst.seed} (${r.worst.peers} peers, ${r.worst.tasks} tasks): \`randomInstance(${r.worst.seed})\` rebuilds it.`, '',
+    `${r.what.charAt(0).toUpperCase()}${r.what.slice(1)}. ${r.seeds} seeds; the worst is seed ${r.worst.seed} (${r.worst.peers} peers, ${r.worst.tasks} tasks): \`randomInstance(${r.worst.seed})\` rebuilds it.`, '',
     '| makespan ratio | instances | mean | p50 | p90 | worst |', '| --- | --- | --- | --- | --- | --- |',
     ...rows, ''
   ]

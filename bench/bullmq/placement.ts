@@ -139,7 +139,7 @@ async function runOnce (ctx: WorkloadContext, queues: QueuePlan[], prefix: strin
 }
 
 export async function placementWorkload (ctx: WorkloadContext): Promise<Record<string, unknown>> {
-  const unitMs = ctx.quick ? 500 : 1000
+  const unitMs = ctx.quick ? 250 : 1000
   const runs = ctx.quick ? 1 : 3
   const queues = planQueues()
   const bound = placementLowerBound()
