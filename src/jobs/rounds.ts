@@ -130,9 +130,10 @@ export function openRound (job: JobRecord, ctx: OriginContext): Round | undefine
   const localFirst = self !== undefined && remote > 0 && backups.size === 0 && startsAllNow(self, tasks.values())
   const r: Round = { jobId: job.id, round, tasks, backups, bidders, answered: new Map(), bids: [], best: new Map(), openedAt: now, windowMs: job.windowMs, deadline: now + job.windowMs, call, published: false }
   for (const t of ready) announce(job, t, backups.has(t.id), now)
-  // A local-first round's timer is a safety net: should the local bid not come, the call goes out then.
-  ctx.out({ type: 'set-timer', timer: { kind: 'round', jobId: job.id }, at: r.deadline })
   if (remote > 0 && !localFirst) publishRound(r, ctx)
+  // Else the timer closes a round only this peer bids in, or is a local-first round's safety
+  // net: should the local bid not come, the call goes out then.
+  else ctx.out({ type: 'set-timer', timer: { kind: 'round', jobId: job.id }, at: r.deadline })
   if (self !== undefined) ctx.out({ type: 'bid-locally', cfb: call })
   return r
 }
