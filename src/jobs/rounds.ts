@@ -231,7 +231,7 @@ export function closeRound (job: JobRecord, r: Round, ctx: OriginContext): Map<s
   let deferred = 0
   let outcome: RoundOutcome | undefined
   // Some capable peer did not answer in time: widen the window for this job's next rounds.
-  // (A round decided early, or never sent to the mesh, says nothing about the window.)
+  // (A round decided early, or never sent to the mesh, does not widen it.)
   const timedOut = r.published && now >= r.deadline
   job.windowMs = timedOut && r.answered.size < r.bidders.size
     ? Math.min(MAX_BID_WINDOW_MS, job.windowMs * 2)
