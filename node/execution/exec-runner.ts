@@ -30,6 +30,7 @@ import { constants as osConstants } from 'node:os'
 import { dirname, isAbsolute, join, resolve, sep } from 'node:path'
 import { StringDecoder } from 'node:string_decoder'
 import { CHECKPOINT_DIR, prepareCheckpointDir, watchCheckpointDir } from './exec-checkpoint.ts'
+import { gpuEnv, visibleGpuIds } from './gpu-env.ts'
 import type { ExecRequest, ExecValue, RunContext, RunOutcome, RunRequest, TaskRunner } from '../../src/execution/runner.ts'
 import { programAllowed, programOf } from '../../src/auction/requirements.ts'
 
@@ -42,6 +43,8 @@ export interface ExecRunnerOptions {
   captureBytes?: number
   /** Keep scratch directories after the attempt, for debugging (default false). */
   keepScratch?: boolean
+  /** The ids device 0, 1… stand for (default: the daemon's own CUDA_VISIBLE_DEVICES list, else 0, 1…). */
+  gpuIds?: string[]
 }
 
 /** Grace between SIGTERM and SIGKILL to the process group. */
@@ -68,12 +71,14 @@ export class ExecRunner implements TaskRunner {
   readonly #root: string
   readonly #capture: number
   readonly #keep: boolean
+  readonly #gpuIds: readonly string[] | undefined
 
   constructor (options: ExecRunnerOptions) {
     this.#allow = [...options.allow]
     this.#root = resolve(options.scratchRoot)
     this.#capture = Math.max(0, options.captureBytes ?? 1024 * 1024)
     this.#keep = options.keepScratch ?? false
+    this.#gpuIds = options.gpuIds ?? visibleGpuIds(process.env)
   }
 
   async run (req: RunRequest, ctx: RunContext): Promise<RunOutcome> {
@@ -155,7 +160,7 @@ export class ExecRunner implements TaskRunner {
       MESHWORK_SCRATCH_DIR: dir,
       MESHWORK_UPSTREAM_FILE: join(dir, UPSTREAM_FILE),
       MESHWORK_CHECKPOINT_DIR: join(dir, CHECKPOINT_DIR)
-    })
+    }, gpuEnv(req.gpus ?? [], this.#gpuIds))
     let child: ChildProcess
     try {
       child = spawn(file, args, { argv0, cwd: dir, env, detached: true, stdio: ['pipe', 'pipe', 'pipe'] })

@@ -55,6 +55,13 @@ export interface HandlerContext {
   checkpoint: (state: unknown) => void
   /** The last checkpoint of an earlier attempt, when this attempt resumes one. */
   restored?: unknown
+  /**
+   * The GPUs this attempt holds, as device numbers on this peer (empty when it
+   * asked for none). Worker threads share their process's devices, so a
+   * handler picks these itself (e.g. onnxruntime's `deviceId`); exec tasks get
+   * them in `CUDA_VISIBLE_DEVICES` instead.
+   */
+  gpus: number[]
 }
 
 /** A task handler. Its value must be structured-cloneable (it travels as msgpack). */
@@ -278,7 +285,7 @@ export class HandlerRunner implements TaskRunner {
 
 function contextOf (req: RunRequest): WorkerTask['context'] {
   const ctx: WorkerTask['context'] = {
-    jobId: req.jobId, taskId: req.taskId, attempt: req.attempt, index: req.index, upstream: req.upstream
+    jobId: req.jobId, taskId: req.taskId, attempt: req.attempt, index: req.index, upstream: req.upstream, gpus: req.gpus ?? []
   }
   if (req.count !== undefined) ctx.count = req.count
   if (req.restored !== undefined) ctx.restored = req.restored

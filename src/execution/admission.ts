@@ -10,6 +10,7 @@ import { attemptRefOf } from '../../protocols/task.ts'
 import { describeShortfall, shortfall, type PeerAbility } from '../auction/feasibility.ts'
 import { requirementsOfAward } from '../auction/requirements.ts'
 import { attemptKey, type AttemptKey } from '../keys.ts'
+import type { GpuDevices } from './gpu-devices.ts'
 import { toUnits, type Ledger } from '../resources/ledger.ts'
 
 /** One attempt this peer has accepted: queued, or running. */
@@ -27,10 +28,16 @@ export interface Attempt {
   checkpointed?: boolean
   /** Blobs holding the latest checkpoint (large ones), for the origin to fetch. */
   checkpointBlobs?: BlobRef[]
+  /** The GPUs (device numbers on this peer) the attempt holds while it runs. */
+  gpus?: number[]
 }
 
 export interface AdmissionDeps {
   ledger: Ledger
+  /** This peer's GPUs, handed out to attempts as they start. */
+  gpus: GpuDevices
+  /** Something that should never happen did (devices short of what the ledger allowed). */
+  warn: (fields: Record<string, unknown>, msg: string) => void
   ability: () => PeerAbility
   /** Start an attempt that has room now. */
   start: (a: Attempt) => void
@@ -67,7 +74,7 @@ export class Admission {
       const attempt: Attempt = { key, origin, jobId: msg.jobId, task, state: 'queued', abort: new AbortController() }
       this.#attempts.set(key, attempt)
       accepted.push(attemptRefOf(task))
-      if (slot === 'now') this.#d.start(attempt)
+      if (slot === 'now') this.#start(attempt)
       else this.#enqueue(attempt)
     }
     return { accepted, rejected }
@@ -79,13 +86,29 @@ export class Admission {
     return tasks.map(t => this.#attempts.get(attemptKey(jobId, t.taskId, t.attempt))).filter((a): a is Attempt => a !== undefined && a.origin === origin)
   }
 
-  /** The attempt is over (finished, cancelled, given back): its capacity goes back. */
+  /** The attempt is over (finished, cancelled, given back): its capacity and devices go back. */
   finish (a: Attempt): void {
     this.#attempts.delete(a.key)
     this.#d.ledger.release(a.key)
+    if (a.gpus !== undefined) this.#d.gpus.give(a.gpus)
+    a.gpus = undefined
     const qi = this.#queue.indexOf(a.key)
     if (qi >= 0) this.#queue.splice(qi, 1)
     this.#d.released()
+  }
+
+  /** Start an attempt the ledger has room for now, with its GPUs. */
+  #start (a: Attempt): void {
+    const want = Math.ceil(a.task.demand.gpu)
+    if (want > 0) {
+      a.gpus = this.#d.gpus.take(want)
+      if (a.gpus === undefined) {
+        // The ledger counted room the devices do not have: run without, and say so.
+        this.#d.warn({ jobId: a.jobId, taskId: a.task.taskId, want, devices: this.#d.gpus.count, held: this.#d.gpus.held }, 'no free GPU device for an attempt the ledger admitted')
+        a.gpus = []
+      }
+    }
+    this.#d.start(a)
   }
 
   /**
@@ -112,7 +135,7 @@ export class Admission {
       if (a === undefined) { this.#queue.splice(i, 1); continue }
       if (this.#d.ledger.promote(a.key)) {
         this.#queue.splice(i, 1)
-        this.#d.start(a)
+        this.#start(a)
       } else {
         i++
       }

@@ -20,6 +20,7 @@ import type { LoadSample } from '../resources/capacity.ts'
 import { Admission, type Attempt } from './admission.ts'
 import { runAttempt } from './attempt-runner.ts'
 import { BidDesk } from './bid-desk.ts'
+import { GpuDevices } from './gpu-devices.ts'
 import type { BlobStore } from './blob-store.ts'
 import { LoadShift, type LoadShiftInit } from './load-shift.ts'
 import type { OutboxStore } from './outbox.ts'
@@ -85,7 +86,14 @@ export class Executor {
     this.#init = init
     this.ledger = new Ledger(init.capacity, ledgerQueueDepth(init.queueDepth))
     const released = (): void => { this.#released() }
-    this.#admission = new Admission({ ledger: this.ledger, ability: c.ability, start: a => { this.#start(a) }, released })
+    this.#admission = new Admission({
+      ledger: this.ledger,
+      gpus: new GpuDevices(init.capacity.gpu),
+      warn: (fields, msg) => { c.logger.warn(fields, msg) },
+      ability: c.ability,
+      start: a => { this.#start(a) },
+      released
+    })
     this.#bids = new BidDesk({
       clock: c.clock,
       ledger: this.ledger,

@@ -32,6 +32,12 @@ export interface RunRequest {
   upstream: Record<string, unknown>
   /** The last checkpoint an earlier attempt saved, when this attempt resumes one. */
   restored?: unknown
+  /**
+   * The GPUs this attempt holds, as device numbers on this peer (0…N-1):
+   * empty for a task that asked for none. Exec tasks see exactly these in
+   * `CUDA_VISIBLE_DEVICES`; handlers get them in their context.
+   */
+  gpus?: number[]
 }
 
 export interface ExecRequest {

@@ -232,6 +232,20 @@ describe('ExecRunner', () => {
     }
   })
 
+  it('shows a task exactly its GPUs, which its own env cannot widen, and a task without GPUs none', async () => {
+    const show = 'echo "[$CUDA_VISIBLE_DEVICES] [$HIP_VISIBLE_DEVICES] [$ROCR_VISIBLE_DEVICES] [$MESHWORK_GPUS]"'
+    const stdoutOf = async (r: ExecRunner, gpus: number[]): Promise<string> => {
+      const out = await r.run(execReq({ command: ['sh', '-c', show], env: { CUDA_VISIBLE_DEVICES: '0,1,2,3' } }, { gpus }), probe().ctx)
+      if (!out.ok) throw new Error(out.error)
+      return (out.value as { stdout: string }).stdout
+    }
+    expect(await stdoutOf(runner, [1, 2])).toBe('[1,2] [1,2] [1,2] [1,2]\n')
+    expect(await stdoutOf(runner, [])).toBe('[] [] [] []\n')
+    // A daemon started on cards 4 and 6 of the machine: its device 1 is card 6.
+    const onSubset = new ExecRunner({ allow: ['sh'], scratchRoot: root, gpuIds: ['4', '6'] })
+    expect(await stdoutOf(onSubset, [1])).toBe('[6] [6] [6] [1]\n')
+  })
+
   it('stages inputs, passes stdin and collects outputs', async () => {
     const out = await runner.run(execReq({
       command: ['sh', '-c', 'mkdir -p out && cat data/in.txt - > out/result.txt && /bin/echo done'],

@@ -9,6 +9,7 @@ import type { ResourceAd, Resources } from '../../protocols/resources.ts'
 import { taskMsg, type AwardedTask, type TaskMessage } from '../../protocols/task.ts'
 import { MemoryOutboxStore } from '../../src/execution/outbox.ts'
 import { Executor } from '../../src/execution/executor.ts'
+import { GpuDevices } from '../../src/execution/gpu-devices.ts'
 import { createHighsSolver } from '../../src/auction/lp.ts'
 import { ManualClock } from '../../src/testing/manual-clock.ts'
 import { FunctionRunner, sleep } from '../../src/testing/function-runner.ts'
@@ -39,7 +40,7 @@ function makeExecutor (caps: Partial<ResourceAd['caps']> = {}, capacity = cpu(2)
   }, { capacity, speed: 1, queueDepth: 1, heartbeatMs: 500, bidWindowMs: 50, resultTtlMs: 60_000 })
   void executor.start()
   const accepts = () => sent.filter(s => s.msg.type === 'accept').map(s => s.msg as Extract<TaskMessage, { type: 'accept' }>)
-  return { clock, executor, sent, bids, store, accepts }
+  return { clock, executor, sent, bids, store, accepts, runner }
 }
 
 /** Advance `ms`, then a few single milliseconds: the attempt's end, its durable write and the 1 ms flush happen in turn. */
@@ -190,5 +191,34 @@ describe('Executor bid desk: the queue wait', () => {
     // 400 ms left of the running task, then its own 1000 ms (before, the wait was guessed as the task's own length: 2000).
     expect(bid.etaMs).toBeCloseTo(1400, 0)
     ex.executor.stop()
+  })
+})
+
+describe('Executor GPUs', () => {
+  it('hands each GPU task its own devices, none to a CPU task, and a freed device to the next', async () => {
+    // in real life… two training runs on a 2-GPU box used to share card 0, since nothing said which card was whose.
+    const ex = makeExecutor({}, { cpu: 4, memoryMB: 0, gpu: 2, custom: {} })
+    const gpuTask = (taskId: string): AwardedTask => ({ ...handlerTask(taskId), demand: { cpu: 1, memoryMB: 0, gpu: 1, custom: {} } })
+    ex.executor.onTaskMessage('o', taskMsg.award('j', 0, [gpuTask('a'), gpuTask('b'), gpuTask('c'), handlerTask('plain')]))
+    expect(ex.executor.counts()).toEqual({ running: 3, queued: 1 })
+    await ex.clock.advanceAsync(1, 1)
+    const gpusOf = (taskId: string) => ex.runner.started.find(r => r.taskId === taskId)?.gpus
+    expect([gpusOf('a'), gpusOf('b'), gpusOf('plain')]).toEqual([[0], [1], []])
+    expect(gpusOf('c')).toBeUndefined()
+    await settle(ex.clock, 1_000)
+    expect(gpusOf('c')).toEqual([0])
+    ex.executor.stop()
+  })
+})
+
+describe('GpuDevices', () => {
+  it('takes the lowest free devices, all or none, and takes back what is given', () => {
+    const d = new GpuDevices(3)
+    expect(d.take(2)).toEqual([0, 1])
+    expect(d.take(2)).toBeUndefined()
+    expect(d.held).toBe(2)
+    d.give([0])
+    expect(d.take(2)).toEqual([0, 2])
+    expect(new GpuDevices(0).take(1)).toBeUndefined()
   })
 })
