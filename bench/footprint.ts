@@ -60,8 +60,8 @@ export async function benchFootprint (opts: BenchOptions & { baseline?: string }
   const subject = subjectOf(opts.baseline ?? process.env.MESHWORK_BENCH_BASELINE)
   const runs = opts.smoke ? 3 : opts.quick ? 5 : 15
   const idleMs = opts.smoke ? 3000 : opts.quick ? 4000 : 30_000
-  const rounds = opts.smoke ? 1 : opts.quick ? 3 : 5
-  const restarts = opts.smoke ? 0 : opts.quick ? 2 : 4
+  const rounds = opts.smoke ? 1 : opts.quick ? 2 : 5
+  const restarts = opts.smoke ? 0 : opts.quick ? 1 : 4
   // After start, V8 holds the garbage of loading ~1,000 modules until its memory reducer runs, 10–20 s in.
   const settleMs = opts.smoke ? 2000 : opts.quick ? 4000 : 20_000
   const mesh = await createLocalMesh(3, () => ({}), { command: [process.execPath, subject.cli] })

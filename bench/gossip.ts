@@ -88,7 +88,7 @@ function controlOf (mesh: LocalMesh, i: number): ControlClient {
 
 export async function benchGossip ({ quick }: { quick: boolean }): Promise<Record<string, unknown>> {
   const sizes = quick ? [10] : [10, 30]
-  const changes = quick ? 8 : 20
+  const changes = quick ? 5 : 20
   const idleMs = quick ? 3000 : 20_000
   const meshes: Array<Record<string, unknown>> = []
   for (const n of sizes) meshes.push(await measureMesh(n, changes, idleMs))

@@ -4,7 +4,7 @@
  * bench/results/<name>.json and regenerate bench/RESULTS.md with its charts.
  *
  *   (none)    the full run (23 minutes on 2 cores on 2026-12-03; the 20 asked for is missed)
- *   --quick   smaller sizes, no 30–60 s stalled-job waits (188 s on 2026-12-03)
+ *   --quick   smaller sizes, no 30–60 s stalled-job waits (170 s on 2026-12-03)
  *   --smoke   the smallest Meshwork-only runs, for CI: checks the bench still
  *             runs and writes its results (set MESHWORK_BENCH_DIR to write
  *             them elsewhere); no timing is asserted, no Redis or Dask needed
