@@ -12,7 +12,7 @@
  */
 
 /** The variables set, in this order. */
-export const GPU_ENV = ['CUDA_VISIBLE_DEVICES', 'HIP_VISIBLE_DEVICES', 'ROCR_VISIBLE_DEVICES'] as const
+const GPU_ENV = ['CUDA_VISIBLE_DEVICES', 'HIP_VISIBLE_DEVICES', 'ROCR_VISIBLE_DEVICES'] as const
 
 /** The daemon's own visible devices (its `CUDA_VISIBLE_DEVICES`, else `HIP_VISIBLE_DEVICES`), when it was given a list. */
 export function visibleGpuIds (env: Record<string, string | undefined>): string[] | undefined {
