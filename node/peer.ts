@@ -203,7 +203,7 @@ export async function createPeer (opts: CreatePeerOptions = {}): Promise<Peer> {
   // One worker thread per core this peer offers (declared or probed): the executor admits
   // that much handler work at once, and a pool sized by the machine instead would queue
   // awarded tasks behind each other on a peer that declares more cores than it has.
-  const handlers = new HandlerRunner({ threads: Math.max(1, Math.ceil(computeCapacity(probe.machine, config.resources).cpu)) })
+  const handlers = new HandlerRunner({ threads: Math.max(1, Math.ceil(computeCapacity(probe.machine, config.resources).cpu)), warmMax: config.executor.warm.max })
   for (const [name, spec] of Object.entries(config.executor.handlers)) handlers.registerModule(name, spec)
   const exec = new ExecRunner({ allow: config.executor.exec.allow, scratchRoot: join(opts.ephemeral === true ? (await import('node:os')).tmpdir() : config.dataDir, 'scratch') })
   const runner = new PeerRunner(handlers, exec)

@@ -69,7 +69,17 @@ export const configSchema = z.strictObject({
     exec: z.strictObject({
       /** Programs this peer runs for others (names or absolute paths). */
       allow: z.array(z.string().min(1)).default([])
+    }).prefault({}),
+    warm: z.strictObject({
+      /** `ctx.warm` objects (loaded models) each handler thread keeps, least recently used out. */
+      max: z.number().int().min(0).max(1000).default(4)
     }).prefault({})
+  }).prefault({}),
+  cache: z.strictObject({
+    /** Where artifacts (models, datasets) are kept; default `<dataDir>/artifacts`. */
+    dir: z.string().min(1).nullable().default(null),
+    /** The most the artifact cache holds, MB; least recently used artifacts go first. 0 keeps none. */
+    maxMB: z.number({ error: 'must be a number of MB' }).int({ error: 'must be a whole number of MB' }).min(0, { error: 'must be ≥ 0' }).max(1e9).default(20_480)
   }).prefault({}),
   trust: z.strictObject({
     /** Whose jobs this peer runs: any peer of the mesh, only itself, or listed peer ids. */

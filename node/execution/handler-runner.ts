@@ -30,7 +30,8 @@ import { BroadcastChannel } from 'node:worker_threads'
 import { Piscina } from 'piscina'
 import { siblingModule } from '../package.ts'
 import type { RunContext, RunOutcome, RunRequest, TaskRunner } from '../../src/execution/runner.ts'
-import { describeError, findUncloneable, type AttemptMessage, type WorkerReply, type WorkerTask } from './handler-worker.ts'
+import { describeError, findUncloneable, type AttemptMessage, type WarmMessage, type WorkerReply, type WorkerTask } from './handler-worker.ts'
+import { WarmCache } from './warm-cache.ts'
 
 /** What a handler gets besides its input. */
 export interface HandlerContext {
@@ -62,6 +63,15 @@ export interface HandlerContext {
    * them in `CUDA_VISIBLE_DEVICES` instead.
    */
   gpus: number[]
+  /**
+   * The object kept under `key` in this worker thread, or `load()`'s, which is
+   * then kept for later tasks (e.g. a model session:
+   * `await ctx.warm('model:' + sha, () => InferenceSession.create(path))`).
+   * At most `executor.warm.max` objects per thread, least recently used out;
+   * an evicted object's `dispose()` or `release()` is called, never while a
+   * task of that thread is running. A failed load is not kept.
+   */
+  warm: <T>(key: string, load: () => T | Promise<T>) => Promise<T>
 }
 
 /** A task handler. Its value must be structured-cloneable (it travels as msgpack). */
@@ -74,10 +84,19 @@ export interface HandlerRunnerOptions {
   maxMemoryMB?: number
   /** A worker idle this long exits (default 30 s); the pool starts threads on demand. */
   idleTimeoutMs?: number
+  /** `ctx.warm` objects each thread keeps (default 4). */
+  warmMax?: number
 }
+
+/** A key held warm in at least one thread, with how long its latest load took. */
+export interface WarmKey { key: string, loadMs: number }
 
 type Entry = { kind: 'embedded', fn: HandlerFn } | { kind: 'module', module: string, exportName: string }
 type Stop = 'timeout' | 'cancelled'
+
+/** Piscina's view of a thread, as its load balancer sees it (the type is not exported by name). */
+type PiscinaLoadBalancer = NonNullable<NonNullable<ConstructorParameters<typeof Piscina>[0]>['loadBalancer']>
+type PiscinaWorker = Parameters<PiscinaLoadBalancer>[1][number]
 
 const WORKER_MODULE = siblingModule(import.meta.url, './handler-worker')
 
@@ -95,14 +114,27 @@ export class HandlerRunner implements TaskRunner {
   /** Where module attempts' progress, checkpoints and ends are dispatched, by attempt id. */
   readonly #attemptListeners = new Map<string, (msg: AttemptMessage) => void>()
   #attemptSeq = 0
+  #embeddedRunning = 0
   /** Aborts go to every worker on one channel, named per runner (several peers may share a process). */
   readonly #abortChannelName = `meshwork-abort-${randomUUID()}`
   #aborts: BroadcastChannel | undefined
+  readonly #warmMax: number
+  /** What each thread holds warm (thread id → key → load time); the main thread is id 0. */
+  readonly #warm = new Map<number, Map<string, number>>()
+  /** Keys each handler's tasks have warmed, to send its next task to a thread holding one. */
+  readonly #handlerKeys = new Map<string, Set<string>>()
+  /** Embedded handlers' cache (main thread). */
+  readonly #mainWarm: WarmCache
 
   constructor (options: HandlerRunnerOptions = {}) {
     this.#threads = Math.max(1, Math.floor(options.threads ?? availableParallelism()))
     this.#maxMemoryMB = options.maxMemoryMB ?? 1024
     this.#idleTimeoutMs = options.idleTimeoutMs ?? 30_000
+    this.#warmMax = Math.max(0, Math.floor(options.warmMax ?? 4))
+    this.#mainWarm = new WarmCache(this.#warmMax, {
+      loaded: (key, loadMs) => { this.#onWarm({ warm: 'loaded', threadId: 0, key, loadMs, handler: '' }) },
+      dropped: key => { this.#onWarm({ warm: 'dropped', threadId: 0, key }) }
+    })
     // Piscina leaves a task pending forever when its worker module cannot
     // load, so a broken install would hold awarded attempts with no end:
     // refuse to start instead.
@@ -134,6 +166,13 @@ export class HandlerRunner implements TaskRunner {
   /** Every registered handler name, for the peer's capability ads. */
   names (): string[] {
     return [...this.#handlers.keys()].sort()
+  }
+
+  /** Keys warm in at least one thread (`ctx.warm`), each with its latest load time, for the peer's ads. */
+  warmKeys (): WarmKey[] {
+    const keys = new Map<string, number>()
+    for (const held of this.#warm.values()) for (const [key, loadMs] of held) keys.set(key, Math.max(keys.get(key) ?? 0, loadMs))
+    return [...keys].map(([key, loadMs]) => ({ key, loadMs })).sort((a, b) => a.key < b.key ? -1 : a.key > b.key ? 1 : 0)
   }
 
   async run (req: RunRequest, ctx: RunContext): Promise<RunOutcome> {
@@ -172,12 +211,14 @@ export class HandlerRunner implements TaskRunner {
       ...contextOf(req),
       signal: controller.signal,
       progress: (fraction, message) => { if (!done) report(ctx, fraction, message) },
-      checkpoint: state => { if (!done) ctx.checkpoint?.(state) }
+      checkpoint: state => { if (!done) ctx.checkpoint?.(state) },
+      warm: async (key, load) => await this.#mainWarm.get(key, load)
     }
     let unwatch = (): void => {}
     const stopped = new Promise<Stop>(resolve => {
       unwatch = attemptWatch(req, ctx, why => { controller.abort(new Error(`attempt ${why}`)); resolve(why) })
     })
+    this.#embeddedRunning++
     const running = (async () => await fn(req.input, hctx))()
     running.catch(() => {}) // settled below, or dropped after a stop
     try {
@@ -192,6 +233,8 @@ export class HandlerRunner implements TaskRunner {
     } finally {
       done = true
       unwatch()
+      this.#embeddedRunning--
+      if (this.#embeddedRunning === 0) this.#mainWarm.trim()
     }
   }
 
@@ -219,8 +262,11 @@ export class HandlerRunner implements TaskRunner {
       input: req.input,
       context: contextOf(req),
       attemptId,
-      abortChannel: this.#abortChannelName
+      abortChannel: this.#abortChannelName,
+      warmMax: this.#warmMax
     }
+    // Read by the load balancer below; a symbol-keyed property is not cloned to the worker.
+    Object.assign(task, { [Piscina.queueOptionsSymbol]: { handler: name } })
     try {
       const reply = await pool.run(task, { signal: controller.signal })
       if (reply.ok) return { ok: true, value: reply.value }
@@ -242,6 +288,41 @@ export class HandlerRunner implements TaskRunner {
       }
       this.#attemptListeners.delete(attemptId)
     }
+  }
+
+  #onWarm (msg: WarmMessage): void {
+    let held = this.#warm.get(msg.threadId)
+    if (msg.warm === 'dropped') {
+      held?.delete(msg.key)
+      if (held?.size === 0) this.#warm.delete(msg.threadId)
+      return
+    }
+    if (held === undefined) this.#warm.set(msg.threadId, held = new Map())
+    held.set(msg.key, msg.loadMs)
+    if (msg.handler !== '') {
+      const keys = this.#handlerKeys.get(msg.handler) ?? new Set()
+      keys.add(msg.key)
+      this.#handlerKeys.set(msg.handler, keys)
+    }
+  }
+
+  /**
+   * Piscina's load balancer: an idle thread, preferring one that holds a key
+   * this task's handler warmed before (the key itself is chosen inside the
+   * handler, so the handler's past keys are the best guess). null makes
+   * piscina start a thread (up to `threads`) or wait for one to be free.
+   */
+  #pickWorker (task: object, workers: PiscinaWorker[]): PiscinaWorker | null {
+    const hint = (task as Record<symbol, { handler?: string } | null | undefined>)[Piscina.queueOptionsSymbol]
+    const keys = hint?.handler === undefined ? undefined : this.#handlerKeys.get(hint.handler)
+    let idle: PiscinaWorker | null = null
+    for (const w of workers) {
+      if (w.currentUsage !== 0 || w.terminating || w.destroyed) continue
+      const held = this.#warm.get(w.id)
+      if (keys !== undefined && held !== undefined && [...keys].some(k => held.has(k))) return w
+      idle ??= w
+    }
+    return idle
   }
 
   #describeDeath (name: string, err: unknown): string {
@@ -266,7 +347,8 @@ export class HandlerRunner implements TaskRunner {
       atomics: 'async',
       maxThreads: this.#threads,
       idleTimeout: this.#idleTimeoutMs,
-      resourceLimits: { maxOldGenerationSizeMb: this.#maxMemoryMB }
+      resourceLimits: { maxOldGenerationSizeMb: this.#maxMemoryMB },
+      loadBalancer: (task, workers) => this.#pickWorker(task, workers)
     })
     // A worker that dies with no task on it (a stray timer throwing after the
     // handler returned) is reported as a pool 'error'; unhandled, that event
@@ -275,7 +357,10 @@ export class HandlerRunner implements TaskRunner {
     pool.on('message', (msg: unknown) => {
       const id = (msg as { attemptId?: unknown } | null)?.attemptId
       if (typeof id === 'string') this.#attemptListeners.get(id)?.(msg as AttemptMessage)
+      else if (typeof (msg as { warm?: unknown } | null)?.warm === 'string') this.#onWarm(msg as WarmMessage)
     })
+    // A thread that ends (idle timeout, terminated after a stop, died) takes its warm objects with it.
+    pool.on('workerDestroy', (worker: PiscinaWorker) => { this.#warm.delete(worker.id) })
     this.#aborts = new BroadcastChannel(this.#abortChannelName)
     this.#aborts.unref()
     this.#pool = pool

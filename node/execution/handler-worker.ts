@@ -18,8 +18,9 @@
  * `describeError` and `findUncloneable` from it too.
  */
 import { pathToFileURL } from 'node:url'
-import { BroadcastChannel, parentPort } from 'node:worker_threads'
+import { BroadcastChannel, parentPort, threadId } from 'node:worker_threads'
 import type { HandlerContext, HandlerFn } from './handler-runner.ts'
+import { WarmCache } from './warm-cache.ts'
 
 /** What the main thread sends for one attempt. */
 export interface WorkerTask {
@@ -35,6 +36,8 @@ export interface WorkerTask {
   attemptId: string
   /** The BroadcastChannel on which the runner posts `{ abort: attemptId }`. */
   abortChannel: string
+  /** How many `ctx.warm` objects this thread keeps (the runner's `warmMax`). */
+  warmMax: number
 }
 
 export type WorkerReply = { ok: true, value: unknown } | { ok: false, error: string }
@@ -48,6 +51,15 @@ export type AttemptEvent =
   | { type: 'checkpoint', state: unknown }
   | { type: 'end' }
 export type AttemptMessage = { attemptId: string } & AttemptEvent
+
+/**
+ * Worker → main: what this thread holds warm, so the runner can report warm
+ * keys (for the peer's ads) and route a handler's tasks to a thread that has
+ * its keys. `handler` is the handler whose task loaded the key.
+ */
+export type WarmMessage =
+  | { warm: 'loaded', threadId: number, key: string, loadMs: number, handler: string }
+  | { warm: 'dropped', threadId: number, key: string }
 
 /** Running attempts of this worker, by id, and the abort channels it listens on. */
 const running = new Map<string, AbortController>()
@@ -63,6 +75,13 @@ function listenForAborts (name: string): void {
   }
   abortChannels.set(name, channel)
 }
+
+/** The handler of the task running now (one task per thread at a time), named in warm messages. */
+let currentHandler = ''
+const warm = new WarmCache(4, {
+  loaded: (key, loadMs) => { parentPort?.postMessage({ warm: 'loaded', threadId, key, loadMs, handler: currentHandler } satisfies WarmMessage) },
+  dropped: key => { parentPort?.postMessage({ warm: 'dropped', threadId, key } satisfies WarmMessage) }
+})
 
 /**
  * Imported modules by path. A failed import is forgotten so that fixing the
@@ -92,6 +111,8 @@ export default async function runTask (task: WorkerTask): Promise<WorkerReply> {
   const post = (msg: AttemptEvent): void => { parentPort?.postMessage({ attemptId: task.attemptId, ...msg }) }
   listenForAborts(task.abortChannel)
   running.set(task.attemptId, controller)
+  currentHandler = task.handler
+  warm.max = task.warmMax
   try {
     const fn = await loadHandler(task)
     const ctx: HandlerContext = {
@@ -102,7 +123,8 @@ export default async function runTask (task: WorkerTask): Promise<WorkerReply> {
           ? { type: 'progress', fraction: Number(fraction) }
           : { type: 'progress', fraction: Number(fraction), message: String(message) })
       },
-      checkpoint: state => { post({ type: 'checkpoint', state }) }
+      checkpoint: state => { post({ type: 'checkpoint', state }) },
+      warm: async (key, load) => await warm.get(key, load)
     }
     const value = await fn(task.input, ctx)
     const bad = findUncloneable(value)
@@ -112,6 +134,7 @@ export default async function runTask (task: WorkerTask): Promise<WorkerReply> {
     return { ok: false, error: describeError(err) }
   } finally {
     running.delete(task.attemptId)
+    if (running.size === 0) warm.trim()
     // The last message on this channel: the main thread knows every progress message before it has arrived.
     post({ type: 'end' })
   }
