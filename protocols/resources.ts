@@ -45,12 +45,25 @@ export const resourcesSchema = z.object({
   cpu: quantity,
   memoryMB: quantity,
   gpu: quantity,
+  /**
+   * GPU memory, MB. In capacity and free: the sum over the peer's devices whose
+   * memory is known (the per-device view is `gpus`). In a task's demand: the
+   * memory it needs on each GPU it uses (a share of one device when `gpu` is 0).
+   */
+  gpuMemoryMB: quantity.optional(),
   custom: z.record(z.string().regex(RESOURCE_NAME), quantity)
     .refine(r => Object.keys(r).length <= LIMITS.maxCustomResources, `at most ${LIMITS.maxCustomResources} custom resources`)
 })
 export type Resources = z.infer<typeof resourcesSchema>
 
-const gpuSchema = z.object({ model: name, memoryMB: quantity })
+/**
+ * One GPU. `memoryMB` 0 means its memory is unknown (a declared count without
+ * `resources.gpuMemoryMB`): it takes whole-device tasks but no memory shares.
+ * `freeMemoryMB`: memory not held by running tasks (absent when unknown);
+ * `whole`: a task holds the whole device (its free memory is then 0).
+ */
+const gpuSchema = z.object({ model: name, memoryMB: quantity, freeMemoryMB: quantity.optional(), whole: z.boolean().optional() })
+  .refine(g => (g.freeMemoryMB ?? 0) <= g.memoryMB, { message: 'free memory exceeds memory', path: ['freeMemoryMB'] })
 export type GpuInfo = z.infer<typeof gpuSchema>
 
 export const resourceAdSchema = z.object({
@@ -96,6 +109,7 @@ export const resourceAdSchema = z.object({
   busy: z.string().max(LIMITS.maxReasonLength).optional()
 }).refine(
   ad => ad.free.cpu <= ad.capacity.cpu && ad.free.memoryMB <= ad.capacity.memoryMB && ad.free.gpu <= ad.capacity.gpu &&
+    (ad.free.gpuMemoryMB ?? 0) <= (ad.capacity.gpuMemoryMB ?? 0) &&
     Object.entries(ad.free.custom).every(([k, v]) => v <= (ad.capacity.custom[k] ?? 0)),
   { message: 'free exceeds capacity', path: ['free'] }
 )

@@ -51,6 +51,16 @@ export const configSchema = z.strictObject({
     cpu: autoOr(z.number().positive({ error: 'must be "auto" or a number of cores > 0' }), 'a number of cores > 0').default('auto'),
     memoryMB: autoOr(z.number().int({ error: 'must be "auto" or a whole number of MB' }).positive({ error: 'must be "auto" or a whole number of MB > 0' }), 'a whole number of MB > 0').default('auto'),
     gpu: autoOr(z.number().int({ error: 'must be "auto" or a whole number' }).min(0, { error: 'must be "auto" or a whole number ≥ 0' }), 'a whole number ≥ 0').default('auto'),
+    /**
+     * Each GPU's memory, MB: one number for every device, or one per device
+     * (device 0 first; then `gpu` must be that many). Overrides what the probe
+     * found. Absent with a declared `gpu`: the memory is unknown, and those
+     * devices take whole-GPU tasks but no `gpuMemoryMB` shares.
+     */
+    gpuMemoryMB: z.union([
+      z.number().int({ error: 'must be a whole number of MB > 0' }).positive({ error: 'must be a whole number of MB > 0' }),
+      z.array(z.number().int({ error: 'must be a whole number of MB > 0' }).positive({ error: 'must be a whole number of MB > 0' })).min(1, { error: 'must list at least one device' }).max(16, { error: 'at most 16 devices' })
+    ], { error: 'must be a whole number of MB > 0, or a list of them (one per GPU)' }).optional(),
     /** Kept for the machine's owner and never offered to the mesh. */
     reserve: z.strictObject({
       cpu: z.number().min(0).default(0),
@@ -123,6 +133,16 @@ export const configSchema = z.strictObject({
   }
   if (c.failure.heartbeatMs >= c.failure.leaseMs) {
     ctx.addIssue({ code: 'custom', path: ['failure', 'heartbeatMs'], message: `must be less than failure.leaseMs (${c.failure.leaseMs}), or every lease expires between heartbeats` })
+  }
+  const gpuMemory = c.resources.gpuMemoryMB
+  if (Array.isArray(gpuMemory) && gpuMemory.length !== c.resources.gpu) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['resources', 'gpuMemoryMB'],
+      message: typeof c.resources.gpu === 'number'
+        ? `lists ${gpuMemory.length} GPUs but resources.gpu is ${c.resources.gpu}: give one memory size per GPU, or one number for all`
+        : 'a list (one memory size per GPU) needs resources.gpu set to that many GPUs; or give one number for all'
+    })
   }
   if (typeof c.resources.cpu === 'number' && c.resources.cpu > 0 && c.resources.reserve.cpu >= c.resources.cpu) {
     ctx.addIssue({ code: 'custom', path: ['resources', 'reserve', 'cpu'], message: `must be less than resources.cpu (${c.resources.cpu}), or the peer offers no CPU` })

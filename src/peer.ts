@@ -10,7 +10,7 @@ import type { Logger } from './logger.ts'
 import type { Transport } from './transport.ts'
 import { Membership, type AdBody } from './membership/membership.ts'
 import type { PeerState } from './membership/peer-table.ts'
-import { computeCapacity, isSignificantChange, type ResourceProbe } from './resources/capacity.ts'
+import { computeCapacity, gpuDevices, isSignificantChange, type ResourceProbe } from './resources/capacity.ts'
 import { DropCounter, type DropReason } from '../protocols/codec.ts'
 import { LIMITS as AD_LIMITS, type ResourceAd, type Resources } from '../protocols/resources.ts'
 import { AUCTION_TOPIC, BID_PROTOCOL, decodeAuctionMessage, decodeBid, encodeAuctionMessage, encodeBid, type AuctionMessage, type Bid } from '../protocols/auction.ts'
@@ -79,6 +79,8 @@ export class MeshPeer {
   readonly membership: Membership
   /** What this peer offers the mesh (machine or config, minus the owner's reserve). */
   readonly capacity: Resources
+  /** Its GPUs one by one, with their memory (0 = unknown). */
+  readonly gpus: ResourceAd['gpus']
   readonly executor: Executor
   readonly origin: Origin
   readonly #c: MeshPeerComponents
@@ -92,6 +94,7 @@ export class MeshPeer {
     this.#c = components
     this.config = config
     this.capacity = computeCapacity(components.probe.machine, config.resources)
+    this.gpus = gpuDevices(components.probe.machine, config.resources)
     this.#free = structuredClone(this.capacity)
     this.membership = new Membership({
       transport: components.transport,
@@ -119,6 +122,7 @@ export class MeshPeer {
       load: () => components.probe.load()
     }, {
       capacity: this.capacity,
+      gpuMemoryMB: this.gpus.map(g => g.memoryMB),
       speed: components.probe.speed,
       queueDepth: config.auction.queueDepth,
       heartbeatMs: config.failure.heartbeatMs,
@@ -219,7 +223,7 @@ export class MeshPeer {
   }
 
   #ability (): PeerAbility {
-    return { id: this.id, capacity: this.capacity, caps: this.#caps() }
+    return { id: this.id, capacity: this.capacity, caps: this.#caps(), gpus: this.gpus }
   }
 
   #caps (): ResourceAd['caps'] {
@@ -242,7 +246,7 @@ export class MeshPeer {
     const yieldReason = this.executor.yieldReason
     const out: LivePeer[] = [{ ...this.#ability(), free: this.#free, speed: this.#c.probe.speed, ...(yieldReason !== undefined ? { busy: yieldReason } : {}) }]
     for (const e of this.membership.table.alive()) {
-      out.push({ id: e.id, capacity: e.ad.capacity, caps: e.ad.caps, free: e.ad.free, speed: e.ad.speed, ...(e.ad.busy !== undefined ? { busy: e.ad.busy } : {}) })
+      out.push({ id: e.id, capacity: e.ad.capacity, caps: e.ad.caps, gpus: e.ad.gpus, free: e.ad.free, speed: e.ad.speed, ...(e.ad.busy !== undefined ? { busy: e.ad.busy } : {}) })
     }
     return out
   }
@@ -315,6 +319,16 @@ export class MeshPeer {
     }
   }
 
+  /** Each GPU with the memory running attempts leave free, and whether one holds it whole. */
+  #gpuAd (): ResourceAd['gpus'] {
+    const state = this.executor.gpuState()
+    return this.gpus.slice(0, AD_LIMITS.maxGpus).map((g, i) => {
+      const d = state[i]
+      if (d === undefined) return g
+      return { ...g, ...(g.memoryMB > 0 ? { freeMemoryMB: Math.min(g.memoryMB, d.freeMemoryMB) } : {}), ...(d.whole ? { whole: true } : {}) }
+    })
+  }
+
   #advertise (): AdBody {
     const { probe } = this.#c
     const load = probe.load()
@@ -322,7 +336,7 @@ export class MeshPeer {
       capacity: this.capacity,
       free: this.#free,
       cpuModel: probe.machine.cpuModel.slice(0, AD_LIMITS.maxNameLength),
-      gpus: probe.machine.gpus.slice(0, AD_LIMITS.maxGpus),
+      gpus: this.#gpuAd(),
       load: { avg1: load.avg1, cpuBusy: load.cpuBusy, eventLoopDelayMs: load.eventLoopDelayMs, ...(load.meshCpuBusy !== undefined ? { meshCpuBusy: load.meshCpuBusy } : {}) },
       tasks: this.executor.counts(),
       speed: probe.speed,

@@ -12,6 +12,15 @@ export async function peersCommand (opts: { config?: string, json?: boolean }): 
   process.stdout.write(await renderPeers(reply, Date.now()) + '\n')
 }
 
+/** One GPU with its free memory: `GPU0 A100 31.2/40 GB free`, `GPU1 A100 held whole`. */
+export function gpuLine (g: PeersReply['peers'][number]['gpus'][number], i: number): string {
+  const gbs = (mb: number): string => (mb / 1024).toFixed(1).replace(/\.0$/, '')
+  const name = g.model === 'GPU' ? `GPU${i}` : `GPU${i} ${g.model}`
+  if (g.whole === true) return `${name} held whole`
+  if (g.memoryMB > 0 && g.freeMemoryMB !== undefined) return `${name} ${gbs(g.freeMemoryMB)}/${gbs(g.memoryMB)} GB free`
+  return g.memoryMB > 0 ? `${name} ${gbs(g.memoryMB)} GB` : `${name} free`
+}
+
 export async function renderPeers (reply: PeersReply, now: number): Promise<string> {
   const { default: Table } = await import('cli-table3')
   const table = new Table({
@@ -28,7 +37,7 @@ export async function renderPeers (reply: PeersReply, now: number): Promise<stri
       hostPort(p.addrs),
       `${num(p.free.cpu)}/${num(p.capacity.cpu)}`,
       `${gb(p.free.memoryMB)}/${gb(p.capacity.memoryMB)}`,
-      [p.capacity.gpu > 0 ? `${num(p.free.gpu)}/${num(p.capacity.gpu)}` : '-', ...custom].join('\n'),
+      [p.capacity.gpu > 0 ? `${num(p.free.gpu)}/${num(p.capacity.gpu)}` : '-', ...p.gpus.map(gpuLine), ...custom].join('\n'),
       `${num(p.load.avg1)} (${Math.round(p.load.cpuBusy)}%)`,
       `${p.tasks.running}/${p.tasks.queued}`,
       num(p.speed),

@@ -160,7 +160,7 @@ export class ExecRunner implements TaskRunner {
       MESHWORK_SCRATCH_DIR: dir,
       MESHWORK_UPSTREAM_FILE: join(dir, UPSTREAM_FILE),
       MESHWORK_CHECKPOINT_DIR: join(dir, CHECKPOINT_DIR)
-    }, gpuEnv(req.gpus ?? [], this.#gpuIds))
+    }, gpuEnv(req.gpus ?? [], this.#gpuIds, req.gpuMemoryMB))
     let child: ChildProcess
     try {
       child = spawn(file, args, { argv0, cwd: dir, env, detached: true, stdio: ['pipe', 'pipe', 'pipe'] })

@@ -63,6 +63,8 @@ export interface HandlerContext {
    * them in `CUDA_VISIBLE_DEVICES` instead.
    */
   gpus: number[]
+  /** GPU memory (MB) it may use on each of `gpus`: its share of a device, or its whole devices' memory; absent when unknown. */
+  gpuMemoryMB?: number
   /**
    * The object kept under `key` in this worker thread, or `load()`'s, which is
    * then kept for later tasks (e.g. a model session:
@@ -374,6 +376,7 @@ function contextOf (req: RunRequest): WorkerTask['context'] {
   }
   if (req.count !== undefined) ctx.count = req.count
   if (req.restored !== undefined) ctx.restored = req.restored
+  if (req.gpuMemoryMB !== undefined) ctx.gpuMemoryMB = req.gpuMemoryMB
   return ctx
 }
 

@@ -31,6 +31,12 @@ export interface BidderView {
   queueAheadMs?: number
   /** As `queueAheadMs`, for a task of this rank: queued work of lower rank starts after it. */
   queueAheadFor?: (rankMs: number) => number
+  /**
+   * This peer's GPU devices as they are now (a copy the bidder may take from):
+   * a GPU task bids to start now only if a device has room for it — whole
+   * devices, or free memory on one for a share — not just the ledger's totals.
+   */
+  gpus?: { take: (n: number, memoryMB: number) => number[] | undefined }
 }
 
 export interface TaskBid { task: OpenTask, etaMs: number, slot: 'now' | 'queue', demand: Units }
@@ -78,7 +84,7 @@ export function decideBids (tasks: OpenTask[], view: BidderView, solver: LpSolve
     else skipped.push({ taskId: t.id, reason })
   }
   // now: work that can start at once.
-  const now = choose(capable, view.freeNow, t => etaMs(t, view.speed, 0), solver, view.self.id, toUnits(view.self.capacity))
+  const now = onDevices(choose(capable, view.freeNow, t => etaMs(t, view.speed, 0), solver, view.self.id, toUnits(view.self.capacity)), view.gpus)
   const taken = new Set(now.map(b => b.task))
   // queue: what is left, behind running work.
   const rest = capable.filter(t => !taken.has(t))
@@ -97,6 +103,16 @@ export function decideBids (tasks: OpenTask[], view: BidderView, solver: LpSolve
     bids: [...now.map(b => ({ ...b, slot: 'now' as const })), ...queued.map(b => ({ ...b, slot: 'queue' as const }))],
     skipped
   }
+}
+
+/** The bids for GPU tasks that some device has room for now, placed in turn; the rest can still queue. */
+function onDevices<B extends { task: OpenTask }> (bids: B[], gpus: BidderView['gpus']): B[] {
+  if (gpus === undefined) return bids
+  return bids.filter(b => {
+    const n = Math.max(0, Math.ceil(b.task.demand.gpu))
+    const m = b.task.demand.gpuMemoryMB ?? 0
+    return (n === 0 && m <= 0) || gpus.take(n, m) !== undefined
+  })
 }
 
 /** The median expected work of a call's tasks: what sizes the queue for them. */

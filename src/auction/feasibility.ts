@@ -14,6 +14,8 @@ export interface PeerAbility {
   id: string
   capacity: Resources
   caps: ResourceAd['caps']
+  /** Its GPUs one by one (memory 0 = unknown, so no shares); absent: per-device memory is not judged (the planner's capacity-free view). */
+  gpus?: ReadonlyArray<{ memoryMB: number }>
 }
 
 export type ShortfallKind = 'excluded' | 'untrusted' | 'kind' | 'handler' | 'program' | 'tag' | 'resource'
@@ -40,6 +42,13 @@ export function shortfall (peer: PeerAbility, req: Requirements, ctx: Feasibilit
   if (d.cpu > peer.capacity.cpu) return { kind: 'resource', detail: `cpu ≥ ${d.cpu}` }
   if (d.memoryMB > peer.capacity.memoryMB) return { kind: 'resource', detail: `memoryMB ≥ ${d.memoryMB}` }
   if (d.gpu > peer.capacity.gpu) return { kind: 'resource', detail: `gpu ≥ ${d.gpu}` }
+  const gpuMemory = d.gpuMemoryMB ?? 0
+  if (gpuMemory > 0 && peer.gpus !== undefined) {
+    // Per device: a share needs one device with that much memory, whole devices each need it.
+    const need = Math.max(1, Math.ceil(d.gpu))
+    const big = (peer.gpus ?? []).filter(g => g.memoryMB >= gpuMemory).length
+    if (big < need) return { kind: 'resource', detail: need === 1 ? `a GPU with ≥ ${gpuMemory} MB memory` : `${need} GPUs with ≥ ${gpuMemory} MB memory each` }
+  }
   for (const [k, v] of Object.entries(d.custom)) if (v > (peer.capacity.custom[k] ?? 0)) return { kind: 'resource', detail: `${k} ≥ ${v}` }
   return undefined
 }

@@ -10,7 +10,7 @@ import { attemptRefOf } from '../../protocols/task.ts'
 import { describeShortfall, shortfall, type PeerAbility } from '../auction/feasibility.ts'
 import { requirementsOfAward } from '../auction/requirements.ts'
 import { attemptKey, type AttemptKey } from '../keys.ts'
-import type { GpuDevices } from './gpu-devices.ts'
+import { gpuNeed, type GpuDevices } from './gpu-devices.ts'
 import { toUnits, type Ledger } from '../resources/ledger.ts'
 
 /** One attempt this peer has accepted: queued, or running. */
@@ -30,6 +30,10 @@ export interface Attempt {
   checkpointBlobs?: BlobRef[]
   /** The GPUs (device numbers on this peer) the attempt holds while it runs. */
   gpus?: number[]
+  /** With `gpus`: MB of the one device's memory it holds as a share (it holds the devices whole when absent). */
+  gpuShareMB?: number
+  /** GPU memory (MB) the attempt may use on each of its devices: its share, or the least memory of its whole devices; absent when unknown. */
+  gpuMemoryMB?: number
 }
 
 export interface AdmissionDeps {
@@ -74,8 +78,12 @@ export class Admission {
       const attempt: Attempt = { key, origin, jobId: msg.jobId, task, state: 'queued', abort: new AbortController() }
       this.#attempts.set(key, attempt)
       accepted.push(attemptRefOf(task))
-      if (slot === 'now') this.#start(attempt)
-      else this.#enqueue(attempt)
+      if (slot === 'now' && this.#devicesFit(attempt)) this.#start(attempt)
+      else {
+        // Room in the totals but on no single GPU (shares spread over cards): it waits for a device.
+        if (slot === 'now') ledger.demote(key)
+        this.#enqueue(attempt)
+      }
     }
     return { accepted, rejected }
   }
@@ -90,22 +98,37 @@ export class Admission {
   finish (a: Attempt): void {
     this.#attempts.delete(a.key)
     this.#d.ledger.release(a.key)
-    if (a.gpus !== undefined) this.#d.gpus.give(a.gpus)
+    if (a.gpus !== undefined) this.#d.gpus.give(a.gpus, a.gpuShareMB)
     a.gpus = undefined
+    a.gpuShareMB = undefined
+    a.gpuMemoryMB = undefined
     const qi = this.#queue.indexOf(a.key)
     if (qi >= 0) this.#queue.splice(qi, 1)
     this.#d.released()
   }
 
-  /** Start an attempt the ledger has room for now, with its GPUs. */
+  /** Do the GPU devices have room for the attempt now (whole devices, or a share of one)? */
+  #devicesFit (a: Attempt): boolean {
+    const { n, memoryMB } = gpuNeed(a.task.demand)
+    return this.#d.gpus.fits(n, memoryMB)
+  }
+
+  /** Start an attempt the ledger and the devices have room for now, with its GPUs. */
   #start (a: Attempt): void {
-    const want = Math.ceil(a.task.demand.gpu)
-    if (want > 0) {
-      a.gpus = this.#d.gpus.take(want)
+    const { n, memoryMB } = gpuNeed(a.task.demand)
+    if (n > 0 || memoryMB > 0) {
+      a.gpus = this.#d.gpus.take(n, memoryMB)
       if (a.gpus === undefined) {
-        // The ledger counted room the devices do not have: run without, and say so.
-        this.#d.warn({ jobId: a.jobId, taskId: a.task.taskId, want, devices: this.#d.gpus.count, held: this.#d.gpus.held }, 'no free GPU device for an attempt the ledger admitted')
+        // Checked just before: should never happen. Run without, and say so.
+        this.#d.warn({ jobId: a.jobId, taskId: a.task.taskId, want: n, memoryMB, devices: this.#d.gpus.count, held: this.#d.gpus.held }, 'no free GPU device for an attempt the ledger admitted')
         a.gpus = []
+      } else if (n === 0) {
+        a.gpuShareMB = memoryMB
+        a.gpuMemoryMB = memoryMB
+      } else {
+        const state = this.#d.gpus.state()
+        const least = Math.min(...a.gpus.map(i => state[i]?.memoryMB ?? 0))
+        if (least > 0) a.gpuMemoryMB = least
       }
     }
     this.#d.start(a)
@@ -134,6 +157,12 @@ export class Admission {
       const a = this.#attempts.get(this.#queue[i]!)
       if (a === undefined) { this.#queue.splice(i, 1); continue }
       if (this.#d.ledger.promote(a.key)) {
+        if (!this.#devicesFit(a)) {
+          // The totals have room, no device does yet: stay queued, let smaller ones past.
+          this.#d.ledger.demote(a.key)
+          i++
+          continue
+        }
         this.#queue.splice(i, 1)
         this.#start(a)
       } else {

@@ -13,6 +13,7 @@ import type { LpSolver } from '../auction/lp.ts'
 import { acceptsOrigin } from '../auction/requirements.ts'
 import { attemptKey, type AttemptKey } from '../keys.ts'
 import { fitsIn, queueDepthFor, toUnits, type Ledger } from '../resources/ledger.ts'
+import type { GpuDevices } from './gpu-devices.ts'
 
 export interface BidDeskDeps {
   clock: Clock
@@ -34,6 +35,8 @@ export interface BidDeskDeps {
   /** Why this peer takes no work now (load shift), if it does not. */
   yieldReason: () => string | undefined
   counts: () => { running: number, queued: number }
+  /** A copy of this peer's GPU devices as they are now, for the bidder to place shares on. */
+  gpus?: () => GpuDevices
 }
 
 export class BidDesk {
@@ -86,6 +89,7 @@ export class BidDesk {
       speed: this.#d.speed,
       freeNow: ledger.freeNow(),
       queueRoom: ledger.queueRoom(depth),
+      ...(this.#d.gpus !== undefined ? { gpus: this.#d.gpus() } : {}),
       queueWaitMs,
       queueAheadFor: rankMs => {
         // Once per rank per call: a fan-out's tasks share one, and each lookup walks the queue.

@@ -20,7 +20,7 @@ import type { LoadSample } from '../resources/capacity.ts'
 import { Admission, type Attempt } from './admission.ts'
 import { runAttempt } from './attempt-runner.ts'
 import { BidDesk } from './bid-desk.ts'
-import { GpuDevices } from './gpu-devices.ts'
+import { GpuDevices, type GpuDeviceState } from './gpu-devices.ts'
 import type { BlobStore } from './blob-store.ts'
 import { LoadShift, type LoadShiftInit } from './load-shift.ts'
 import type { OutboxStore } from './outbox.ts'
@@ -55,6 +55,8 @@ export interface ExecutorComponents {
 
 export interface ExecutorInit {
   capacity: PeerAbility['capacity']
+  /** Each GPU's memory in MB (0 = unknown), device 0 first; absent: `capacity.gpu` devices of unknown memory. */
+  gpuMemoryMB?: readonly number[]
   speed: number
   queueDepth: number
   heartbeatMs: number
@@ -71,6 +73,7 @@ export class Executor {
   readonly #init: ExecutorInit
   readonly #bids: BidDesk
   readonly #admission: Admission
+  readonly #gpus: GpuDevices
   readonly #outbox: ResultOutbox
   readonly #loadShift: LoadShift | undefined
   /** Recent attempt durations (ms), for the queue-wait estimate in bids. */
@@ -86,9 +89,10 @@ export class Executor {
     this.#init = init
     this.ledger = new Ledger(init.capacity, ledgerQueueDepth(init.queueDepth))
     const released = (): void => { this.#released() }
+    this.#gpus = new GpuDevices(init.gpuMemoryMB ?? init.capacity.gpu)
     this.#admission = new Admission({
       ledger: this.ledger,
-      gpus: new GpuDevices(init.capacity.gpu),
+      gpus: this.#gpus,
       warn: (fields, msg) => { c.logger.warn(fields, msg) },
       ability: c.ability,
       start: a => { this.#start(a) },
@@ -107,7 +111,8 @@ export class Executor {
       typicalMs: () => this.#typicalMs(),
       queueAheadMs: (ms, rankMs) => this.#admission.queueAheadMs(ms, rankMs),
       yieldReason: () => this.yieldReason,
-      counts: () => this.counts()
+      counts: () => this.counts(),
+      gpus: () => this.#gpus.clone()
     })
     this.#outbox = new ResultOutbox({
       self: c.ability().id,
@@ -162,6 +167,9 @@ export class Executor {
 
   /** Free capacity as Resources (for ads). */
   free (): PeerAbility['capacity'] { return fromUnits(this.ledger.freeNow()) }
+
+  /** Each GPU device, with the memory running attempts leave free (for ads and `mesh peers`). */
+  gpuState (): GpuDeviceState[] { return this.#gpus.state() }
 
   /** A call for bids arrived (from gossip, or from this peer's own origin). */
   onCallForBids (cfb: CallForBids): void {

@@ -38,6 +38,13 @@ export interface RunRequest {
    * `CUDA_VISIBLE_DEVICES`; handlers get them in their context.
    */
   gpus?: number[]
+  /**
+   * GPU memory (MB) the attempt may use on each of its GPUs: its share of one
+   * device (`gpuMemoryMB` with `gpu` 0), or the least memory of its whole
+   * devices when known. Exec tasks get it as `MESHWORK_GPU_MEMORY_MB`, handlers
+   * as `ctx.gpuMemoryMB`, to size their memory arena by.
+   */
+  gpuMemoryMB?: number
 }
 
 export interface ExecRequest {

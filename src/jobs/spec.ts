@@ -43,7 +43,15 @@ export const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/
 
 // ---------------------------------------------------------------- the types
 
-export interface TaskResources { cpu: number, memoryMB: number, gpu: number, custom: Record<string, number> }
+export interface TaskResources {
+  cpu: number
+  memoryMB: number
+  /** Whole GPUs. */
+  gpu: number
+  /** GPU memory, MB: a share of one GPU when `gpu` is 0, else the least memory each of its GPUs must have. */
+  gpuMemoryMB?: number
+  custom: Record<string, number>
+}
 
 interface TaskSpecBase {
   resources: TaskResources
@@ -120,6 +128,7 @@ const resourcesSchema = z.strictObject({
   cpu: z.number().positive({ error: 'must be > 0' }).max(JOB_LIMITS.maxCpu, { error: `must be at most ${JOB_LIMITS.maxCpu} cores` }).default(1),
   memoryMB: z.number().int({ error: 'must be a whole number of MB' }).min(0, { error: 'must be ≥ 0' }).max(AD_LIMITS.maxQuantity).default(0),
   gpu: z.number().int({ error: 'must be a whole number of GPUs' }).min(0, { error: 'must be ≥ 0' }).max(AD_LIMITS.maxQuantity).default(0),
+  gpuMemoryMB: z.number({ error: 'must be a whole number of MB' }).int({ error: 'must be a whole number of MB' }).min(0, { error: 'must be ≥ 0' }).max(AD_LIMITS.maxQuantity).optional(),
   custom: z.record(
     z.string().regex(RESOURCE_NAME, { error: 'resource names use letters, digits and _ . : - (1–64 chars)' }),
     z.number().min(0, { error: 'must be ≥ 0' }).max(AD_LIMITS.maxQuantity)

@@ -3,7 +3,7 @@
  * set in config) minus the reserve kept for the machine's owner. Free = capacity
  * minus what mesh work holds (nothing yet: tasks arrive with the auction).
  */
-import type { GpuInfo, Resources } from '../../protocols/resources.ts'
+import { LIMITS as AD_LIMITS, type GpuInfo, type Resources } from '../../protocols/resources.ts'
 import type { MeshConfig } from '../config.ts'
 
 /** The machine as probed once at start-up (`node/resources/probe.ts`). */
@@ -41,15 +41,33 @@ export interface ResourceProbe {
   load: () => LoadSample
 }
 
+/**
+ * This peer's GPUs one by one (docs/ARCHITECTURE.md §8): the probed ones, or
+ * with a declared `resources.gpu: N` devices 0…N-1 (named as probed where the
+ * probe saw them); memory from `resources.gpuMemoryMB` when set (one number
+ * for all, or one per device), else as probed, else 0 (unknown).
+ */
+export function gpuDevices (machine: MachineInfo, cfg: Pick<MeshConfig['resources'], 'gpu' | 'gpuMemoryMB'>): GpuInfo[] {
+  const count = Math.min(cfg.gpu === 'auto' ? machine.gpus.length : cfg.gpu, AD_LIMITS.maxGpus)
+  const declared = cfg.gpuMemoryMB
+  return Array.from({ length: count }, (_, i) => {
+    const probed = machine.gpus[i]
+    const memoryMB = typeof declared === 'number' ? declared : declared?.[i] ?? probed?.memoryMB ?? 0
+    return { model: probed?.model ?? 'GPU', memoryMB }
+  })
+}
+
 export function computeCapacity (machine: MachineInfo, cfg: MeshConfig['resources']): Resources {
   const cpu = cfg.cpu === 'auto' ? machine.cpuCores : cfg.cpu
   const memoryMB = cfg.memoryMB === 'auto' ? machine.memoryMB : cfg.memoryMB
   const gpu = cfg.gpu === 'auto' ? machine.gpus.length : cfg.gpu
+  const gpuMemoryMB = gpu > 0 ? gpuDevices(machine, cfg).reduce((sum, g) => sum + g.memoryMB, 0) : 0
   return {
     // Milli-core precision: enough for any real reserve, and free of float dust.
     cpu: Math.max(0, Math.round((cpu - cfg.reserve.cpu) * 1000) / 1000),
     memoryMB: Math.max(0, Math.floor(memoryMB - cfg.reserve.memoryMB)),
     gpu,
+    ...(gpuMemoryMB > 0 ? { gpuMemoryMB } : {}),
     custom: { ...cfg.custom }
   }
 }
@@ -65,6 +83,7 @@ export function isSignificantChange (before: Resources, after: Resources, capaci
   if (moved(before.cpu, after.cpu, capacity.cpu)) return true
   if (moved(before.memoryMB, after.memoryMB, capacity.memoryMB)) return true
   if (moved(before.gpu, after.gpu, capacity.gpu)) return true
+  if (moved(before.gpuMemoryMB ?? 0, after.gpuMemoryMB ?? 0, capacity.gpuMemoryMB ?? 0)) return true
   const names = new Set([...Object.keys(before.custom), ...Object.keys(after.custom)])
   for (const n of names) {
     if (moved(before.custom[n] ?? 0, after.custom[n] ?? 0, capacity.custom[n] ?? 0)) return true

@@ -17,6 +17,9 @@ const SCALE = 1000
 
 export function toUnits (r: Resources): Units {
   const u: Units = new Map([['cpu', Math.round(r.cpu * SCALE)], ['memoryMB', Math.round(r.memoryMB * SCALE)], ['gpu', Math.round(r.gpu * SCALE)]])
+  // GPU memory as one total: capacity is the sum over devices, a demand counts its
+  // per-device need once. Which device has room is GpuDevices' to say, when the attempt starts.
+  if (r.gpuMemoryMB !== undefined && r.gpuMemoryMB > 0) u.set('gpuMemoryMB', Math.round(r.gpuMemoryMB * SCALE))
   for (const [k, v] of Object.entries(r.custom)) u.set(`custom:${k}`, Math.round(v * SCALE))
   return u
 }
@@ -24,7 +27,14 @@ export function toUnits (r: Resources): Units {
 export function fromUnits (u: Units): Resources {
   const custom: Record<string, number> = {}
   for (const [k, v] of u) if (k.startsWith('custom:')) custom[k.slice(7)] = v / SCALE
-  return { cpu: (u.get('cpu') ?? 0) / SCALE, memoryMB: Math.floor((u.get('memoryMB') ?? 0) / SCALE), gpu: (u.get('gpu') ?? 0) / SCALE, custom }
+  const gpuMemory = u.get('gpuMemoryMB')
+  return {
+    cpu: (u.get('cpu') ?? 0) / SCALE,
+    memoryMB: Math.floor((u.get('memoryMB') ?? 0) / SCALE),
+    gpu: (u.get('gpu') ?? 0) / SCALE,
+    ...(gpuMemory !== undefined ? { gpuMemoryMB: Math.max(0, Math.floor(gpuMemory / SCALE)) } : {}),
+    custom
+  }
 }
 
 /** Does `demand` fit in `room` in every resource? (A resource absent from `room` has none.) */
@@ -154,6 +164,20 @@ export class Ledger {
     }
     e.slot = 'now'
     add(this.#used.now, e.demand, 1)
+    return true
+  }
+
+  /**
+   * Move a running reservation back to the queue: the attempt fitted the
+   * totals but no GPU device has room for it yet (GpuDevices). It was
+   * admitted already, so it goes back even past the queue's room.
+   */
+  demote (key: string): boolean {
+    const e = this.#entries.get(key)
+    if (e === undefined || e.kind !== 'reserved' || e.slot !== 'now') return false
+    add(this.#used.now, e.demand, -1)
+    e.slot = 'queue'
+    add(this.#used.queue, e.demand, 1)
     return true
   }
 
