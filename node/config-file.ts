@@ -19,6 +19,7 @@ export function resolvePaths (config: MeshConfig, baseDir: string): MeshConfig {
     ...config,
     dataDir: fix(config.dataDir),
     swarmKeyFile: config.swarmKeyFile === null ? null : fix(config.swarmKeyFile),
+    cache: { ...config.cache, dir: config.cache.dir === null ? null : fix(config.cache.dir) },
     executor: { ...config.executor, handlers }
   }
 }

@@ -52,6 +52,27 @@ export async function readJobFiles (spec: unknown, baseDir: string): Promise<Rec
   return files
 }
 
+/**
+ * The spec with every artifact named by a relative path made absolute against
+ * `baseDir` (the job file's folder), so the daemon that reads them finds the
+ * files the user meant. Other values are left as they are, for validation.
+ */
+export function absoluteArtifactPaths (spec: unknown, baseDir: string): unknown {
+  if (!isObject(spec) || !isObject(spec.tasks)) return spec
+  const tasks: Record<string, unknown> = {}
+  for (const [name, t] of Object.entries(spec.tasks)) {
+    if (!isObject(t) || !isObject(t.artifacts)) { tasks[name] = t; continue }
+    const artifacts: Record<string, unknown> = {}
+    for (const [a, src] of Object.entries(t.artifacts)) {
+      if (typeof src === 'string') artifacts[a] = resolve(baseDir, src)
+      else if (isObject(src) && typeof src.path === 'string') artifacts[a] = { ...src, path: resolve(baseDir, src.path) }
+      else artifacts[a] = src
+    }
+    tasks[name] = { ...t, artifacts }
+  }
+  return { ...spec, tasks }
+}
+
 function isObject (v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v)
 }

@@ -8,7 +8,8 @@
  *   console.log(peer.peers())
  *   await peer.stop()
  */
-import { mkdir, readFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import type { Logger as Pino } from 'pino'
 import { parseConfig, type MeshConfig, type MeshConfigInput } from '../src/config.ts'
@@ -35,6 +36,11 @@ import { HandlerRunner, type HandlerFn } from './execution/handler-runner.ts'
 import { PeerRunner } from './execution/runner.ts'
 import { readJobFiles } from './job-files.ts'
 import { Libp2pBlobStore } from './libp2p/blobs.ts'
+import { ArtifactCache } from './artifacts/cache.ts'
+import { PeerArtifacts } from './artifacts/store.ts'
+import { pinWhileLive, resolveArtifacts } from './artifacts/submit.ts'
+import { openArtifactChannel, serveArtifacts } from './artifacts/wire.ts'
+import { LIMITS as AD_LIMITS } from '../protocols/resources.ts'
 import { openStore } from './storage/db.ts'
 import { DiskBlobBackend } from './storage/disk-blobs.ts'
 import { LmdbJournal } from './storage/lmdb-journal.ts'
@@ -75,6 +81,7 @@ export class Peer {
   readonly log: Pino
   readonly runner: PeerRunner
   readonly blobs: Libp2pBlobStore
+  readonly artifacts: PeerArtifacts
   readonly #keeper: BootstrapKeeper
   #stopMdns: (() => void) | undefined
   #state: 'new' | 'started' | 'stopped' = 'new'
@@ -82,8 +89,9 @@ export class Peer {
   readonly #closeStorage: () => Promise<void>
   readonly #solver: LazyLpSolver
 
-  constructor (parts: { config: MeshConfig, libp2p: MeshLibp2p, core: MeshPeer, log: Pino, keeper: BootstrapKeeper, runner: PeerRunner, blobs: Libp2pBlobStore, closeStorage: () => Promise<void>, solver: LazyLpSolver }) {
+  constructor (parts: { config: MeshConfig, libp2p: MeshLibp2p, core: MeshPeer, log: Pino, keeper: BootstrapKeeper, runner: PeerRunner, blobs: Libp2pBlobStore, artifacts: PeerArtifacts, closeStorage: () => Promise<void>, solver: LazyLpSolver }) {
     this.#solver = parts.solver
+    this.artifacts = parts.artifacts
     this.runner = parts.runner
     this.blobs = parts.blobs
     this.#closeStorage = parts.closeStorage
@@ -102,6 +110,7 @@ export class Peer {
     this.#state = 'started'
     await this.libp2p.start()
     await this.blobs.start()
+    await serveArtifacts(this.libp2p, this.artifacts, coreLogger(this.log))
     if (this.config.mdns) this.#stopMdns = dialMdnsDiscoveries(this.libp2p, coreLogger(this.log))
     this.core.start()
     this.#keeper.start()
@@ -146,14 +155,22 @@ export class Peer {
    * the job is journaled. Exec input files are read now.
    */
   async submit (spec: JobSpecInput, opts: SubmitOptions = {}): Promise<JobView> {
-    const parsed = parseJobSpec(spec)
-    const files = opts.files ?? await readJobFiles(parsed, opts.baseDir ?? process.cwd())
+    const baseDir = opts.baseDir ?? process.cwd()
+    const parsed = await resolveArtifacts(parseJobSpec(spec), baseDir, this.artifacts, id => this.#holders(id))
+    const files = opts.files ?? await readJobFiles(parsed, baseDir)
     const stored = storeJobFiles(files, this.blobs)
     // Input blobs are on disk before the journal names them.
     await this.blobs.flush()
     // This peer bids for its own jobs: the bid LP must be loaded first.
     await this.#solver.load()
-    return await this.core.submit(parsed, stored)
+    const job = await this.core.submit(parsed, stored)
+    pinWhileLive(job, this.artifacts)
+    return job
+  }
+
+  /** Live peers whose ads say they hold the artifact with this ad id. */
+  #holders (adId: string): string[] {
+    return holdersOf(this.core, adId)
   }
 
   job (id: string): JobView | undefined { return this.core.origin.job(id) }
@@ -212,12 +229,27 @@ export async function createPeer (opts: CreatePeerOptions = {}): Promise<Peer> {
   const blobs = new Libp2pBlobStore(libp2p, logger, store === undefined
     ? undefined
     : await DiskBlobBackend.open(config.dataDir, { fsync: config.durability === 'power', onError: err => { logger.error({ err: err.message }, 'blob store') } }))
+  // An ephemeral peer caches artifacts in a temporary folder of its own.
+  const tempCache = config.cache.dir === null && opts.ephemeral === true ? await mkdtemp(join(tmpdir(), 'meshwork-artifacts-')) : undefined
+  const cacheDir = config.cache.dir ?? tempCache ?? join(config.dataDir, 'artifacts')
+  const cache = await ArtifactCache.open(cacheDir, config.cache.maxMB * 1024 * 1024, { onError: (err, what) => { logger.warn({ err: err.message, what }, 'artifact cache') } })
+  const late: { core?: MeshPeer } = {}
+  const artifacts = new PeerArtifacts({
+    cache,
+    openChannel: async peer => await openArtifactChannel(libp2p, peer),
+    holders: id => late.core === undefined ? [] : holdersOf(late.core, id),
+    self: libp2p.peerId.toString(),
+    log: logger
+  })
   const journal: Journal = opts.journal ?? (store === undefined ? new MemoryJournal() : new LmdbJournal(store))
   const outbox: OutboxStore = store === undefined ? new MemoryOutboxStore() : new LmdbOutboxStore(store)
-  const core = new MeshPeer({
+  const core = late.core = new MeshPeer({
     transport, clock: systemClock, logger, probe, runner, blobs, journal, outbox,
     solver,
-    handlerNames: () => handlers.names()
+    handlerNames: () => handlers.names(),
+    artifacts,
+    setupMs: t => artifacts.setupMs(t),
+    adExtras: () => ({ ...artifacts.adFields(AD_LIMITS.maxArtifacts), warm: handlers.warmKeys().slice(0, AD_LIMITS.maxWarm) })
   }, config)
   // Observation for the gossip benchmark: when each ad is taken into this
   // peer's table. Only at log level trace; otherwise nothing is registered.
@@ -228,8 +260,19 @@ export async function createPeer (opts: CreatePeerOptions = {}): Promise<Peer> {
   const saved = await journal.load()
   if (saved.jobs.some(j => j.end === undefined)) await solver.load()
   core.origin.restore(saved)
+  for (const job of core.origin.jobs()) if (job.endedAt === undefined) pinWhileLive(job, artifacts)
   const keeper = new BootstrapKeeper(libp2p, config.bootstrap, logger)
-  return new Peer({ config, libp2p, core, log, keeper, runner, blobs, closeStorage: async () => { await journal.close?.(); await outbox.close?.() }, solver })
+  return new Peer({ config, libp2p, core, log, keeper, runner, blobs, artifacts, closeStorage: async () => {
+    await journal.close?.()
+    await outbox.close?.()
+    if (tempCache !== undefined) await rm(tempCache, { recursive: true, force: true })
+  },
+  solver })
+}
+
+/** Live peers whose ads list the artifact id. */
+function holdersOf (core: MeshPeer, adId: string): string[] {
+  return core.membership.table.alive().filter(e => e.ad.artifacts?.includes(adId) === true).map(e => e.id)
 }
 
 /** The origin keeps a job's input files (inline when small, else as blobs) so any executor can fetch them. */

@@ -21,7 +21,9 @@ export const AUCTION_LIMITS = {
   maxBidBytes: 64 * 1024,
   maxIdLength: 160,
   maxExclude: 32,
-  maxReasonLength: 256
+  maxReasonLength: 256,
+  /** Artifacts named per open task (the largest ones: what decides the fetch time). */
+  maxArtifacts: 8
 } as const
 
 const id = z.string().min(1).max(AUCTION_LIMITS.maxIdLength)
@@ -57,7 +59,13 @@ export const openTaskSchema = z.object({
   /** How long the task has been waiting to run (ms): the ageing term of its value. */
   ageMs: z.number().finite().min(0),
   /** Peers that must not bid (the task failed or was lost there). */
-  exclude: z.array(peerId).max(AUCTION_LIMITS.maxExclude)
+  exclude: z.array(peerId).max(AUCTION_LIMITS.maxExclude),
+  /**
+   * The task's largest artifacts, by ad id (the first 16 hex digits of the
+   * sha-256) and size: a bidder that lacks one adds the time to fetch it to
+   * its ETA (optional in v1).
+   */
+  artifacts: z.array(z.object({ id: z.string().regex(/^[0-9a-f]{16}$/), size: z.number().int().min(0) })).max(AUCTION_LIMITS.maxArtifacts).optional()
 })
 export type OpenTask = z.infer<typeof openTaskSchema>
 

@@ -29,6 +29,9 @@ export const LIMITS = {
   maxHandlers: 64,
   maxCommands: 64,
   maxTags: 32,
+  /** Artifact ids in an ad: 64 × 17 bytes ≈ 1 KiB. */
+  maxArtifacts: 64,
+  maxWarm: 16,
   maxNameLength: 128,
   /** No single machine has more than this many of anything we count. */
   maxQuantity: 1e9
@@ -106,7 +109,16 @@ export const resourceAdSchema = z.object({
   /** Set on the last ad of a peer that stops cleanly: mark it gone at once. */
   leaving: z.boolean().optional(),
   /** Why the peer takes no work now (load shift: its owner's work comes first). */
-  busy: z.string().max(LIMITS.maxReasonLength).optional()
+  busy: z.string().max(LIMITS.maxReasonLength).optional(),
+  /**
+   * The artifacts this peer holds in its cache, most recently used first, by
+   * ad id (the first 16 hex digits of the sha-256): who to fetch from (optional in v1).
+   */
+  artifacts: z.array(z.string().regex(/^[0-9a-f]{16}$/)).max(LIMITS.maxArtifacts).optional(),
+  /** The artifact cache: MB used and the cap (optional in v1). */
+  cache: z.object({ usedMB: quantity, maxMB: quantity }).optional(),
+  /** Keys of the models warm in this peer's handler threads, with how long each took to load (optional in v1). */
+  warm: z.array(z.object({ key: name, loadMs: quantity })).max(LIMITS.maxWarm).optional()
 }).refine(
   ad => ad.free.cpu <= ad.capacity.cpu && ad.free.memoryMB <= ad.capacity.memoryMB && ad.free.gpu <= ad.capacity.gpu &&
     (ad.free.gpuMemoryMB ?? 0) <= (ad.capacity.gpuMemoryMB ?? 0) &&

@@ -11,6 +11,7 @@
 import { z } from 'zod'
 import { decodeMessage, encodeMessage, type Decoded } from './codec.ts'
 import { resourcesSchema } from './resources.ts'
+import { MAX_ARTIFACT_BYTES } from './artifact.ts'
 
 export const TASK_PROTOCOL = '/meshwork/task/1.0.0'
 export const TASK_VERSION = 1 as const
@@ -75,7 +76,9 @@ export const awardedTaskSchema = attemptRef.extend({
    */
   rankMs: z.number().finite().min(0).optional(),
   /** The task's expected work (ms at speed 1.0, as in the call for bids): the executor's estimate of when it frees its slot (optional in v1). */
-  workMs: z.number().finite().min(0).optional()
+  workMs: z.number().finite().min(0).optional(),
+  /** Artifacts the task reads, by name; the executor gets them from its cache or from any peer that holds them (optional in v1). */
+  artifacts: z.array(z.object({ name: relPath, sha256: blobRefSchema.shape.sha256, size: z.number().int().min(0).max(MAX_ARTIFACT_BYTES) })).max(64).optional()
 })
 export type AwardedTask = z.infer<typeof awardedTaskSchema>
 
@@ -98,6 +101,10 @@ const progress = z.object({
     message: z.string().max(TASK_LIMITS.maxMessageLength).optional()
   })).max(TASK_LIMITS.maxTasksPerMessage)
 })
+/** Where the attempt's artifacts came from: bytes fetched over the network, bytes found in this peer's cache (optional in v1). */
+const artifactBytesSchema = z.object({ network: z.number().int().min(0), cache: z.number().int().min(0) })
+export type ArtifactBytes = z.infer<typeof artifactBytesSchema>
+
 export const taskResultSchema = z.discriminatedUnion('ok', [
   attemptRef.extend({
     ok: z.literal(true),
@@ -105,7 +112,8 @@ export const taskResultSchema = z.discriminatedUnion('ok', [
     /** The value, msgpack-encoded, as a blob when it is too large to inline. */
     valueBlob: blobRefSchema.optional(),
     outputs: z.record(relPath, fileDataSchema).optional(),
-    durationMs: z.number().finite().min(0)
+    durationMs: z.number().finite().min(0),
+    artifactBytes: artifactBytesSchema.optional()
   }),
   attemptRef.extend({
     ok: z.literal(false),
@@ -113,7 +121,8 @@ export const taskResultSchema = z.discriminatedUnion('ok', [
     reason: z.string().max(64),
     retryable: z.boolean(),
     value: z.unknown().optional(),
-    durationMs: z.number().finite().min(0)
+    durationMs: z.number().finite().min(0),
+    artifactBytes: artifactBytesSchema.optional()
   })
 ])
 export type TaskResult = z.infer<typeof taskResultSchema>

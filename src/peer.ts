@@ -13,10 +13,11 @@ import type { PeerState } from './membership/peer-table.ts'
 import { computeCapacity, gpuDevices, isSignificantChange, type ResourceProbe } from './resources/capacity.ts'
 import { DropCounter, type DropReason } from '../protocols/codec.ts'
 import { LIMITS as AD_LIMITS, type ResourceAd, type Resources } from '../protocols/resources.ts'
-import { AUCTION_TOPIC, BID_PROTOCOL, decodeAuctionMessage, decodeBid, encodeAuctionMessage, encodeBid, type AuctionMessage, type Bid } from '../protocols/auction.ts'
+import { AUCTION_TOPIC, BID_PROTOCOL, decodeAuctionMessage, decodeBid, encodeAuctionMessage, encodeBid, type AuctionMessage, type Bid, type OpenTask } from '../protocols/auction.ts'
 import { TASK_PROTOCOL, decodeTaskMessage, encodeTaskMessage, isForExecutor, type FileData, type TaskMessage } from '../protocols/task.ts'
 import type { PeerAbility } from './auction/feasibility.ts'
 import type { LpSolver } from './auction/lp.ts'
+import type { ArtifactStore } from './execution/artifact-store.ts'
 import type { BlobStore } from './execution/blob-store.ts'
 import { Executor } from './execution/executor.ts'
 import { MemoryOutboxStore, type OutboxStore } from './execution/outbox.ts'
@@ -41,6 +42,12 @@ export interface MeshPeerComponents {
   handlerNames: () => string[]
   /** Where finished results wait for acknowledgement (in memory unless given). */
   outbox?: OutboxStore
+  /** Where tasks' artifacts come from; absent, tasks that name artifacts fail here. */
+  artifacts?: ArtifactStore
+  /** What this peer must do before a task could start here (fetch artifacts it lacks, load a model), ms. */
+  setupMs?: (t: OpenTask) => number
+  /** What this peer's ad says about its artifact cache and warm models. */
+  adExtras?: () => Pick<ResourceAd, 'artifacts' | 'cache' | 'warm'>
 }
 
 /** One row of `mesh peers`: a peer as this peer sees it. */
@@ -66,6 +73,10 @@ export interface PeerView {
   epoch: number
   /** Why the peer takes no work now (load shift), if it does not. */
   busy?: string
+  /** Its artifact cache: MB used and the cap, and how many artifacts it advertises. */
+  cache?: { usedMB: number, maxMB: number, artifacts: number }
+  /** Models warm in its handler threads. */
+  warm?: ResourceAd['warm']
 }
 
 export interface PeerStats {
@@ -119,7 +130,9 @@ export class MeshPeer {
       onCapacityChange: () => { this.setFree(this.executor.free()) },
       ability: () => this.#ability(),
       outbox: components.outbox ?? new MemoryOutboxStore(),
-      load: () => components.probe.load()
+      load: () => components.probe.load(),
+      ...(components.artifacts !== undefined ? { artifacts: components.artifacts } : {}),
+      ...(components.setupMs !== undefined ? { setupMs: components.setupMs } : {})
     }, {
       capacity: this.capacity,
       gpuMemoryMB: this.gpus.map(g => g.memoryMB),
@@ -190,6 +203,12 @@ export class MeshPeer {
   /** Accept a validated job for this peer to be the origin of. Resolves once it is journaled. */
   async submit (spec: JobSpec, files: Record<string, FileData> = {}): Promise<JobView> {
     if (this.#state !== 'started') throw new MeshError('MESH_ERR_STATE', 'start the peer before submitting jobs')
+    for (const [name, t] of Object.entries(spec.tasks)) {
+      for (const [a, src] of Object.entries(t.artifacts)) {
+        // The core reads no files: the node peer turns paths into sha-256 references first.
+        if ('path' in src) throw new MeshError('MESH_ERR_JOB_SPEC', `tasks.${name}.artifacts.${a}: a path artifact must be read into the artifact cache before submit (the node peer does this)`)
+      }
+    }
     const now = this.#c.clock.now()
     const id = `${now.toString(36)}-${(this.#jobCounter++).toString(36)}${this.id.slice(-4).toLowerCase()}`
     return await this.origin.submit({ id, spec, origin: this.id, submittedAt: now, files })
@@ -274,8 +293,11 @@ export class MeshPeer {
   peers (): PeerView[] {
     const now = this.#c.clock.now()
     const selfAd = this.membership.lastAd
+    const ad = this.#advertise()
+    const { artifacts: _ids, cache: _cache, warm: _warm, ...body } = ad
     const self: PeerView = {
-      ...this.#advertise(),
+      ...body,
+      ...cacheView(ad),
       id: this.id,
       self: true,
       state: 'alive',
@@ -304,7 +326,8 @@ export class MeshPeer {
         speed: e.ad.speed,
         caps: e.ad.caps,
         epoch: e.ad.epoch,
-        ...(e.ad.busy !== undefined ? { busy: e.ad.busy } : {})
+        ...(e.ad.busy !== undefined ? { busy: e.ad.busy } : {}),
+        ...cacheView(e.ad)
       }))
     return [self, ...others]
   }
@@ -341,7 +364,16 @@ export class MeshPeer {
       tasks: this.executor.counts(),
       speed: probe.speed,
       caps: this.#caps(),
+      ...this.#c.adExtras?.(),
       ...(this.executor.yieldReason !== undefined ? { busy: this.executor.yieldReason.slice(0, AD_LIMITS.maxReasonLength) } : {})
     }
+  }
+}
+
+/** The cache and warm-model part of a peer's row, from its ad. */
+function cacheView (ad: Pick<ResourceAd, 'artifacts' | 'cache' | 'warm'>): Pick<PeerView, 'cache' | 'warm'> {
+  return {
+    ...(ad.cache !== undefined ? { cache: { ...ad.cache, artifacts: ad.artifacts?.length ?? 0 } } : {}),
+    ...(ad.warm !== undefined && ad.warm.length > 0 ? { warm: ad.warm } : {})
   }
 }

@@ -3,7 +3,7 @@ import { mkdir, writeFile } from 'node:fs/promises'
 import { basename, dirname, join, resolve } from 'node:path'
 import type { JobSnapshot, ResultsReply, WhyNot } from '../control/api.ts'
 import { ControlClient } from '../control/client.ts'
-import { readJobFile, readJobFiles } from '../job-files.ts'
+import { absoluteArtifactPaths, readJobFile, readJobFiles } from '../job-files.ts'
 import { color, shortId } from './format.ts'
 
 interface Common { config?: string, json?: boolean }
@@ -12,7 +12,8 @@ const out = (s: string): void => { process.stdout.write(s + '\n') }
 
 /** The daemon validates the spec; a bad one comes back as a JobSpecError naming `file`. */
 export async function submitCommand (file: string, opts: Common & { wait?: boolean }): Promise<number> {
-  const spec = await readJobFile(file)
+  // Artifacts stay on disk: the daemon (on this machine) reads them itself, by absolute path.
+  const spec = absoluteArtifactPaths(await readJobFile(file), dirname(resolve(file)))
   const files = await readJobFiles(spec, dirname(resolve(file)))
   return await submitSpec(spec, files, file, opts)
 }

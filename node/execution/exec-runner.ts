@@ -25,7 +25,7 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { accessSync, constants as fsConstants, statSync } from 'node:fs'
-import { lstat, mkdir, readFile, realpath, rm, rmdir, stat, writeFile } from 'node:fs/promises'
+import { lstat, mkdir, readFile, realpath, rm, rmdir, stat, symlink, writeFile } from 'node:fs/promises'
 import { constants as osConstants } from 'node:os'
 import { dirname, isAbsolute, join, resolve, sep } from 'node:path'
 import { StringDecoder } from 'node:string_decoder'
@@ -138,6 +138,17 @@ export class ExecRunner implements TaskRunner {
         await writeFile(abs, bytes, { mode: 0o600, flag: 'wx' })
       } catch (err) {
         return fail('error', `cannot stage input "${rel}": ${(err as Error).message}`, false)
+      }
+    }
+    // Artifacts are links to the peer's read-only cached copies: a 2 GB model is not copied per attempt.
+    for (const [rel, path] of Object.entries(req.artifacts ?? {})) {
+      const abs = inside(dir, rel)
+      if (abs === undefined) return fail('error', `artifact "${rel}" is not a relative path inside the scratch directory`, false)
+      try {
+        await mkdir(dirname(abs), { recursive: true, mode: 0o700 })
+        await symlink(path, abs)
+      } catch (err) {
+        return fail('error', `cannot stage artifact "${rel}": ${(err as Error).message}`, false)
       }
     }
     await writeFile(join(dir, UPSTREAM_FILE), upstreamJson(req.upstream), { mode: 0o600 })

@@ -66,6 +66,12 @@ export interface HandlerContext {
   /** GPU memory (MB) it may use on each of `gpus`: its share of a device, or its whole devices' memory; absent when unknown. */
   gpuMemoryMB?: number
   /**
+   * The task's artifacts (spec `artifacts`): name → a local, read-only file
+   * with its bytes, from this peer's cache or fetched just before the task
+   * started. Empty when the task names none.
+   */
+  artifacts: Record<string, string>
+  /**
    * The object kept under `key` in this worker thread, or `load()`'s, which is
    * then kept for later tasks (e.g. a model session:
    * `await ctx.warm('model:' + sha, () => InferenceSession.create(path))`).
@@ -372,7 +378,7 @@ export class HandlerRunner implements TaskRunner {
 
 function contextOf (req: RunRequest): WorkerTask['context'] {
   const ctx: WorkerTask['context'] = {
-    jobId: req.jobId, taskId: req.taskId, attempt: req.attempt, index: req.index, upstream: req.upstream, gpus: req.gpus ?? []
+    jobId: req.jobId, taskId: req.taskId, attempt: req.attempt, index: req.index, upstream: req.upstream, gpus: req.gpus ?? [], artifacts: req.artifacts ?? {}
   }
   if (req.count !== undefined) ctx.count = req.count
   if (req.restored !== undefined) ctx.restored = req.restored

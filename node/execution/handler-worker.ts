@@ -31,7 +31,7 @@ export interface WorkerTask {
   /** Export to call; `default` when the spec had no `#name`. */
   exportName: string
   input: unknown
-  context: Pick<HandlerContext, 'jobId' | 'taskId' | 'attempt' | 'index' | 'count' | 'upstream' | 'restored' | 'gpus' | 'gpuMemoryMB'>
+  context: Pick<HandlerContext, 'jobId' | 'taskId' | 'attempt' | 'index' | 'count' | 'upstream' | 'restored' | 'gpus' | 'gpuMemoryMB' | 'artifacts'>
   /** Tags this attempt's messages to the main thread, and names it in an abort. */
   attemptId: string
   /** The BroadcastChannel on which the runner posts `{ abort: attemptId }`. */

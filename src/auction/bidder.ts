@@ -32,6 +32,12 @@ export interface BidderView {
   /** As `queueAheadMs`, for a task of this rank: queued work of lower rank starts after it. */
   queueAheadFor?: (rankMs: number) => number
   /**
+   * What this peer must do before the task can start, in ms: fetch the
+   * artifacts it lacks (bytes ÷ its measured throughput), load a model that
+   * is not warm here. Absent: only `inputBytes` at an assumed LAN rate.
+   */
+  setupMs?: (t: OpenTask) => number
+  /**
    * This peer's GPU devices as they are now (a copy the bidder may take from):
    * a GPU task bids to start now only if a device has room for it — whole
    * devices, or free memory on one for a share — not just the ledger's totals.
@@ -70,8 +76,8 @@ export function taskValue (t: OpenTask): number {
  */
 const SCARCITY = 16
 
-export function etaMs (t: OpenTask, speed: number, waitMs: number): number {
-  return waitMs + t.workMs / Math.max(speed, 0.01) + t.inputBytes / BYTES_PER_MS
+export function etaMs (t: OpenTask, speed: number, waitMs: number, setupMs = 0): number {
+  return waitMs + t.workMs / Math.max(speed, 0.01) + t.inputBytes / BYTES_PER_MS + setupMs
 }
 
 export function decideBids (tasks: OpenTask[], view: BidderView, solver: LpSolver): BidDecision {
@@ -83,14 +89,15 @@ export function decideBids (tasks: OpenTask[], view: BidderView, solver: LpSolve
     if (reason === undefined) capable.push(t)
     else skipped.push({ taskId: t.id, reason })
   }
+  const setup = (t: OpenTask): number => view.setupMs?.(t) ?? 0
   // now: work that can start at once.
-  const now = onDevices(choose(capable, view.freeNow, t => etaMs(t, view.speed, 0), solver, view.self.id, toUnits(view.self.capacity)), view.gpus)
+  const now = onDevices(choose(capable, view.freeNow, t => etaMs(t, view.speed, 0, setup(t)), solver, view.self.id, toUnits(view.self.capacity)), view.gpus)
   const taken = new Set(now.map(b => b.task))
   // queue: what is left, behind running work.
   const rest = capable.filter(t => !taken.has(t))
   const ahead = (t: OpenTask): number => view.queueAheadFor?.(t.rankMs ?? t.workMs) ?? view.queueAheadMs ?? 0
   const waitMs = (t: OpenTask): number => (view.queueWaitMs ?? t.workMs / Math.max(view.speed, 0.01)) + ahead(t)
-  const queued = choose(rest, view.queueRoom, t => etaMs(t, view.speed, waitMs(t)), solver, view.self.id, toUnits(view.self.capacity))
+  const queued = choose(rest, view.queueRoom, t => etaMs(t, view.speed, waitMs(t), setup(t)), solver, view.self.id, toUnits(view.self.capacity))
   // Each queued task also waits for the ones chosen before it, spread over the cores: deep
   // queues of short tasks then bid honest, rising ETAs, and the origin spreads them over peers.
   const cores = (view.self.capacity.cpu > 0 ? view.self.capacity.cpu : 1) * Math.max(view.speed, 0.01)

@@ -7,6 +7,7 @@
 import { TASK_LIMITS, attemptRefOf, taskMsg, type BlobRef, type CheckpointMsg, type FileData } from '../../protocols/task.ts'
 import { encodeMessage } from '../../protocols/codec.ts'
 import type { Attempt } from './admission.ts'
+import type { ArtifactStore, HeldArtifacts } from './artifact-store.ts'
 import type { BlobStore } from './blob-store.ts'
 import type { RunOutcome, RunRequest, TaskRunner } from './runner.ts'
 
@@ -17,11 +18,22 @@ export interface AttemptRunnerDeps {
   sendCheckpoint: (origin: string, msg: CheckpointMsg) => void
   /** Whether the attempt is still this peer's (not cancelled or given back). */
   holds: (a: Attempt) => boolean
+  /** Where artifacts come from; absent, a task that names any fails (this peer keeps none). */
+  artifacts?: ArtifactStore
 }
 
 export async function runAttempt (a: Attempt, d: AttemptRunnerDeps): Promise<RunOutcome> {
   const t = a.task
+  let held: HeldArtifacts | undefined
   try {
+    if (t.artifacts !== undefined && t.artifacts.length > 0) {
+      if (d.artifacts === undefined) return { ok: false, error: 'this peer keeps no artifacts', reason: 'error', retryable: true }
+      try {
+        held = await d.artifacts.acquire(t.artifacts, a.origin, a.abort.signal)
+      } catch (err) {
+        return { ok: false, error: `artifacts: ${(err as Error).message}`, reason: 'error', retryable: true }
+      }
+    }
     const inputs: Record<string, Uint8Array> = {}
     if (t.exec !== undefined) {
       for (const [path, data] of Object.entries(t.exec.inputs)) inputs[path] = await resolve(d.blobs, a.origin, data)
@@ -30,16 +42,19 @@ export async function runAttempt (a: Attempt, d: AttemptRunnerDeps): Promise<Run
       jobId: a.jobId, taskId: t.taskId, attempt: t.attempt, index: t.index, count: t.count,
       kind: t.kind, handler: t.handler, input: t.input, timeoutMs: t.timeoutMs,
       memoryMB: t.demand.memoryMB, upstream: t.upstream, restored: t.restored, gpus: a.gpus ?? [],
-      ...(a.gpuMemoryMB !== undefined ? { gpuMemoryMB: a.gpuMemoryMB } : {}),
+      ...(a.gpuMemoryMB !== undefined ? { gpuMemoryMB: a.gpuMemoryMB } : {}), artifacts: held?.paths,
       exec: t.exec === undefined ? undefined : { command: t.exec.command, env: t.exec.env, stdin: t.exec.stdin, inputs, outputs: t.exec.outputs, shell: t.exec.shell }
     }
-    return await d.runner.run(req, {
+    const outcome = await d.runner.run(req, {
       signal: a.abort.signal,
       progress: (f, m) => { a.fraction = f; a.message = m?.slice(0, TASK_LIMITS.maxMessageLength) },
       checkpoint: state => { checkpoint(a, state, d) }
     })
+    return held === undefined ? outcome : { ...outcome, artifactBytes: held.bytes }
   } catch (err) {
     return { ok: false, error: `executor error: ${(err as Error).message}`, reason: 'error', retryable: true }
+  } finally {
+    held?.release()
   }
 }
 

@@ -37,6 +37,8 @@ export interface BidDeskDeps {
   counts: () => { running: number, queued: number }
   /** A copy of this peer's GPU devices as they are now, for the bidder to place shares on. */
   gpus?: () => GpuDevices
+  /** Time to fetch what a task needs and this peer lacks (see BidderView.setupMs). */
+  setupMs?: (t: OpenTask) => number
 }
 
 export class BidDesk {
@@ -91,6 +93,7 @@ export class BidDesk {
       queueRoom: ledger.queueRoom(depth),
       ...(this.#d.gpus !== undefined ? { gpus: this.#d.gpus() } : {}),
       queueWaitMs,
+      ...(this.#d.setupMs !== undefined ? { setupMs: this.#d.setupMs } : {}),
       queueAheadFor: rankMs => {
         // Once per rank per call: a fan-out's tasks share one, and each lookup walks the queue.
         let ms = aheadByRank.get(rankMs)

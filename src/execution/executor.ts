@@ -8,7 +8,8 @@
  * with heartbeats (leases, load sampling) and LoadShift (yield, give back)
  * alongside. Driven by messages and the injected clock only.
  */
-import type { Bid, CallForBids } from '../../protocols/auction.ts'
+import type { Bid, CallForBids, OpenTask } from '../../protocols/auction.ts'
+import type { ArtifactStore } from './artifact-store.ts'
 import { attemptRefOf, taskMsg, type ExecutorToOrigin, type OriginToExecutor, type AttemptRef } from '../../protocols/task.ts'
 import type { Clock, TimerHandle } from '../clock.ts'
 import type { Logger } from '../logger.ts'
@@ -51,6 +52,10 @@ export interface ExecutorComponents {
   load?: () => LoadSample
   /** What this peer is and can run, current at call time (handlers may be registered later). */
   ability: () => PeerAbility
+  /** Where tasks' artifacts come from (a disk cache and fetches from other peers in a daemon). */
+  artifacts?: ArtifactStore
+  /** What this peer must do before a task could start here (fetch missing artifacts, warm a model), ms. */
+  setupMs?: (t: OpenTask) => number
 }
 
 export interface ExecutorInit {
@@ -112,7 +117,8 @@ export class Executor {
       queueAheadMs: (ms, rankMs) => this.#admission.queueAheadMs(ms, rankMs),
       yieldReason: () => this.yieldReason,
       counts: () => this.counts(),
-      gpus: () => this.#gpus.clone()
+      gpus: () => this.#gpus.clone(),
+      ...(c.setupMs !== undefined ? { setupMs: c.setupMs } : {})
     })
     this.#outbox = new ResultOutbox({
       self: c.ability().id,
@@ -235,7 +241,8 @@ export class Executor {
       runner: this.#c.runner,
       blobs: this.#c.blobs,
       sendCheckpoint: (origin, msg) => { void this.#c.send(origin, msg) },
-      holds: x => this.#admission.has(x.key)
+      holds: x => this.#admission.has(x.key),
+      ...(this.#c.artifacts !== undefined ? { artifacts: this.#c.artifacts } : {})
     })
     if (a.abort.signal.aborted || !this.#admission.has(a.key)) return // cancelled: nobody wants this result
     const durationMs = this.#c.clock.now() - (a.startedAt ?? this.#c.clock.now())

@@ -97,7 +97,7 @@ export class ResultOutbox {
 
   /** Keep a finished attempt's result until its origin acknowledges it; durable before it is sent. */
   deliver (a: Attempt, outcome: RunOutcome, durationMs: number): void {
-    const base = { taskId: a.task.taskId, attempt: a.task.attempt, durationMs }
+    const base = { taskId: a.task.taskId, attempt: a.task.attempt, durationMs, ...(outcome.artifactBytes !== undefined ? { artifactBytes: outcome.artifactBytes } : {}) }
     const blobs: BlobRef[] = []
     let result: TaskResult
     if (outcome.ok) {

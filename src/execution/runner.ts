@@ -4,6 +4,7 @@
  * exec) does the running. Outcomes are values: a runner never throws for a
  * task that failed, only for its own misuse.
  */
+import type { ArtifactBytes } from '../../protocols/task.ts'
 
 /** What an executor hands a runner for one attempt. */
 export interface RunRequest {
@@ -45,6 +46,8 @@ export interface RunRequest {
    * as `ctx.gpuMemoryMB`, to size their memory arena by.
    */
   gpuMemoryMB?: number
+  /** The task's artifacts: name → local read-only file (handlers get them in `ctx.artifacts`, exec tasks in their scratch directory). */
+  artifacts?: Record<string, string>
 }
 
 export interface ExecRequest {
@@ -83,7 +86,7 @@ export interface ExecValue {
   outputs: Record<string, number>
 }
 
-export type RunOutcome =
+export type RunOutcome = (
   | { ok: true, value: unknown, outputs?: Record<string, Uint8Array> }
   | {
     ok: false
@@ -95,6 +98,10 @@ export type RunOutcome =
     /** For exec failures: the captured output, so the user sees why. */
     value?: ExecValue
   }
+) & {
+  /** Where the attempt's artifacts came from (set by the executor, not by runners). */
+  artifactBytes?: ArtifactBytes
+}
 
 export interface TaskRunner {
   run: (req: RunRequest, ctx: RunContext) => Promise<RunOutcome>

@@ -5,7 +5,7 @@
  * `task-transitions.ts`. The API and the control routes get the read-only
  * `JobView` instead (docs/ARCHITECTURE.md §14).
  */
-import type { FileData } from '../../protocols/task.ts'
+import type { ArtifactBytes, FileData } from '../../protocols/task.ts'
 import type { TaskInstance } from './expand.ts'
 import type { JournalJob } from './journal.ts'
 import type { JobSpec } from './spec.ts'
@@ -27,6 +27,8 @@ export interface AttemptRecord {
   reason?: string
   /** Last sign of life (accept, progress): the lease counts from here. */
   lastHeartbeat: number
+  /** Where its artifacts came from, as its executor reported with the result. */
+  artifactBytes?: ArtifactBytes
 }
 
 export interface TaskRecord {

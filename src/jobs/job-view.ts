@@ -4,10 +4,10 @@
  * the origin's state machine writes: state, tasks, the event stream, results,
  * and snapshots for `mesh status` (docs/ARCHITECTURE.md §11, §16).
  */
-import type { FileData } from '../../protocols/task.ts'
+import type { ArtifactBytes, FileData } from '../../protocols/task.ts'
 import { MeshError } from '../errors.ts'
 import type { TaskInstance } from './expand.ts'
-import type { AttemptState, JobEvent, JobRecord, JobState, TaskRecord, TaskStatus } from './job-record.ts'
+import type { AttemptRecord, AttemptState, JobEvent, JobRecord, JobState, TaskRecord, TaskStatus } from './job-record.ts'
 import type { JobSpec } from './spec.ts'
 import type { Cause } from './task-transitions.ts'
 import type { WhyNot } from './why.ts'
@@ -149,12 +149,14 @@ export class JobView {
               ...(why !== undefined ? { why } : {}),
               ...(t.cause !== undefined ? { cause: t.cause } : {}),
               error: t.error,
+              ...artifactTotals(t.attempts),
               attempts: t.attempts.map(a => ({
                 attempt: a.attempt,
                 peer: a.peer,
                 state: a.state,
                 reason: a.reason,
-                durationMs: a.startedAt !== undefined && a.endedAt !== undefined ? a.endedAt - a.startedAt : undefined
+                durationMs: a.startedAt !== undefined && a.endedAt !== undefined ? a.endedAt - a.startedAt : undefined,
+                ...(a.artifactBytes !== undefined ? { artifactBytes: a.artifactBytes } : {})
               }))
             }
           })
@@ -189,6 +191,15 @@ export interface JobSnapshot {
     /** What caused the task's last status change. */
     cause?: Cause
     error?: string
-    attempts: Array<{ attempt: number, peer: string, state: AttemptState, reason?: string, durationMs?: number }>
+    /** Artifact bytes its attempts fetched over the network and found in their peers' caches (tasks that name artifacts). */
+    artifactBytes?: ArtifactBytes
+    attempts: Array<{ attempt: number, peer: string, state: AttemptState, reason?: string, durationMs?: number, artifactBytes?: ArtifactBytes }>
   }>
+}
+
+/** Summed over the attempts that reported: a retried task counts every fetch it made. */
+function artifactTotals (attempts: readonly AttemptRecord[]): { artifactBytes?: ArtifactBytes } {
+  const reported = attempts.filter(a => a.artifactBytes !== undefined)
+  if (reported.length === 0) return {}
+  return { artifactBytes: { network: reported.reduce((n, a) => n + a.artifactBytes!.network, 0), cache: reported.reduce((n, a) => n + a.artifactBytes!.cache, 0) } }
 }

@@ -4,7 +4,7 @@
  * executor (docs/ARCHITECTURE.md §1.4). `MemoryJournal` serves embedded peers that want no
  * files and tests; the durable one lives in `node/`.
  */
-import type { FileData } from '../../protocols/task.ts'
+import type { ArtifactBytes, FileData } from '../../protocols/task.ts'
 import type { JobSpec } from './spec.ts'
 
 export interface JournalJob {
@@ -24,6 +24,8 @@ export interface JournalResult {
   outputs: Record<string, FileData>
   durationMs: number
   at: number
+  /** Where the attempt's artifacts came from. */
+  artifactBytes?: ArtifactBytes
 }
 
 export type JournalJobState = { state: 'done' | 'failed' | 'cancelled', at: number, error?: string }

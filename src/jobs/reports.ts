@@ -117,6 +117,7 @@ function takeResult (job: JobRecord, from: string, res: TaskResult, ctx: OriginC
   if (!wanted(job, from, res)) { act.ack(from, job.id, [res]); return }
   // A short task's start notice is left out of the flush that carries its result: the result says it ran.
   const at = job.currentAttempt(res.taskId, res.attempt, from)!
+  if (res.artifactBytes !== undefined) at.artifactBytes = res.artifactBytes
   if (at.state !== 'running') {
     const t = job.tasks.get(res.taskId)!
     const startedAt = ctx.now() - res.durationMs
@@ -135,7 +136,7 @@ export function onResultFetched (job: JobRecord | undefined, f: FetchedResult, c
   if (job === undefined) return
   // The status may have changed while blobs were fetched (a duplicate result finished first).
   if (!wanted(job, f.from, f.result)) { act.ack(f.from, job.id, [f.result]); return }
-  ctx.out({ type: 'journal-result', fetched: f, record: { taskId: f.result.taskId, attempt: f.result.attempt, peer: f.from, value: f.value, outputs: f.outputs, durationMs: f.result.durationMs, at: ctx.now() } })
+  ctx.out({ type: 'journal-result', fetched: f, record: { taskId: f.result.taskId, attempt: f.result.attempt, peer: f.from, value: f.value, outputs: f.outputs, durationMs: f.result.durationMs, at: ctx.now(), ...(f.result.artifactBytes !== undefined ? { artifactBytes: f.result.artifactBytes } : {}) } })
 }
 
 /** The result is journaled: the task is done, its other attempt stopped, its dependents unblocked. */

@@ -32,6 +32,7 @@ export function replayJournal (snapshot: JournalSnapshot, now: number, emit: (jo
       const at = last !== undefined && last.attempt === r.attempt && last.state === 'awarded' ? last : award(record, t, r.peer, r.attempt, cause)
       at.awardedAt = Math.min(at.awardedAt, r.at)
       at.startedAt = r.at - r.durationMs
+      if (r.artifactBytes !== undefined) at.artifactBytes = r.artifactBytes
       finish(record, t, at, { value: r.value, outputs: r.outputs, durationMs: r.durationMs }, cause)
       emit(record, { type: 'task-done', jobId: job.id, taskId: t.id, attempt: r.attempt, peer: r.peer, durationMs: r.durationMs, at: r.at })
     }

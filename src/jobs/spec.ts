@@ -12,6 +12,7 @@
 import { z } from 'zod'
 import { JobSpecError, MESSAGE_PROBLEMS, type JobSpecProblem } from '../errors.ts'
 import { LIMITS as AD_LIMITS, RESOURCE_NAME } from '../../protocols/resources.ts'
+import { MAX_ARTIFACT_BYTES } from '../../protocols/artifact.ts'
 import { closest, describeCycle, isPlainObject, jsonProblems, sortTasks } from './spec-checks.ts'
 
 // The error lives with the other errors, so that code which only reports it
@@ -66,7 +67,20 @@ interface TaskSpecBase {
   /** Peer tags required to run the task, e.g. `site=lab1`. */
   tags: string[]
   timeoutMs?: number
+  /**
+   * Large files the task reads (models, datasets), by name: a handler finds
+   * each at `ctx.artifacts[name]`, an exec task in its scratch directory under
+   * that name. Peers cache them by sha-256 and fetch them from each other.
+   */
+  artifacts: Record<string, ArtifactSource>
 }
+
+/**
+ * Where an artifact comes from: a file on the submitting machine (the origin
+ * reads it at submit and names it by its sha-256 from then on), or its sha-256
+ * and size, for an artifact some peer of the mesh already holds.
+ */
+export type ArtifactSource = { path: string } | { sha256: string, size: number }
 
 export interface HandlerTaskSpec extends TaskSpecBase {
   kind: 'handler'
@@ -135,6 +149,18 @@ const resourcesSchema = z.strictObject({
   ).refine(r => Object.keys(r).length <= JOB_LIMITS.maxCustomResources, { error: `at most ${JOB_LIMITS.maxCustomResources} custom resources` }).default({})
 })
 
+/** At most this many artifacts per task (their total size is bounded by what peers can hold). */
+export const MAX_TASK_ARTIFACTS = 16
+
+const artifactSource = z.union([
+  z.string().min(1).refine(noNul, NUL).transform(path => ({ path })),
+  z.strictObject({ path: z.string().min(1).refine(noNul, NUL) }),
+  z.strictObject({
+    sha256: z.string().regex(/^[0-9a-f]{64}$/, { error: 'must be a sha-256: 64 lowercase hex digits' }),
+    size: z.number().int({ error: 'must be a whole number of bytes' }).min(0, { error: 'must be ≥ 0' }).max(MAX_ARTIFACT_BYTES, { error: `must be at most ${MAX_ARTIFACT_BYTES / 1024 ** 3} GiB` })
+  })
+], { error: 'must be a path on the submitting machine, { "path": … }, or { "sha256": …, "size": … }' })
+
 const PRIORITY_ERROR = `must be a number from ${-JOB_LIMITS.maxPriority} to ${JOB_LIMITS.maxPriority}`
 
 const base = {
@@ -145,7 +171,10 @@ const base = {
   estimateMs: z.number().positive({ error: 'must be a number of milliseconds > 0' }).optional(),
   priority: z.number({ error: PRIORITY_ERROR }).min(-JOB_LIMITS.maxPriority, { error: PRIORITY_ERROR }).max(JOB_LIMITS.maxPriority, { error: PRIORITY_ERROR }).default(0),
   tags: z.array(z.string().min(1).max(JOB_LIMITS.maxNameLength)).max(JOB_LIMITS.maxTags).default([]),
-  timeoutMs: whole(1, JOB_LIMITS.maxTimeoutMs, 'a whole number of milliseconds', ' (7 days)').optional()
+  timeoutMs: whole(1, JOB_LIMITS.maxTimeoutMs, 'a whole number of milliseconds', ' (7 days)').optional(),
+  artifacts: z.record(scratchPath, artifactSource)
+    .refine(r => Object.keys(r).length <= MAX_TASK_ARTIFACTS, { error: `at most ${MAX_TASK_ARTIFACTS} artifacts per task` })
+    .default({})
 }
 
 const handlerTaskSchema = z.strictObject({

@@ -5,6 +5,7 @@
  */
 import { AUCTION_LIMITS, type OpenTask } from '../../protocols/auction.ts'
 import type { AwardedTask, FileData } from '../../protocols/task.ts'
+import { adArtifactId } from '../../protocols/artifact.ts'
 import { openFields, programOf, requirementsOf } from '../auction/requirements.ts'
 import type { TaskSpec } from './spec.ts'
 import type { WorkEstimates } from './work-estimates.ts'
@@ -38,8 +39,24 @@ export function openTask (job: JobRecord, t: TaskRecord, now: number, learned?: 
     inputBytes: inputBytes(job, t),
     priority: s.priority,
     ageMs: Math.max(0, now - t.readyAt),
-    exclude: [...busy, ...t.exclude].slice(0, AUCTION_LIMITS.maxExclude)
+    exclude: [...busy, ...t.exclude].slice(0, AUCTION_LIMITS.maxExclude),
+    ...openArtifacts(s)
   }
+}
+
+/** A task's artifacts as the executor gets them: resolved (sha-256 and size) by the time the job is accepted. */
+export function artifactRefs (s: TaskSpec): Array<{ name: string, sha256: string, size: number }> {
+  const out: Array<{ name: string, sha256: string, size: number }> = []
+  for (const [name, src] of Object.entries(s.artifacts)) if ('sha256' in src) out.push({ name, sha256: src.sha256, size: src.size })
+  return out
+}
+
+/** The call's view: the largest artifacts by ad id, so a bidder can price fetching what it lacks. */
+function openArtifacts (s: TaskSpec): Pick<OpenTask, 'artifacts'> {
+  const refs = artifactRefs(s)
+  if (refs.length === 0) return {}
+  refs.sort((a, b) => b.size - a.size)
+  return { artifacts: refs.slice(0, AUCTION_LIMITS.maxArtifacts).map(r => ({ id: adArtifactId(r.sha256), size: r.size })) }
 }
 
 /** The expected work of one instance of task `name` (see `openTask`). */
@@ -71,7 +88,8 @@ export function awardedTask (job: JobRecord, t: TaskRecord, open?: Pick<OpenTask
     taskId: t.id, attempt: t.attempt, index: t.inst.index, count: t.inst.count, demand: s.resources, timeoutMs: s.timeoutMs, upstream,
     ...(open !== undefined ? { rankMs: open.rankMs ?? open.workMs, workMs: open.workMs } : {}),
     // A migrated task resumes from its last checkpoint instead of starting over.
-    ...(t.checkpoint !== undefined ? { restored: t.checkpoint } : {})
+    ...(t.checkpoint !== undefined ? { restored: t.checkpoint } : {}),
+    ...(Object.keys(s.artifacts).length > 0 ? { artifacts: artifactRefs(s) } : {})
   }
   if (s.kind === 'handler') return { ...base, kind: 'handler', handler: s.handler, input: s.input }
   const inputs: Record<string, FileData> = {}
