@@ -104,7 +104,7 @@ export async function dryRunAuction (spec: JobSpec, peers: DryRunPeer[], options
       clock,
       logger: silentLogger,
       probe: {
-        machine: { cpuCores: p.capacity.cpu, cpuModel: 'dry run', memoryMB: p.capacity.memoryMB, gpus: Array.from({ length: p.capacity.gpu }, () => ({ model: 'dry run', memoryMB: 0 })) },
+        machine: { cpuCores: p.capacity.cpu, cpuModel: 'dry run', memoryMB: p.capacity.memoryMB, gpus: Array.from({ length: p.capacity.gpu }, () => ({ model: 'dry run', memoryMB: Math.floor((p.capacity.gpuMemoryMB ?? 0) / p.capacity.gpu) })) },
         speed,
         load: () => ({ avg1: 0, cpuBusy: 0, eventLoopDelayMs: 0, memoryAvailableMB: p.capacity.memoryMB })
       },
