@@ -27,7 +27,7 @@ import { createProbe } from './resources/probe.ts'
 import { systemClock } from './system-clock.ts'
 import { join } from 'node:path'
 import { createLazyHighsSolver, type LazyLpSolver } from '../src/auction/lp.ts'
-import { AUCTION_TOPIC } from '../protocols/auction.ts'
+import { AUCTION_TOPIC, type OpenTask } from '../protocols/auction.ts'
 import { MemoryJournal, type Journal } from '../src/jobs/journal.ts'
 import type { JobView } from '../src/jobs/job-view.ts'
 import { parseJobSpec, type JobSpecInput } from '../src/jobs/spec.ts'
@@ -248,7 +248,7 @@ export async function createPeer (opts: CreatePeerOptions = {}): Promise<Peer> {
     solver,
     handlerNames: () => handlers.names(),
     artifacts,
-    setupMs: t => artifacts.setupMs(t),
+    setupMs: t => artifacts.setupMs(t) + coldLoadMs(t, handlers.warmKeys(), late.core),
     adExtras: () => ({ ...artifacts.adFields(AD_LIMITS.maxArtifacts), warm: handlers.warmKeys().slice(0, AD_LIMITS.maxWarm) })
   }, config)
   // Observation for the gossip benchmark: when each ad is taken into this
@@ -268,6 +268,18 @@ export async function createPeer (opts: CreatePeerOptions = {}): Promise<Peer> {
     if (tempCache !== undefined) await rm(tempCache, { recursive: true, force: true })
   },
   solver })
+}
+
+/**
+ * How long the task's model takes to load here, when it is not warm here: the
+ * longest load any live peer advertises for that key (0 when none has
+ * loaded it, or the task names no key).
+ */
+function coldLoadMs (t: OpenTask, warmHere: Array<{ key: string }>, core: MeshPeer | undefined): number {
+  if (t.warm === undefined || core === undefined || warmHere.some(w => w.key === t.warm)) return 0
+  let ms = 0
+  for (const e of core.membership.table.alive()) for (const w of e.ad.warm ?? []) if (w.key === t.warm) ms = Math.max(ms, w.loadMs)
+  return ms
 }
 
 /** Live peers whose ads list the artifact id. */

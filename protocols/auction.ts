@@ -65,7 +65,9 @@ export const openTaskSchema = z.object({
    * sha-256) and size: a bidder that lacks one adds the time to fetch it to
    * its ETA (optional in v1).
    */
-  artifacts: z.array(z.object({ id: z.string().regex(/^[0-9a-f]{16}$/), size: z.number().int().min(0) })).max(AUCTION_LIMITS.maxArtifacts).optional()
+  artifacts: z.array(z.object({ id: z.string().regex(/^[0-9a-f]{16}$/), size: z.number().int().min(0) })).max(AUCTION_LIMITS.maxArtifacts).optional(),
+  /** The `ctx.warm` key the task's handler loads: a bidder where it is not warm adds its load time (optional in v1). */
+  warm: z.string().max(128).optional()
 })
 export type OpenTask = z.infer<typeof openTaskSchema>
 

@@ -91,13 +91,13 @@ export function decideBids (tasks: OpenTask[], view: BidderView, solver: LpSolve
   }
   const setup = (t: OpenTask): number => view.setupMs?.(t) ?? 0
   // now: work that can start at once.
-  const now = onDevices(choose(capable, view.freeNow, t => etaMs(t, view.speed, 0, setup(t)), solver, view.self.id, toUnits(view.self.capacity)), view.gpus)
+  const now = onDevices(choose(capable, view.freeNow, t => etaMs(t, view.speed, 0, setup(t)), solver, view.self.id, toUnits(view.self.capacity), setup), view.gpus)
   const taken = new Set(now.map(b => b.task))
   // queue: what is left, behind running work.
   const rest = capable.filter(t => !taken.has(t))
   const ahead = (t: OpenTask): number => view.queueAheadFor?.(t.rankMs ?? t.workMs) ?? view.queueAheadMs ?? 0
   const waitMs = (t: OpenTask): number => (view.queueWaitMs ?? t.workMs / Math.max(view.speed, 0.01)) + ahead(t)
-  const queued = choose(rest, view.queueRoom, t => etaMs(t, view.speed, waitMs(t), setup(t)), solver, view.self.id, toUnits(view.self.capacity))
+  const queued = choose(rest, view.queueRoom, t => etaMs(t, view.speed, waitMs(t), setup(t)), solver, view.self.id, toUnits(view.self.capacity), setup)
   // Each queued task also waits for the ones chosen before it, spread over the cores: deep
   // queues of short tasks then bid honest, rising ETAs, and the origin spreads them over peers.
   const cores = (view.self.capacity.cpu > 0 ? view.self.capacity.cpu : 1) * Math.max(view.speed, 0.01)
@@ -173,15 +173,18 @@ function largestShare (demand: Units, capacity: Units): number {
   return Math.min(1, share)
 }
 
-function choose (tasks: OpenTask[], room: Units, eta: (t: OpenTask) => number, solver: LpSolver, peer: string, capacity?: Units): Array<Omit<TaskBid, 'slot'>> {
+function choose (tasks: OpenTask[], room: Units, eta: (t: OpenTask) => number, solver: LpSolver, peer: string, capacity?: Units, setup: (t: OpenTask) => number = () => 0): Array<Omit<TaskBid, 'slot'>> {
   if (tasks.length === 0 || ![...room.values()].some(v => v > 0)) return []
   // Worth doing at all: value above λ·ETA. Among those, the LP also weighs how well each fits here.
-  const items = tasks.filter(t => taskValue(t) - LAMBDA * eta(t) > 0).map(t => {
+  // Setup (fetching a model) counts in the ETA the origin compares across peers, but does
+  // not make a task worthless here: if no peer holds the model, someone must fetch it.
+  const worth = (t: OpenTask): number => taskValue(t) + LAMBDA * setup(t)
+  const items = tasks.filter(t => worth(t) - LAMBDA * eta(t) > 0).map(t => {
     const e = eta(t)
     const demand = toUnits(t.demand)
     const fit = capacity === undefined ? 1 : 1 + FIT * largestShare(demand, capacity)
     // The tie-break is worth at most a thousandth of a ms of ETA: it only orders equals.
-    return { task: t, etaMs: e, demand, value: taskValue(t) * fit - LAMBDA * e + 1e-3 * tieBreak(peer, t.id) }
+    return { task: t, etaMs: e, demand, value: taskValue(t) * fit + LAMBDA * setup(t) - LAMBDA * e + 1e-3 * tieBreak(peer, t.id) }
   })
   if (items.length === 0) return []
 

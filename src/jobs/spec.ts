@@ -87,6 +87,8 @@ export interface HandlerTaskSpec extends TaskSpecBase {
   handler: string
   /** Any JSON value; `null` when absent. Each instance gets the same input and its own `ctx.index`. */
   input: unknown
+  /** The `ctx.warm` key the handler loads (a model): the auction prefers peers where it is already warm. */
+  warm?: string
 }
 
 export interface ExecTaskSpec extends TaskSpecBase {
@@ -183,6 +185,7 @@ const handlerTaskSchema = z.strictObject({
   input: z.unknown().superRefine((value, ctx) => {
     for (const p of jsonProblems(value, JOB_LIMITS.maxInputDepth)) ctx.addIssue({ code: 'custom', path: p.path, message: p.problem })
   }).default(null),
+  warm: z.string().min(1).max(JOB_LIMITS.maxNameLength).optional(),
   ...base
 })
 

@@ -40,7 +40,8 @@ export function openTask (job: JobRecord, t: TaskRecord, now: number, learned?: 
     priority: s.priority,
     ageMs: Math.max(0, now - t.readyAt),
     exclude: [...busy, ...t.exclude].slice(0, AUCTION_LIMITS.maxExclude),
-    ...openArtifacts(s)
+    ...openArtifacts(s),
+    ...(s.kind === 'handler' && s.warm !== undefined ? { warm: s.warm } : {})
   }
 }
 

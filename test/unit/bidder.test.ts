@@ -298,3 +298,28 @@ describe('task value: the whole job and scarcity', () => {
     expect(blind.bids.map(b => b.task.id)).toEqual(['long'])
   })
 })
+
+describe('setup time in the ETA', () => {
+  const cap: Resources = { cpu: 4, memoryMB: 8192, gpu: 0, custom: {} }
+  const big = openTask({ id: 'big', artifacts: [{ id: '0123456789abcdef', size: 2e9 }] })
+
+  it('adds what the peer must do before the task can start (fetch an artifact it lacks) to its bid', () => {
+    const lacks = decideBids([big], view(cap, { setupMs: t => (t.artifacts ?? []).reduce((ms, a) => ms + a.size / 100_000, 0) }), highs)
+    const holds = decideBids([big], view(cap, { setupMs: () => 0 }), highs)
+    expect(holds.bids[0]!.etaMs).toBe(etaMs(big, 1, 0))
+    expect(lacks.bids[0]!.etaMs).toBe(holds.bids[0]!.etaMs + 20_000)
+  })
+
+  it('counts it for queued bids too, and leaves the choice of tasks as it was', () => {
+    const tasks = [openTask({ id: 'a' }), { ...big, id: 'b' }, openTask({ id: 'c' })]
+    const oneCore: Resources = { cpu: 1, memoryMB: 8192, gpu: 0, custom: {} }
+    const without = decideBids(tasks, view(oneCore, { queueWaitMs: 1000 }), highs)
+    const withSetup = decideBids(tasks, view(oneCore, { setupMs: t => t.id === 'b' ? 500 : 0, queueWaitMs: 1000 }), highs)
+    expect(withSetup.bids.map(b => [b.task.id, b.slot])).toEqual(without.bids.map(b => [b.task.id, b.slot]))
+    expect(withSetup.bids.some(b => b.slot === 'queue')).toBe(true)
+    for (const b of withSetup.bids) {
+      const before = without.bids.find(x => x.task.id === b.task.id)!
+      expect(b.etaMs - before.etaMs).toBe(b.task.id === 'b' ? 500 : 0)
+    }
+  })
+})
