@@ -11,7 +11,7 @@ import { CLI_ENTRY, PACKAGE_ROOT } from '../../node/package.ts'
 
 /** The last file the build writes. */
 const STAMP = CLI_ENTRY
-const INPUTS = ['protocols', 'src', 'node', 'examples/pi', 'scripts', 'tsconfig.json', 'tsconfig.build.json', 'package.json'].map(p => join(PACKAGE_ROOT, p))
+const INPUTS = ['protocols', 'src', 'node', 'examples/pi', 'examples/ml', 'scripts', 'tsconfig.json', 'tsconfig.build.json', 'package.json'].map(p => join(PACKAGE_ROOT, p))
 
 function newestMtime (path: string): number {
   const st = statSync(path)
