@@ -21,10 +21,19 @@ export function gpuLine (g: PeersReply['peers'][number]['gpus'][number], i: numb
   return g.memoryMB > 0 ? `${name} ${gbs(g.memoryMB)} GB` : `${name} free`
 }
 
+/** The artifact cache and warm models: `1.2/20 GB, 3 artifacts` and one line per warm model. */
+export function cacheCell (p: PeersReply['peers'][number]): string {
+  if (p.cache === undefined) return '-'
+  const gbs = (mb: number): string => (mb / 1024).toFixed(1).replace(/\.0$/, '')
+  const n = p.cache.artifacts
+  const warm = (p.warm ?? []).map(w => color('dim', `warm ${w.key}`))
+  return [`${gbs(p.cache.usedMB)}/${gbs(p.cache.maxMB)} GB, ${n} artifact${n === 1 ? '' : 's'}`, ...warm].join('\n')
+}
+
 export async function renderPeers (reply: PeersReply, now: number): Promise<string> {
   const { default: Table } = await import('cli-table3')
   const table = new Table({
-    head: ['peer', 'state', 'address', 'cpu free/total', 'memory free/total', 'gpu', 'load', 'tasks run/queue', 'speed', 'last seen'],
+    head: ['peer', 'state', 'address', 'cpu free/total', 'memory free/total', 'gpu', 'cache', 'load', 'tasks run/queue', 'speed', 'last seen'],
     style: { head: [], border: [] },
     chars: { mid: '', 'left-mid': '', 'mid-mid': '', 'right-mid': '' }
   })
@@ -38,6 +47,7 @@ export async function renderPeers (reply: PeersReply, now: number): Promise<stri
       `${num(p.free.cpu)}/${num(p.capacity.cpu)}`,
       `${gb(p.free.memoryMB)}/${gb(p.capacity.memoryMB)}`,
       [p.capacity.gpu > 0 ? `${num(p.free.gpu)}/${num(p.capacity.gpu)}` : '-', ...p.gpus.map(gpuLine), ...custom].join('\n'),
+      cacheCell(p),
       `${num(p.load.avg1)} (${Math.round(p.load.cpuBusy)}%)`,
       `${p.tasks.running}/${p.tasks.queued}`,
       num(p.speed),

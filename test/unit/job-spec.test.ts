@@ -37,13 +37,13 @@ const RESOURCE_DEFAULTS = { cpu: 1, memoryMB: 0, gpu: 0, custom: {} }
 describe('parseJobSpec accepts valid specs and fills in defaults', () => {
   it('a minimal handler task', () => {
     expect(parseJobSpec(job({ a: handler() })).tasks.a).toEqual({
-      kind: 'handler', handler: 'h', input: null, resources: RESOURCE_DEFAULTS, after: [], retries: 0, priority: 0, tags: []
+      kind: 'handler', handler: 'h', input: null, resources: RESOURCE_DEFAULTS, after: [], retries: 0, priority: 0, tags: [], artifacts: {}
     })
   })
 
   it('a minimal exec task', () => {
     expect(parseJobSpec(job({ a: exec() })).tasks.a).toEqual({
-      kind: 'exec', command: ['echo', 'hi'], env: {}, inputs: {}, outputs: [], shell: false, resources: RESOURCE_DEFAULTS, after: [], retries: 0, priority: 0, tags: []
+      kind: 'exec', command: ['echo', 'hi'], env: {}, inputs: {}, outputs: [], shell: false, resources: RESOURCE_DEFAULTS, after: [], retries: 0, priority: 0, tags: [], artifacts: {}
     })
   })
 
@@ -53,6 +53,13 @@ describe('parseJobSpec accepts valid specs and fills in defaults', () => {
     expect(Object.keys(spec.tasks)).toEqual(['sample', 'reduce', 'plot'])
     expect(spec.tasks.sample).toEqual(expect.objectContaining({ count: 32, input: { samples: 1000000 }, retries: 2, estimateMs: 200, resources: { ...RESOURCE_DEFAULTS, memoryMB: 64 } }))
     expect(spec.tasks.plot).toEqual(expect.objectContaining({ command: ['python3', 'plot.py', '--part', '{i}'], env: { MODE: 'fast' }, stdin: 'optional text', outputs: ['out/plot-{i}.png'], timeoutMs: 60000, after: ['reduce'], tags: ['site=lab1'] }))
+  })
+
+  it('artifacts by path (a string or { path }) and by sha-256, and a warm key', () => {
+    const h = 'ab'.repeat(32)
+    const t = parseJobSpec(job({ a: handler({ warm: 'model:x', artifacts: { 'model.onnx': 'models/m.onnx', tok: { path: '/abs/tok.json' }, data: { sha256: h, size: 5 } } }) })).tasks.a!
+    expect(t.artifacts).toEqual({ 'model.onnx': { path: 'models/m.onnx' }, tok: { path: '/abs/tok.json' }, data: { sha256: h, size: 5 } })
+    expect(t.kind === 'handler' && t.warm).toBe('model:x')
   })
 
   it('is idempotent and survives a JSON round trip', () => {
@@ -81,6 +88,11 @@ describe('parseJobSpec rejects bad specs, naming the path', () => {
   /** [what, spec, path, a fragment of the problem] */
   const cases: Array<[string, unknown, string, string | RegExp]> = [
     ['not an object', 'pi', '(root)', 'must be an object'],
+    ['an artifact name outside the scratch directory', job({ a: handler({ artifacts: { '../m.onnx': 'm.onnx' } }) }), 'tasks.a.artifacts.../m.onnx', 'must not contain ".." segments'],
+    ['an artifact sha that is not one', job({ a: handler({ artifacts: { m: { sha256: 'abc', size: 1 } } }) }), 'tasks.a.artifacts.m.sha256', 'must be a sha-256: 64 lowercase hex digits'],
+    ['an artifact as a number', job({ a: handler({ artifacts: { m: 7 } }) }), 'tasks.a.artifacts.m', 'must be a path on the submitting machine, { "path": … }, or { "sha256": …, "size": … }'],
+    ['too many artifacts', job({ a: handler({ artifacts: Object.fromEntries(Array.from({ length: 17 }, (_, i) => [`m${i}`, 'x'])) }) }), 'tasks.a.artifacts', 'at most 16 artifacts per task'],
+    ['an empty warm key', job({ a: handler({ warm: '' }) }), 'tasks.a.warm', 'must not be empty'],
     ['no name', { tasks: { a: handler() } }, 'name', 'required'],
     ['an unknown top-level field', { ...job({ a: handler() }), nmae: 'x' }, 'nmae', 'unknown field (did you mean "name"?)'],
     ['a typo in a task field', job({ a: handler({ afer: [] }) }), 'tasks.a.afer', 'unknown field (did you mean "after"?)'],
