@@ -34,6 +34,12 @@ export interface InferInput {
   artifact?: string
   /** A model file on the peer, used when the task has no such artifact. */
   modelPath?: string
+  /**
+   * The `ctx.warm` key of the model session: give the task's spec the same
+   * string as `warm`, so that the auction prefers peers where it is loaded.
+   * Default: one made of the model file's path, size and inode.
+   */
+  warmKey?: string
   /** Size of the whole held-out set, split over the tasks (default 4000). */
   samples?: number
   seed?: number
@@ -52,7 +58,7 @@ export interface InferResult {
 }
 
 type Ort = typeof import('onnxruntime-node')
-interface Session { session: import('onnxruntime-node').InferenceSession, provider: string }
+interface Session { session: import('onnxruntime-node').InferenceSession, provider: string, file?: string }
 
 /** Classifies this task's shard (by ctx.index and ctx.count) of the held-out set with the model. */
 export async function infer (input: InferInput | null, ctx: Ctx): Promise<InferResult> {
@@ -62,16 +68,24 @@ export async function infer (input: InferInput | null, ctx: Ctx): Promise<InferR
   if (path === undefined) throw new Error(`ml.infer: no artifact "${name}" on this task and no modelPath in the input`)
   const ort = await loadOrt()
   const gpu = ctx.gpus?.[0]
-  // The key names the file's content as far as cheaply known: a changed file is a new model.
+  // The file as far as cheaply known (not its mtime: an artifact cache touches that on use).
   const st = await stat(path)
-  const key = `ml.infer:${path}:${st.size}:${st.mtimeMs}:${gpu ?? 'cpu'}`
+  const file = `${path}:${st.size}:${st.ino}`
+  const key = input?.warmKey ?? `ml.infer:${file}:${gpu ?? 'cpu'}`
   let loadMs = 0
-  const { session, provider } = await ctx.warm<Session>(key, async () => {
+  const load = async (): Promise<Session> => {
     const t = performance.now()
     const s = await createSession(ort, path, gpu)
     loadMs = performance.now() - t
+    return { ...s, file }
+  }
+  const warm = await ctx.warm<Session>(key, async () => {
+    const s = await load()
     return { ...s, dispose: async () => { await s.session.release() } }
   })
+  // A key kept warm for another model file (a named warmKey whose model changed): this task loads its own.
+  const own = warm.file === file ? undefined : await load()
+  const { session, provider } = own ?? warm
   const total = input?.samples ?? 4000
   const count = ctx.count ?? 1
   const from = Math.floor(ctx.index * total / count)
@@ -87,6 +101,7 @@ export async function infer (input: InferInput | null, ctx: Ctx): Promise<InferR
     for (let r = 0; r < n; r++) if (argmax(probs, r * CLASSES, CLASSES) === data.y[start + r]) correct++
     ctx.progress((start + n) / data.n)
   }
+  await own?.session.release()
   return { from, to, n: data.n, correct, provider, warm: loadMs === 0, loadMs, ms: performance.now() - t0 }
 }
 
