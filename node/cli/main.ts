@@ -108,7 +108,14 @@ program.command('swarm-key')
 
 program.command('demo')
   .description('a 3-peer mesh on this machine: peers find each other, one is killed, the others notice, it comes back')
-  .action(async () => { await (await import('../demo.ts')).runDemo() })
+  .argument('[which]', 'pi (the default): Monte Carlo π; inference: an ONNX model over a dataset, run twice; sweep: hyperparameter search, a trainer killed and resumed')
+  .option('--json', 'inference and sweep: print one JSON object of the figures')
+  .action(async (which: string | undefined, opts: { json?: boolean }) => {
+    if (which === undefined || which === 'pi') await (await import('../demo.ts')).runDemo()
+    else if (which === 'inference') await (await import('../demo-ml.ts')).runInferenceDemo(opts)
+    else if (which === 'sweep') await (await import('../demo-ml.ts')).runSweepDemo(opts)
+    else throw new InvalidArgumentError(`unknown demo "${which}": pi, inference or sweep`)
+  })
 
 try {
   await program.parseAsync()
