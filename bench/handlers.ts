@@ -32,3 +32,14 @@ export async function sleeper (input: unknown, ctx: { taskId: string, attempt: n
   await new Promise(resolve => setTimeout(resolve, ms ?? 1000))
   return ctx.attempt
 }
+
+/**
+ * Reads its `model` artifact whole (what loading a model costs), then works
+ * for `input.ms` (the inference). Returns the bytes read.
+ */
+export async function readArtifact (input: unknown, ctx: { artifacts: Record<string, string> }): Promise<number> {
+  const { ms } = (input ?? {}) as { ms?: number }
+  const bytes = await (await import('node:fs/promises')).readFile(ctx.artifacts.model!)
+  await new Promise(resolve => setTimeout(resolve, ms ?? 0))
+  return bytes.byteLength
+}

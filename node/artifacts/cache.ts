@@ -4,8 +4,10 @@
  * and other peers can fetch it from here (docs/ARCHITECTURE.md §8).
  *
  *  - One file per artifact, `<dir>/<sha256>`, written under a temporary name
- *    and renamed once whole and verified, so a crash leaves the whole
- *    artifact or nothing (leftover `*.tmp` files are removed at open).
+ *    and renamed once whole and verified (leftover `*.tmp` files are removed
+ *    at open). Not fsynced: every file is hashed again before its first use
+ *    after a restart, so a crash costs at most a fetch, and a cache write
+ *    does not wait for the disk.
  *  - Capped at `maxBytes`: the least recently used artifacts go first. An
  *    artifact in use (pinned: a running attempt reads it, or a live job of
  *    this origin names it) is never evicted; when pinned ones fill the cache
@@ -23,6 +25,8 @@ import { join, resolve } from 'node:path'
 import { ARTIFACT_CHUNK_BYTES, adArtifactId } from '../../protocols/artifact.ts'
 
 const SHA = /^[0-9a-f]{64}$/
+/** The temporary name of a write whose sha-256 is not known yet (an ingest). */
+const TMP_SHA = 'ingest'
 
 interface Entry {
   size: number
@@ -41,7 +45,8 @@ export interface CacheOptions {
 /** A file being written into the cache; `commit` it once whole, or `abort`. */
 export interface CacheWrite {
   readonly path: string
-  commit: (manifest: Uint8Array) => Promise<boolean>
+  /** Keep the file; `sha`/`size` when they were not known at `beginWrite` (an ingest hashes as it copies). */
+  commit: (manifest: Uint8Array, sha?: string, size?: number) => Promise<boolean>
   abort: () => Promise<void>
 }
 
@@ -165,7 +170,7 @@ export class ArtifactCache {
    * pinned) or the disk refuses: the caller then keeps the bytes elsewhere.
    */
   async beginWrite (sha: string, size: number): Promise<CacheWrite | undefined> {
-    if (!SHA.test(sha) || size > this.maxBytes) return undefined
+    if ((!SHA.test(sha) && sha !== TMP_SHA) || size > this.maxBytes) return undefined
     if (!await this.#evict(size)) return undefined
     this.#reserved += size
     const tmp = join(this.dir, `${sha}.${randomBytes(6).toString('hex')}.tmp`)
@@ -180,18 +185,18 @@ export class ArtifactCache {
     }
     return {
       path: tmp,
-      commit: async (manifest) => {
+      commit: async (manifest, named = sha, bytes = size) => {
         finish()
         try {
           // Read-only: tasks see these files (exec tasks through links in their scratch directories).
           await chmod(tmp, 0o400)
-          await rename(tmp, this.pathOf(sha))
+          await rename(tmp, this.pathOf(named))
         } catch (err) {
-          this.#onError(err as Error, `write ${sha.slice(0, 12)}`)
+          this.#onError(err as Error, `write ${named.slice(0, 12)}`)
           await rm(tmp, { force: true }).catch(() => {})
           return false
         }
-        this.#entries.set(sha, { size, lastUsed: this.#tick(), verified: true, manifest })
+        this.#entries.set(named, { size: bytes, lastUsed: this.#tick(), verified: true, manifest })
         return true
       },
       abort: async () => {
@@ -203,32 +208,35 @@ export class ArtifactCache {
 
   /**
    * Copy a file into the cache (what an origin does with the artifacts a job
-   * names by path). Returns its sha-256 and size, and whether it is now held
-   * (false: the cache refused it, see `beginWrite`; the caller serves it from
-   * `path` instead).
+   * names by path), hashing it as it is copied, so what is kept matches its
+   * name even if the file changes meanwhile. Returns its sha-256 and size, and
+   * whether it is now held (false: the cache refused it, see `beginWrite`;
+   * the caller serves it from `path` instead, hashed in place).
    */
   async ingest (path: string): Promise<{ sha256: string, size: number, manifest: Uint8Array, cached: boolean }> {
-    const digest = await hashFile(path)
-    if (this.#entries.has(digest.sha256)) return { ...digest, cached: await this.use(digest.sha256) !== undefined }
-    const w = await this.beginWrite(digest.sha256, digest.size)
-    if (w === undefined) return { ...digest, cached: false }
+    const { size } = await stat(path)
+    const w = await this.beginWrite(TMP_SHA, size)
+    if (w === undefined) return { ...await hashFile(path), cached: false }
+    let digest: { sha256: string, size: number, manifest: Uint8Array }
     try {
       const fh = await open(w.path, 'w')
       try {
-        for await (const chunk of createReadStream(path, { highWaterMark: ARTIFACT_CHUNK_BYTES })) await fh.write(chunk as Buffer)
-        await fh.sync()
+        // No fsync: after a crash the file is hashed again before it is used.
+        digest = await hashFile(path, async buf => { await fh.write(buf) })
       } finally {
         await fh.close()
       }
-      // The file may have changed since it was hashed: what the cache keeps must match its name.
-      if ((await hashFile(w.path)).sha256 !== digest.sha256) throw new Error(`${path} changed while it was read`)
     } catch (err) {
       await w.abort()
-      if ((err as Error).message.includes('changed while')) throw err
-      this.#onError(err as Error, `write ${digest.sha256.slice(0, 12)}`)
-      return { ...digest, cached: false }
+      if ((err as NodeJS.ErrnoException).syscall === 'open' && (err as NodeJS.ErrnoException).path === path) throw err
+      this.#onError(err as Error, `write ${path}`)
+      return { ...await hashFile(path), cached: false }
     }
-    return { ...digest, cached: await w.commit(digest.manifest) }
+    if (this.#entries.has(digest.sha256)) {
+      await w.abort()
+      return { ...digest, cached: await this.use(digest.sha256) !== undefined }
+    }
+    return { ...digest, cached: await w.commit(digest.manifest, digest.sha256, digest.size) }
   }
 
   #tick (): number {
@@ -256,7 +264,7 @@ export class ArtifactCache {
 }
 
 /** The sha-256 of a file and of each of its chunks (the artifact manifest), read in one pass. */
-export async function hashFile (path: string): Promise<{ sha256: string, size: number, manifest: Uint8Array }> {
+export async function hashFile (path: string, each?: (buf: Buffer) => Promise<void>): Promise<{ sha256: string, size: number, manifest: Uint8Array }> {
   const whole = createHash('sha256')
   const digests: Buffer[] = []
   let size = 0
@@ -264,6 +272,7 @@ export async function hashFile (path: string): Promise<{ sha256: string, size: n
   let inChunk = 0
   for await (const data of createReadStream(path, { highWaterMark: ARTIFACT_CHUNK_BYTES })) {
     const buf = data as Buffer
+    if (each !== undefined) await each(buf)
     whole.update(buf)
     size += buf.byteLength
     // Stream reads need not line up with chunk boundaries.

@@ -142,8 +142,8 @@ async function fetchWith (
     if (!holders.includes(source)) first.close()
     await Promise.all(workers)
     signal?.throwIfAborted()
+    // No fsync: a cached file is hashed again before its first use after a restart.
     if (hashed < n) return 'incomplete'
-    await file.sync()
   } finally {
     await file.close()
   }

@@ -6,7 +6,7 @@
  * would take to arrive here.
  */
 import { randomBytes } from 'node:crypto'
-import { mkdir, open, rm } from 'node:fs/promises'
+import { mkdir, open, rm, stat } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { OpenTask } from '../../protocols/auction.ts'
@@ -34,7 +34,8 @@ export interface PeerArtifactsDeps {
   spillDir?: string
 }
 
-interface Fetched { path: string, spilled: boolean }
+/** `shared`: another attempt's fetch brought it (this attempt moved no bytes itself). */
+interface Fetched { path: string, spilled: boolean, shared?: boolean }
 
 export class PeerArtifacts implements ArtifactStore, ArtifactSource {
   readonly cache: ArtifactCache
@@ -43,6 +44,8 @@ export class PeerArtifacts implements ArtifactStore, ArtifactSource {
   readonly #external = new Map<string, { path: string, size: number, manifest: Uint8Array }>()
   /** One fetch per artifact at a time; later askers wait for it. */
   readonly #inflight = new Map<string, Promise<Fetched>>()
+  /** Files an origin took in, by path, size and mtime. */
+  readonly #ingested = new Map<string, { sha256: string, size: number }>()
   #bytesPerMs = ASSUMED_BYTES_PER_MS
   #measured = false
   /** Bytes sent to other peers and fetched from them, since start. */
@@ -62,7 +65,13 @@ export class PeerArtifacts implements ArtifactStore, ArtifactSource {
    * when the cache refuses, served from where it is), pinned while `pin` says.
    */
   async ingest (path: string): Promise<{ sha256: string, size: number }> {
+    // A file submitted again unchanged (same size and mtime) is not read again.
+    const s = await stat(path)
+    const key = `${path}\0${s.size}\0${s.mtimeMs}`
+    const known = this.#ingested.get(key)
+    if (known !== undefined && (this.cache.has(known.sha256) || this.#external.has(known.sha256))) return known
     const r = await this.cache.ingest(path)
+    this.#ingested.set(key, { sha256: r.sha256, size: r.size })
     if (!r.cached) this.#external.set(r.sha256, { path, size: r.size, manifest: r.manifest })
     return { sha256: r.sha256, size: r.size }
   }
@@ -95,7 +104,9 @@ export class PeerArtifacts implements ArtifactStore, ArtifactSource {
         if (local !== undefined) { paths[r.name] = local; bytes.cache += r.size; continue }
         const got = await this.#fetchOnce(r, origin, signal)
         paths[r.name] = got.path
-        bytes.network += r.size
+        // Bytes are counted where they moved: an attempt that waited for another's fetch read the peer's copy.
+        if (got.shared === true) bytes.cache += r.size
+        else bytes.network += r.size
         if (got.spilled) spilled.push(got.path)
       }
     } catch (err) {
@@ -141,8 +152,8 @@ export class PeerArtifacts implements ArtifactStore, ArtifactSource {
       this.#inflight.set(r.sha256, p)
       return p
     }
-    // Someone else's fetch: a spilled file is theirs to delete, so take a copy of the path only when cached.
-    return p.then(async got => got.spilled ? await this.#fetch(r, origin, signal) : got)
+    // Someone else's fetch: a spilled file is theirs to delete, so share it only when it went into the cache.
+    return p.then(async got => got.spilled ? await this.#fetch(r, origin, signal) : { ...got, shared: true })
   }
 
   async #fetch (r: ArtifactRef, origin: string, signal: AbortSignal): Promise<Fetched> {
