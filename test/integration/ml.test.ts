@@ -63,6 +63,13 @@ describe('ml.infer and ml.score', () => {
     expect(r.correct / r.n).toBeGreaterThan(0.75) // chance is 0.1
   })
 
+  it('given a GPU, uses the CUDA provider where installed and falls back to the CPU where not', async () => {
+    const { ctx } = context(0, 8, { artifacts: { 'model.onnx': shipped }, gpus: [0] })
+    const r = await infer({ samples: 800 }, ctx)
+    expect(r.provider).toMatch(/^(cuda:0|cpu)$/)
+    expect(r.correct / r.n).toBeGreaterThan(0.75)
+  })
+
   it('loads the session once per worker thread: the second task finds it warm', async () => {
     const runner = new HandlerRunner({ threads: 1 })
     runner.registerModule('ml.infer', `${handlers}#infer`)
