@@ -16,6 +16,7 @@
  * the other, never concurrently, so each has the machine to itself.
  */
 import { parseArgs } from 'node:util'
+import { benchArtifacts } from './artifacts.ts'
 import { benchBullmq } from './bullmq.ts'
 import { benchDask } from './dask.ts'
 import { benchGossip } from './gossip.ts'
@@ -43,6 +44,7 @@ const benches: Array<{ name: string, run: (o: BenchOptions) => Promise<unknown>,
   { name: 'placement-study', run: benchPlacementStudy, smoke: true },
   { name: 'recovery', run: benchRecovery, smoke: true },
   { name: 'footprint', run: async o => await benchFootprint({ ...o, baseline: values.baseline }), smoke: true },
+  { name: 'artifacts', run: benchArtifacts, smoke: true },
   { name: 'gossip', run: benchGossip, smoke: false },
   { name: 'scale', run: benchScale, smoke: true }
 ]

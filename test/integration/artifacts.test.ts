@@ -104,6 +104,30 @@ describe('artifacts', () => {
     expect(other.artifacts.cache.has(sha)).toBe(true)
   })
 
+  it('runs tasks on a peer whose cache cannot write, fetching for each attempt instead', async () => {
+    const notADir = join(dir, 'cache-is-a-file')
+    writeFileSync(notADir, 'x')
+    const broken = await createPeer({
+      config: { listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false, bootstrap: origin.addresses(), tags: ['site=d'], resources: { cpu: 1 }, cache: { dir: notADir } },
+      ephemeral: true,
+      logger: pino({ level: 'silent' })
+    })
+    broken.handle('read-model', readModel)
+    await broken.start()
+    try {
+      await waitFor('the origin to see the new peer', () => origin.peers().some(p => p.id === broken.id && p.state === 'alive' && p.caps.tags.includes('site=d')), { timeoutMs: 10_000 })
+      for (let i = 0; i < 2; i++) {
+        const r = await run(origin, job('model.bin', ['site=d']))
+        expect(r.peer).toBe(broken.id)
+        expect(r.value).toEqual({ sha, size: data.byteLength })
+        expect(r.bytes).toEqual({ network: data.byteLength, cache: 0 })
+      }
+      expect(broken.artifacts.cache.count).toBe(0)
+    } finally {
+      await broken.stop()
+    }
+  })
+
   it('refuses a job naming an artifact no live peer holds, or a file that is not there', async () => {
     await expect(origin.submit(job({ sha256: 'ab'.repeat(32), size: 10 }), { baseDir: dir })).rejects.toThrow(/tasks\.read\.artifacts\.model: no live peer holds artifact abababababab/)
     await expect(origin.submit(job('missing.bin'), { baseDir: dir })).rejects.toThrow(/tasks\.read\.artifacts\.model: cannot read .*missing\.bin: ENOENT/)

@@ -56,6 +56,13 @@ describe('npm run bench -- --smoke', () => {
     expect(footprint.killToGoneMs.n).toBe(1)
     expect(footprint.freezeToGoneMs.n).toBe(1)
 
+    // Each peer fetched the model once in the first run, and nobody fetched it in the second.
+    const artifacts = json('artifacts')
+    expect(artifacts.cache.cold.network).toBe(artifacts.lowerBound.networkBytes)
+    expect(artifacts.cache.cold.network + artifacts.cache.cold.cache).toBe(artifacts.tasks * artifacts.artifactMB * 1024 * 1024)
+    expect(artifacts.cache.warm.network).toBe(0)
+    expect(artifacts.origin.first.network).toBeGreaterThan(artifacts.cache.cold.network)
+
     const report = readFileSync(join(dir, 'RESULTS.md'), 'utf8')
     for (const heading of ['## Targets', '## 1. Overhead and latency', '## 2. Throughput', '## 3. Placement quality', '## 4. Recovery', '## 5. Footprint']) expect(report).toContain(heading)
     for (const chart of ['latency.svg', 'throughput.svg', 'placement.svg', 'recovery.svg']) {
