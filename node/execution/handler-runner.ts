@@ -96,7 +96,7 @@ export interface HandlerRunnerOptions {
   warmMax?: number
 }
 
-/** A key held warm in at least one thread, with how long its latest load took. */
+/** A key held warm in at least one thread, with how long its load took (the longest over threads). */
 export interface WarmKey { key: string, loadMs: number }
 
 type Entry = { kind: 'embedded', fn: HandlerFn } | { kind: 'module', module: string, exportName: string }
@@ -176,7 +176,7 @@ export class HandlerRunner implements TaskRunner {
     return [...this.#handlers.keys()].sort()
   }
 
-  /** Keys warm in at least one thread (`ctx.warm`), each with its latest load time, for the peer's ads. */
+  /** Keys warm in at least one thread (`ctx.warm`), each with the longest of its threads' load times, for the peer's ads. */
   warmKeys (): WarmKey[] {
     const keys = new Map<string, number>()
     for (const held of this.#warm.values()) for (const [key, loadMs] of held) keys.set(key, Math.max(keys.get(key) ?? 0, loadMs))
@@ -274,7 +274,7 @@ export class HandlerRunner implements TaskRunner {
       warmMax: this.#warmMax
     }
     // Read by the load balancer below; a symbol-keyed property is not cloned to the worker.
-    Object.assign(task, { [Piscina.queueOptionsSymbol]: { handler: name } })
+    Object.assign(task, { [Piscina.queueOptionsSymbol]: { handler: name, warm: req.warm } })
     try {
       const reply = await pool.run(task, { signal: controller.signal })
       if (reply.ok) return { ok: true, value: reply.value }
@@ -315,14 +315,15 @@ export class HandlerRunner implements TaskRunner {
   }
 
   /**
-   * Piscina's load balancer: an idle thread, preferring one that holds a key
-   * this task's handler warmed before (the key itself is chosen inside the
-   * handler, so the handler's past keys are the best guess). null makes
-   * piscina start a thread (up to `threads`) or wait for one to be free.
+   * Piscina's load balancer: an idle thread, preferring one that holds the
+   * task's key: the spec's `warm` key when it has one, else any key this
+   * task's handler warmed before (the key is chosen inside the handler, so
+   * its past keys are the best guess). null makes piscina start a thread (up
+   * to `threads`) or wait for one to be free.
    */
   #pickWorker (task: object, workers: PiscinaWorker[]): PiscinaWorker | null {
-    const hint = (task as Record<symbol, { handler?: string } | null | undefined>)[Piscina.queueOptionsSymbol]
-    const keys = hint?.handler === undefined ? undefined : this.#handlerKeys.get(hint.handler)
+    const hint = (task as Record<symbol, { handler?: string, warm?: string } | null | undefined>)[Piscina.queueOptionsSymbol]
+    const keys = hint?.warm !== undefined ? new Set([hint.warm]) : hint?.handler === undefined ? undefined : this.#handlerKeys.get(hint.handler)
     let idle: PiscinaWorker | null = null
     for (const w of workers) {
       if (w.currentUsage !== 0 || w.terminating || w.destroyed) continue

@@ -48,6 +48,8 @@ export interface RunRequest {
   gpuMemoryMB?: number
   /** The task's artifacts: name → local read-only file (handlers get them in `ctx.artifacts`, exec tasks in their scratch directory). */
   artifacts?: Record<string, string>
+  /** For `handler`: the spec's `warm` key, the `ctx.warm` key the handler will load; its runner sends the task to a thread that holds it. */
+  warm?: string
 }
 
 export interface ExecRequest {

@@ -66,16 +66,36 @@ describe('ctx.warm in module handlers', () => {
   it('sends a handler\'s task to the idle thread that holds its key', async () => {
     runner = new HandlerRunner({ threads: 2 })
     runner.registerModule('model', `${fixture}#model`)
-    // Two at once start both threads; only one of them warms k.
+    runner.registerModule('another', `${fixture}#model`)
+    // Two at once start both threads; only one of them warms a key of handler "model".
     const [a, b] = await Promise.all([
       runner.run(req('model', { key: 'k', loadMs: 30 }), ctx),
-      runner.run(req('model', { key: 'other', loadMs: 30 }), ctx)
+      runner.run(req('another', { key: 'other', loadMs: 30 }), ctx)
     ])
     const holder = value(a).threadId
     expect(value(b).threadId).not.toBe(holder)
     for (let i = 0; i < 4; i++) {
+      // Alternating with the other handler's tasks, which go to the other thread.
+      expect(value(await runner.run(req('another', { key: 'other' }), ctx)).threadId).toBe(value(b).threadId)
       const next = value(await runner.run(req('model', { key: 'k' }), ctx))
       expect(next.threadId).toBe(holder)
+      expect(next.loads).toBe(1)
+    }
+  })
+
+  it('sends a task naming its warm key to the idle thread that holds exactly that key', async () => {
+    runner = new HandlerRunner({ threads: 2 })
+    runner.registerModule('model', `${fixture}#model`)
+    const [a, b] = await Promise.all([
+      runner.run(req('model', { key: 'k1', loadMs: 30 }), ctx),
+      runner.run(req('model', { key: 'k2', loadMs: 30 }), ctx)
+    ])
+    const holder = { k1: value(a).threadId, k2: value(b).threadId }
+    expect(holder.k1).not.toBe(holder.k2)
+    // Alternating keys: a balancer that ignored them would send both to the same first idle thread.
+    for (const key of ['k2', 'k1', 'k2', 'k1'] as const) {
+      const next = value(await runner.run({ ...req('model', { key }), warm: key }, ctx))
+      expect(next.threadId).toBe(holder[key])
       expect(next.loads).toBe(1)
     }
   })
