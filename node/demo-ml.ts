@@ -107,7 +107,7 @@ export async function runInferenceDemo (opts: DemoOptions = {}): Promise<void> {
     const out: InferenceRun[] = []
     for (let run = 1; run <= 2; run++) {
       say(`\nrun ${run}: examples/ml/inference.json (8 inference tasks over 8000 held-out digits, then a score), submitted on peer 2`)
-      const id = await submitFallingBack(client(1), spec, say)
+      const { id } = await client(1).submit(spec)
       const snap = await followJob(client(1), id, { quiet: opts.json === true })
       if (snap.state !== 'done') throw new Error(`demo: job ${id} ended ${snap.state}${snap.error !== undefined ? `: ${snap.error}` : ''}`)
       const detail = await client(1).job(id)
@@ -126,24 +126,6 @@ export async function runInferenceDemo (opts: DemoOptions = {}): Promise<void> {
   })
   if (opts.json === true) process.stdout.write(JSON.stringify({ runs }) + '\n')
   else say('\ndone: the mesh is stopped.')
-}
-
-/**
- * Submits the job; on a peer whose job spec does not know `artifacts` yet,
- * passes the model's path in the input instead (the peers share this machine).
- */
-async function submitFallingBack (client: ControlClient, spec: SpecJson, say: Say): Promise<string> {
-  try {
-    return (await client.submit(spec)).id
-  } catch (err) {
-    if (!/artifacts/.test(err instanceof Error ? err.message : '')) throw err
-    say(color('yellow', 'this build has no job artifacts yet: the tasks read the model from its path'))
-    const plain = structuredClone(spec)
-    const infer = plain.tasks.infer!
-    delete infer.artifacts
-    infer.input = { ...infer.input, modelPath: MODEL }
-    return (await client.submit(plain)).id
-  }
 }
 
 /** Fails early, in one sentence, where onnxruntime-node is not installed (it is not a meshwork dependency). */
