@@ -7,7 +7,7 @@ import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { barChart, type Bar } from './chart.ts'
 import { RESULTS_DIR } from './lib.ts'
-import { artifactsSection } from './report-artifacts.ts'
+import { artifactsSection, mlSection } from './report-artifacts.ts'
 import { footprintSection } from './report-footprint.ts'
 import { placementStudySection } from './report-study.ts'
 import { gossipSection, scaleSection } from './report-mesh.ts'
@@ -25,11 +25,12 @@ export async function writeReport (): Promise<string> {
     await recoverySection(targets),
     footprintSection(targets),
     artifactsSection(targets),
+    mlSection(targets),
     await gossipSection(targets),
     scaleSection()
   ]
   // Workloads can be rerun alone (--only), so each result file says when it was measured.
-  const runs = ['jobs', 'bullmq', 'dask', 'placement', 'placement-study', 'recovery', 'footprint', 'artifacts', 'gossip', 'scale']
+  const runs = ['jobs', 'bullmq', 'dask', 'placement', 'placement-study', 'recovery', 'footprint', 'artifacts', 'ml', 'gossip', 'scale']
     .map(name => [name, (read(name)?.machine?.when ?? read(name)?.when) as string | undefined] as const)
     .filter(([, when]) => when !== undefined)
     .map(([name, when]) => `${name} ${when!.slice(0, 10)}`)

@@ -20,6 +20,7 @@ import { benchArtifacts } from './artifacts.ts'
 import { benchBullmq } from './bullmq.ts'
 import { benchDask } from './dask.ts'
 import { benchGossip } from './gossip.ts'
+import { benchMl } from './ml.ts'
 import { benchJobs } from './jobs.ts'
 import { benchFootprint } from './footprint.ts'
 import { benchPlacement } from './placement.ts'
@@ -45,6 +46,7 @@ const benches: Array<{ name: string, run: (o: BenchOptions) => Promise<unknown>,
   { name: 'recovery', run: benchRecovery, smoke: true },
   { name: 'footprint', run: async o => await benchFootprint({ ...o, baseline: values.baseline }), smoke: true },
   { name: 'artifacts', run: benchArtifacts, smoke: true },
+  { name: 'ml', run: benchMl, smoke: false },
   { name: 'gossip', run: benchGossip, smoke: false },
   { name: 'scale', run: benchScale, smoke: true }
 ]

@@ -17,7 +17,10 @@ import type { z } from 'zod'
 // Records (msgpackr's shared-structure extension) are off: they make a message
 // depend on earlier ones, which untrusted peers could exploit and which breaks
 // when messages are lost or reordered. int64 values decode as plain numbers.
-const packr = new Packr({ useRecords: false, mapsAsObjects: true, int64AsType: 'number', variableMapSize: true })
+// `moreTypes`: typed arrays travel as themselves (a handler's Float32Array
+// result or checkpoint); without it msgpackr writes a Float32Array's elements
+// as if they were bytes, and it arrives as a Buffer of the wrong values.
+const packr = new Packr({ useRecords: false, mapsAsObjects: true, int64AsType: 'number', variableMapSize: true, moreTypes: true })
 
 export type DropReason = 'oversize' | 'malformed' | 'schema' | 'signer' | 'version'
 

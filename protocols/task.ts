@@ -78,7 +78,9 @@ export const awardedTaskSchema = attemptRef.extend({
   /** The task's expected work (ms at speed 1.0, as in the call for bids): the executor's estimate of when it frees its slot (optional in v1). */
   workMs: z.number().finite().min(0).optional(),
   /** Artifacts the task reads, by name; the executor gets them from its cache or from any peer that holds them (optional in v1). */
-  artifacts: z.array(z.object({ name: relPath, sha256: blobRefSchema.shape.sha256, size: z.number().int().min(0).max(MAX_ARTIFACT_BYTES) })).max(64).optional()
+  artifacts: z.array(z.object({ name: relPath, sha256: blobRefSchema.shape.sha256, size: z.number().int().min(0).max(MAX_ARTIFACT_BYTES) })).max(64).optional(),
+  /** The `ctx.warm` key the handler loads: the executor starts it on a thread where that key is warm (optional in v1). */
+  warm: z.string().max(128).optional()
 })
 export type AwardedTask = z.infer<typeof awardedTaskSchema>
 

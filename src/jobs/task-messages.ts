@@ -92,7 +92,7 @@ export function awardedTask (job: JobRecord, t: TaskRecord, open?: Pick<OpenTask
     ...(t.checkpoint !== undefined ? { restored: t.checkpoint } : {}),
     ...(Object.keys(s.artifacts).length > 0 ? { artifacts: artifactRefs(s) } : {})
   }
-  if (s.kind === 'handler') return { ...base, kind: 'handler', handler: s.handler, input: s.input }
+  if (s.kind === 'handler') return { ...base, kind: 'handler', handler: s.handler, input: s.input, ...(s.warm !== undefined ? { warm: s.warm } : {}) }
   const inputs: Record<string, FileData> = {}
   for (const [dest, src] of Object.entries(s.inputs)) {
     const data = job.files[src]
