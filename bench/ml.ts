@@ -25,7 +25,7 @@ interface DemoRun {
 export async function benchMl (): Promise<Record<string, unknown>> {
   const t0 = Date.now()
   const stdout = await new Promise<string>((resolve, reject) => {
-    execFile(process.execPath, [MESH_BIN, 'demo', 'inference', '--json'], { timeout: 180_000, maxBuffer: 1 << 20 }, (err, out, errOut) => {
+    execFile(MESH_BIN, ['demo', 'inference', '--json'], { timeout: 180_000, maxBuffer: 1 << 20 }, (err, out, errOut) => {
       if (err !== null) reject(new Error(`mesh demo inference failed: ${err.message}\n${errOut}`))
       else resolve(out)
     })

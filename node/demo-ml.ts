@@ -82,6 +82,9 @@ async function loadSpec (file: string): Promise<SpecJson> {
 export interface InferenceRun {
   makespanMs: number
   artifactBytes: { network: number, cache: number }
+  /** Peers (1–3) that ran inference tasks, and those that fetched the model over the network. */
+  ranOn: number[]
+  fetchedBy: number[]
   accuracy: number
   samples: number
   tasks: number
@@ -100,7 +103,7 @@ export async function runInferenceDemo (opts: DemoOptions = {}): Promise<void> {
   }
   requireOrt()
   say(color('bold', 'Meshwork demo: batch inference of an ONNX model over three peers'))
-  const runs = await withMesh(say, async (_mesh, client) => {
+  const runs = await withMesh(say, async (mesh, client) => {
     const spec = await loadSpec('inference.json')
     // The job file names the model relative to itself; submitted through the API it needs the full path.
     spec.tasks.infer!.artifacts = { 'model.onnx': MODEL }
@@ -112,14 +115,21 @@ export async function runInferenceDemo (opts: DemoOptions = {}): Promise<void> {
       if (snap.state !== 'done') throw new Error(`demo: job ${id} ended ${snap.state}${snap.error !== undefined ? `: ${snap.error}` : ''}`)
       const detail = await client(1).job(id)
       const bytes = { network: 0, cache: 0 }
+      const ranOn = new Set<number>()
+      const fetchedBy = new Set<number>()
+      const peerNo = (id: string | undefined): number => mesh.daemons.findIndex(d => d.peerId === id) + 1
       for (const t of (detail.tasks ?? []) as TaskRow[]) {
         bytes.network += t.artifactBytes?.network ?? 0
         bytes.cache += t.artifactBytes?.cache ?? 0
+        if (t.artifactBytes === undefined) continue
+        ranOn.add(peerNo(t.peer))
+        if ((t.artifactBytes.network ?? 0) > 0) fetchedBy.add(peerNo(t.peer))
       }
-      const s = (await client(1).results(id)).results.score as Omit<InferenceRun, 'makespanMs' | 'artifactBytes'>
-      const r: InferenceRun = { makespanMs: (snap.endedAt ?? Date.now()) - snap.submittedAt, artifactBytes: bytes, ...s }
+      const s = (await client(1).results(id)).results.score as Omit<InferenceRun, 'makespanMs' | 'artifactBytes' | 'ranOn' | 'fetchedBy'>
+      const sorted = (x: Set<number>): number[] => [...x].sort((a, b) => a - b)
+      const r: InferenceRun = { makespanMs: (snap.endedAt ?? Date.now()) - snap.submittedAt, artifactBytes: bytes, ranOn: sorted(ranOn), fetchedBy: sorted(fetchedBy), ...s }
       out.push(r)
-      say(`run ${run}: ${color('bold', `accuracy ${(r.accuracy * 100).toFixed(1)} %`)} on ${r.samples} digits in ${secs(r.makespanMs)}; model bytes over the network ${r.artifactBytes.network}, from peers' caches ${r.artifactBytes.cache}`)
+      say(`run ${run}: ${color('bold', `accuracy ${(r.accuracy * 100).toFixed(1)} %`)} on ${r.samples} digits in ${secs(r.makespanMs)}; model bytes over the network ${r.artifactBytes.network}${r.fetchedBy.length > 0 ? ` (fetched by peer ${r.fetchedBy.join(', ')})` : ''}, from peers' caches ${r.artifactBytes.cache}; tasks ran on peer ${r.ranOn.join(', ')}`)
       say(`  ${r.loaded} task(s) loaded the model session (${r.meanLoadMs.toFixed(0)} ms on average), ${r.warm} found it warm; a task took ${r.meanTaskMsLoading.toFixed(0)} ms loading, ${r.meanTaskMsWarm.toFixed(0)} ms warm`)
     }
     return out

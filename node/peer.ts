@@ -209,11 +209,17 @@ export async function createPeer (opts: CreatePeerOptions = {}): Promise<Peer> {
     pingTimeoutMs: config.failure.pingTimeoutMs
   })
   const logger = coreLogger(log.child({ peer: libp2p.peerId.toString().slice(-8) }))
-  // HiGHS loads when this peer may first bid: before its own first job, or the
-  // first call for bids it hears. An idle peer never loads it.
-  const solver = createLazyHighsSolver(() => { logger.warn({}, 'bid decided before HiGHS was loaded (greedy choice)') })
+  // HiGHS loads when this peer may first bid: before its own first job, or on
+  // the first call for bids it hears. An idle peer never loads it. That first
+  // call is not held back for the load (a bid that arrives after the round
+  // closes loses every task to the peers that had loaded it): it is answered at
+  // once with the greedy choice, and the LP decides from the next call on.
+  const solver = createLazyHighsSolver(() => { logger.debug({}, 'bid decided before HiGHS was loaded (greedy choice)') })
   const transport = new Libp2pTransport(libp2p, logger, {
-    beforeDeliver: topic => topic === AUCTION_TOPIC && !solver.loaded ? solver.load() : undefined
+    beforeDeliver: topic => {
+      if (topic === AUCTION_TOPIC && !solver.loaded) solver.load().catch((err: Error) => { logger.error({ err: err.message }, 'HiGHS failed to load; bids stay greedy') })
+      return undefined
+    }
   })
   // Load is sampled on each executor heartbeat, so load shift reacts within sustainMs + a heartbeat.
   const probe = await probing
