@@ -55,6 +55,8 @@ export class ArtifactCache {
   readonly maxBytes: number
   readonly #entries = new Map<string, Entry>()
   readonly #pins = new Map<string, number>()
+  /** The ad ids of what is held. */
+  readonly #ids = new Set<string>()
   /** Space promised to writes in progress. */
   #reserved = 0
   /** The last `lastUsed` given out: uses within one millisecond still get an order. */
@@ -77,7 +79,7 @@ export class ArtifactCache {
         if (name.endsWith('.tmp')) { await rm(path, { force: true }); continue }
         if (!SHA.test(name)) continue
         const s = await stat(path)
-        if (s.isFile()) c.#entries.set(name, { size: s.size, lastUsed: s.mtimeMs, verified: false })
+        if (s.isFile()) c.#add(name, { size: s.size, lastUsed: s.mtimeMs, verified: false })
       }
     } catch (err) {
       c.#onError(err as Error, `open ${c.dir}`)
@@ -96,6 +98,9 @@ export class ArtifactCache {
   get count (): number { return this.#entries.size }
 
   has (sha: string): boolean { return this.#entries.has(sha) }
+
+  /** Whether an artifact with this ad id (`adArtifactId`) is held: what a bid asks, per task. */
+  hasId (id: string): boolean { return this.#ids.has(id) }
 
   sizeOf (sha: string): number | undefined { return this.#entries.get(sha)?.size }
 
@@ -150,14 +155,7 @@ export class ArtifactCache {
   async read (sha: string, offset: number, length: number): Promise<Uint8Array | undefined> {
     if (!this.#entries.has(sha)) return undefined
     try {
-      const fh = await open(this.pathOf(sha), 'r')
-      try {
-        const buf = Buffer.allocUnsafe(length)
-        const { bytesRead } = await fh.read(buf, 0, length, offset)
-        return bytesRead === length ? new Uint8Array(buf.buffer, buf.byteOffset, length) : undefined
-      } finally {
-        await fh.close()
-      }
+      return await readRange(this.pathOf(sha), offset, length)
     } catch (err) {
       this.#onError(err as Error, `read ${sha.slice(0, 12)}`)
       return undefined
@@ -196,7 +194,7 @@ export class ArtifactCache {
           await rm(tmp, { force: true }).catch(() => {})
           return false
         }
-        this.#entries.set(named, { size: bytes, lastUsed: this.#tick(), verified: true, manifest })
+        this.#add(named, { size: bytes, lastUsed: this.#tick(), verified: true, manifest })
         return true
       },
       abort: async () => {
@@ -239,6 +237,11 @@ export class ArtifactCache {
     return { ...digest, cached: await w.commit(digest.manifest, digest.sha256, digest.size) }
   }
 
+  #add (sha: string, e: Entry): void {
+    this.#entries.set(sha, e)
+    this.#ids.add(adArtifactId(sha))
+  }
+
   #tick (): number {
     this.#lastTick = Math.max(Date.now(), this.#lastTick + 1)
     return this.#lastTick
@@ -259,7 +262,20 @@ export class ArtifactCache {
 
   async #remove (sha: string): Promise<void> {
     this.#entries.delete(sha)
+    this.#ids.delete(adArtifactId(sha))
     await rm(this.pathOf(sha), { force: true }).catch((err: Error) => { this.#onError(err, `delete ${sha.slice(0, 12)}`) })
+  }
+}
+
+/** Bytes `[offset, offset + length)` of a file; undefined when it is shorter. */
+export async function readRange (path: string, offset: number, length: number): Promise<Uint8Array | undefined> {
+  const fh = await open(path, 'r')
+  try {
+    const buf = Buffer.allocUnsafe(length)
+    const { bytesRead } = await fh.read(buf, 0, length, offset)
+    return bytesRead === length ? new Uint8Array(buf.buffer, buf.byteOffset, length) : undefined
+  } finally {
+    await fh.close()
   }
 }
 

@@ -6,7 +6,7 @@
  * would take to arrive here.
  */
 import { randomBytes } from 'node:crypto'
-import { mkdir, open, rm, stat } from 'node:fs/promises'
+import { mkdir, rm, stat } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { OpenTask } from '../../protocols/auction.ts'
@@ -14,7 +14,7 @@ import { adArtifactId } from '../../protocols/artifact.ts'
 import type { ArtifactBytes } from '../../protocols/task.ts'
 import type { ArtifactRef, ArtifactStore, HeldArtifacts } from '../../src/execution/artifact-store.ts'
 import type { Logger } from '../../src/logger.ts'
-import type { ArtifactCache } from './cache.ts'
+import { readRange, type ArtifactCache } from './cache.ts'
 import { fetchArtifact, type OpenChannel } from './fetch.ts'
 import type { ArtifactSource } from './wire.ts'
 
@@ -127,22 +127,15 @@ export class PeerArtifacts implements ArtifactStore, ArtifactSource {
     if (this.cache.has(sha)) return await this.cache.read(sha, offset, length)
     const ext = this.#external.get(sha)
     if (ext === undefined) return undefined
-    const fh = await open(ext.path, 'r').catch(() => undefined)
-    if (fh === undefined) return undefined
-    try {
-      const buf = Buffer.allocUnsafe(length)
-      const { bytesRead } = await fh.read(buf, 0, length, offset)
-      return bytesRead === length ? new Uint8Array(buf.buffer, buf.byteOffset, length) : undefined
-    } finally {
-      await fh.close()
-    }
+    // A file the user has since moved or cut short is simply not held any more.
+    return await readRange(ext.path, offset, length).catch(() => undefined)
   }
 
   served (n: number): void { this.totals.served += n }
 
   #holdsId (id: string): boolean {
     for (const sha of this.#inflight.keys()) if (adArtifactId(sha) === id) return true
-    return this.cache.adIds(Infinity).includes(id) || [...this.#external.keys()].some(sha => adArtifactId(sha) === id)
+    return this.cache.hasId(id) || [...this.#external.keys()].some(sha => adArtifactId(sha) === id)
   }
 
   #fetchOnce (r: ArtifactRef, origin: string, signal: AbortSignal): Promise<Fetched> {

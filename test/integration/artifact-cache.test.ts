@@ -9,7 +9,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync, chmodSync, existsSync
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
-import { ARTIFACT_CHUNK_BYTES, type ArtifactReply, type ArtifactRequest } from '../../protocols/artifact.ts'
+import { ARTIFACT_CHUNK_BYTES, adArtifactId, type ArtifactReply, type ArtifactRequest } from '../../protocols/artifact.ts'
 import { ArtifactCache, hashFile } from '../../node/artifacts/cache.ts'
 import { fetchArtifact, type ArtifactChannel } from '../../node/artifacts/fetch.ts'
 
@@ -68,6 +68,7 @@ describe('ArtifactCache', () => {
     expect(e.cached).toBe(true)
     // b is the oldest but pinned: d goes.
     expect([c.has(a.sha256), c.has(b.sha256), c.has(d.sha256), c.has(e.sha256)]).toEqual([true, true, false, true])
+    expect([a, b, d, e].map(x => c.hasId(adArtifactId(x.sha256)))).toEqual([true, true, false, true])
     expect(c.usedBytes).toBeLessThanOrEqual(3 * MB)
     // Everything pinned: a new artifact does not fit, and nothing is evicted for it.
     for (const x of [a, e]) c.pin(x.sha256)
