@@ -41,6 +41,11 @@ beforeAll(async () => {
       logger: quiet
     })
     w.handle('read-model', readModel)
+    // Loading this "model" takes 400 ms; once warm, a task finds it at once.
+    w.handle('use-model', async (_: unknown, ctx: HandlerContext) => {
+      await ctx.warm('model:slow', async () => { await new Promise(resolve => setTimeout(resolve, 400)); return { loaded: true } })
+      return null
+    })
     await w.start()
     workers.push(w)
   }
@@ -125,6 +130,22 @@ describe('artifacts', () => {
       expect(broken.artifacts.cache.count).toBe(0)
     } finally {
       await broken.stop()
+    }
+  })
+
+  it('sends a task naming a warm key to the peer where that model is warm', async () => {
+    const [warm, cold] = workers
+    const once = async (spec: unknown): Promise<string> => {
+      const view = await origin.submit(spec as Parameters<Peer['submit']>[0])
+      expect(await view.finished()).toBe('done')
+      return view.snapshot(true).tasks![0]!.peer!
+    }
+    // Load it on one peer, then wait until the other has heard (from its ad) how long a load takes.
+    expect(await once({ name: 'load', tasks: { use: { kind: 'handler', handler: 'use-model', tags: [warm === workers[0] ? 'site=b' : 'site=c'], resources: { cpu: 1 } } } })).toBe(warm!.id)
+    await waitFor('the cold peer to see the warm key in the other\'s ad', () => cold!.core.membership.table.get(warm!.id)?.ad.warm?.some(w => w.key === 'model:slow' && w.loadMs >= 400) === true, { timeoutMs: 5000 })
+    // Both idle and alike but for the model: every time, the peer that holds it warm bids 400 ms less.
+    for (let i = 0; i < 4; i++) {
+      expect(await once({ name: 'use', tasks: { use: { kind: 'handler', handler: 'use-model', warm: 'model:slow', resources: { cpu: 1 } } } })).toBe(warm!.id)
     }
   })
 
