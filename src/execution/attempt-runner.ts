@@ -18,6 +18,8 @@ export interface AttemptRunnerDeps {
   sendCheckpoint: (origin: string, msg: CheckpointMsg) => void
   /** Whether the attempt is still this peer's (not cancelled or given back). */
   holds: (a: Attempt) => boolean
+  /** For timing the artifact fetch, which is not the task's work. */
+  now: () => number
   /** Where artifacts come from; absent, a task that names any fails (this peer keeps none). */
   artifacts?: ArtifactStore
 }
@@ -25,11 +27,14 @@ export interface AttemptRunnerDeps {
 export async function runAttempt (a: Attempt, d: AttemptRunnerDeps): Promise<RunOutcome> {
   const t = a.task
   let held: HeldArtifacts | undefined
+  let artifactMs = 0
   try {
     if (t.artifacts !== undefined && t.artifacts.length > 0) {
       if (d.artifacts === undefined) return { ok: false, error: 'this peer keeps no artifacts', reason: 'error', retryable: true }
       try {
+        const t0 = d.now()
         held = await d.artifacts.acquire(t.artifacts, a.origin, a.abort.signal)
+        artifactMs = d.now() - t0
       } catch (err) {
         return { ok: false, error: `artifacts: ${(err as Error).message}`, reason: 'error', retryable: true }
       }
@@ -50,7 +55,7 @@ export async function runAttempt (a: Attempt, d: AttemptRunnerDeps): Promise<Run
       progress: (f, m) => { a.fraction = f; a.message = m?.slice(0, TASK_LIMITS.maxMessageLength) },
       checkpoint: state => { checkpoint(a, state, d) }
     })
-    return held === undefined ? outcome : { ...outcome, artifactBytes: held.bytes }
+    return held === undefined ? outcome : { ...outcome, artifactBytes: held.bytes, artifactMs }
   } catch (err) {
     return { ok: false, error: `executor error: ${(err as Error).message}`, reason: 'error', retryable: true }
   } finally {

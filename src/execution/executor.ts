@@ -242,10 +242,12 @@ export class Executor {
       blobs: this.#c.blobs,
       sendCheckpoint: (origin, msg) => { void this.#c.send(origin, msg) },
       holds: x => this.#admission.has(x.key),
+      now: () => this.#c.clock.now(),
       ...(this.#c.artifacts !== undefined ? { artifacts: this.#c.artifacts } : {})
     })
     if (a.abort.signal.aborted || !this.#admission.has(a.key)) return // cancelled: nobody wants this result
-    const durationMs = this.#c.clock.now() - (a.startedAt ?? this.#c.clock.now())
+    // The task's work, without fetching its artifacts: bids price a fetch separately, by what a peer lacks.
+    const durationMs = this.#c.clock.now() - (a.startedAt ?? this.#c.clock.now()) - (outcome.artifactMs ?? 0)
     this.#recentMs.push(durationMs)
     if (this.#recentMs.length > RECENT_DURATIONS) this.#recentMs.shift()
     this.#typical = [...this.#recentMs].sort((a, b) => a - b)[Math.floor(this.#recentMs.length / 2)]

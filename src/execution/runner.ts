@@ -103,6 +103,8 @@ export type RunOutcome = (
 ) & {
   /** Where the attempt's artifacts came from (set by the executor, not by runners). */
   artifactBytes?: ArtifactBytes
+  /** How long getting the artifacts took before the attempt ran (set by the executor): not part of the task's work. */
+  artifactMs?: number
 }
 
 export interface TaskRunner {

@@ -8,6 +8,7 @@ import { auctionMsg, type Bid, type CallForBids } from '../../protocols/auction.
 import type { ResourceAd, Resources } from '../../protocols/resources.ts'
 import { taskMsg, type AwardedTask, type TaskMessage } from '../../protocols/task.ts'
 import { MemoryOutboxStore } from '../../src/execution/outbox.ts'
+import type { ArtifactStore } from '../../src/execution/artifact-store.ts'
 import { Executor } from '../../src/execution/executor.ts'
 import { GpuDevices } from '../../src/execution/gpu-devices.ts'
 import { createHighsSolver } from '../../src/auction/lp.ts'
@@ -18,7 +19,7 @@ import { silentLogger } from '../../src/logger.ts'
 const solver = await createHighsSolver()
 const cpu = (n: number): Resources => ({ cpu: n, memoryMB: 0, gpu: 0, custom: {} })
 
-function makeExecutor (caps: Partial<ResourceAd['caps']> = {}, capacity = cpu(2)) {
+function makeExecutor (caps: Partial<ResourceAd['caps']> = {}, capacity = cpu(2), artifacts?: (clock: ManualClock) => ArtifactStore) {
   const clock = new ManualClock()
   const sent: Array<{ to: string, msg: TaskMessage }> = []
   const bids: Array<{ to: string, bid: Bid }> = []
@@ -36,7 +37,8 @@ function makeExecutor (caps: Partial<ResourceAd['caps']> = {}, capacity = cpu(2)
     sendBid: async (to, bid) => { bids.push({ to, bid }); return true },
     onCapacityChange: () => {},
     ability: () => ({ id: 'x', capacity, caps: { kinds: ['handler', 'exec'], handlers: ['work', 'brief'], commands: [], tags: [], ...caps } }),
-    outbox: store
+    outbox: store,
+    ...(artifacts !== undefined ? { artifacts: artifacts(clock) } : {})
   }, { capacity, speed: 1, queueDepth: 1, heartbeatMs: 500, bidWindowMs: 50, resultTtlMs: 60_000 })
   void executor.start()
   const accepts = () => sent.filter(s => s.msg.type === 'accept').map(s => s.msg as Extract<TaskMessage, { type: 'accept' }>)
@@ -220,5 +222,41 @@ describe('GpuDevices', () => {
     d.give([0])
     expect(d.take(2)).toEqual([0, 2])
     expect(new GpuDevices(0).take(1)).toBeUndefined()
+  })
+})
+
+describe('Executor artifacts', () => {
+  const ref = { name: 'model.onnx', sha256: 'ab'.repeat(32), size: 7 }
+  const withArtifact: AwardedTask = { ...handlerTask('a'), artifacts: [ref] }
+  const resultOf = (ex: ReturnType<typeof makeExecutor>) => ex.sent.filter(s => s.msg.type === 'result').flatMap(s => (s.msg as Extract<TaskMessage, { type: 'result' }>).results)
+
+  it('gets the artifacts before the attempt runs, reports where they came from, and times the work without the fetch', async () => {
+    const released: string[] = []
+    const ex = makeExecutor({}, cpu(2), clock => ({
+      acquire: async (refs, origin) => {
+        expect(origin).toBe('o')
+        await sleep(clock, 500) // the fetch
+        return { paths: Object.fromEntries(refs.map(r => [r.name, `/cache/${r.sha256}`])), bytes: { network: 7, cache: 0 }, release: () => { released.push('a') } }
+      }
+    }))
+    ex.executor.onTaskMessage('o', taskMsg.award('j', 0, [withArtifact]))
+    await settle(ex.clock, 1_500)
+    const [r] = resultOf(ex)
+    expect(r).toMatchObject({ taskId: 'a', ok: true, artifactBytes: { network: 7, cache: 0 } })
+    // 500 ms fetching, then the 1,000 ms the handler works: bids price the fetch separately.
+    expect(r!.durationMs).toBe(1_000)
+    expect(released).toEqual(['a'])
+  })
+
+  it('fails the attempt, retryably, when no peer can supply an artifact, or when this peer keeps none', async () => {
+    const ex = makeExecutor({}, cpu(2), () => ({ acquire: async () => { throw new Error('no peer could supply artifact abababababab') } }))
+    ex.executor.onTaskMessage('o', taskMsg.award('j', 0, [withArtifact]))
+    await settle(ex.clock, 10)
+    expect(resultOf(ex)[0]).toMatchObject({ ok: false, retryable: true, error: 'artifacts: no peer could supply artifact abababababab' })
+
+    const none = makeExecutor()
+    none.executor.onTaskMessage('o', taskMsg.award('j', 0, [withArtifact]))
+    await settle(none.clock, 10)
+    expect(resultOf(none)[0]).toMatchObject({ ok: false, retryable: true, error: 'this peer keeps no artifacts' })
   })
 })
