@@ -28,7 +28,7 @@ const log = (s: string): void => { process.stderr.write(`[artifacts] ${s}\n`) }
 interface Run { makespanMs: number, network: number, cache: number, peers: number, byPeer: Record<string, number> }
 
 export async function benchArtifacts ({ quick, smoke }: { quick: boolean, smoke?: boolean }): Promise<Record<string, unknown>> {
-  const sizeMB = smoke === true ? 8 : quick ? 20 : 200
+  const sizeMB = smoke === true ? 8 : quick ? 20 : 200 // quick: only with --only artifacts
   const tasks = 16
   const workMs = 500
   const dir = mkdtempSync(join(tmpdir(), 'meshwork-bench-artifacts-'))
