@@ -4,45 +4,19 @@
  * reasons for not bidding, and the result outbox (durable, resent until acked).
  */
 import { describe, it, expect } from 'vitest'
-import { auctionMsg, type Bid, type CallForBids } from '../../protocols/auction.ts'
+import { auctionMsg, type CallForBids } from '../../protocols/auction.ts'
 import type { ResourceAd, Resources } from '../../protocols/resources.ts'
 import { taskMsg, type AwardedTask, type TaskMessage } from '../../protocols/task.ts'
-import { MemoryOutboxStore } from '../../src/execution/outbox.ts'
 import type { ArtifactStore } from '../../src/execution/artifact-store.ts'
-import { Executor } from '../../src/execution/executor.ts'
 import { GpuDevices } from '../../src/execution/gpu-devices.ts'
-import { createHighsSolver } from '../../src/auction/lp.ts'
 import { ManualClock } from '../../src/testing/manual-clock.ts'
-import { FunctionRunner, sleep } from '../../src/testing/function-runner.ts'
-import { silentLogger } from '../../src/logger.ts'
+import { sleep } from '../../src/testing/function-runner.ts'
+import { testExecutor } from '../helpers/executor.ts'
 
-const solver = await createHighsSolver()
 const cpu = (n: number): Resources => ({ cpu: n, memoryMB: 0, gpu: 0, custom: {} })
 
 function makeExecutor (caps: Partial<ResourceAd['caps']> = {}, capacity = cpu(2), artifacts?: (clock: ManualClock) => ArtifactStore) {
-  const clock = new ManualClock()
-  const sent: Array<{ to: string, msg: TaskMessage }> = []
-  const bids: Array<{ to: string, bid: Bid }> = []
-  const store = new MemoryOutboxStore()
-  const runner = new FunctionRunner()
-    .register('work', async (_input, ctx) => { await sleep(clock, 1_000); return ctx.index })
-    .register('brief', async () => { await sleep(clock, 5); return null })
-  const executor = new Executor({
-    clock,
-    logger: silentLogger,
-    runner,
-    solver,
-    blobs: { put: () => { throw new Error('no blobs') }, drop: () => {}, fetch: async () => { throw new Error('no blobs') } },
-    send: async (to, msg) => { sent.push({ to, msg }); return true },
-    sendBid: async (to, bid) => { bids.push({ to, bid }); return true },
-    onCapacityChange: () => {},
-    ability: () => ({ id: 'x', capacity, caps: { kinds: ['handler', 'exec'], handlers: ['work', 'brief'], commands: [], tags: [], ...caps } }),
-    outbox: store,
-    ...(artifacts !== undefined ? { artifacts: artifacts(clock) } : {})
-  }, { capacity, speed: 1, queueDepth: 1, heartbeatMs: 500, bidWindowMs: 50, resultTtlMs: 60_000 })
-  void executor.start()
-  const accepts = () => sent.filter(s => s.msg.type === 'accept').map(s => s.msg as Extract<TaskMessage, { type: 'accept' }>)
-  return { clock, executor, sent, bids, store, accepts, runner }
+  return testExecutor({ capacity, caps, ...(artifacts !== undefined ? { artifacts } : {}) })
 }
 
 /** Advance `ms`, then a few single milliseconds: the attempt's end, its durable write and the 1 ms flush happen in turn. */

@@ -6,7 +6,7 @@
  * but no single device; the spec and the config check their new fields.
  */
 import { describe, expect, it } from 'vitest'
-import type { Bid, OpenTask } from '../../protocols/auction.ts'
+import type { OpenTask } from '../../protocols/auction.ts'
 import { resourceAdSchema, type Resources } from '../../protocols/resources.ts'
 import { taskMsg, type AwardedTask, type TaskMessage } from '../../protocols/task.ts'
 import { whyNobody, whyNot, type PeerAbility } from '../../src/auction/feasibility.ts'
@@ -14,15 +14,11 @@ import { decideBids } from '../../src/auction/bidder.ts'
 import { createHighsSolver } from '../../src/auction/lp.ts'
 import { ConfigError } from '../../src/errors.ts'
 import { parseConfig } from '../../src/config.ts'
-import { Executor } from '../../src/execution/executor.ts'
 import { GpuDevices } from '../../src/execution/gpu-devices.ts'
-import { MemoryOutboxStore } from '../../src/execution/outbox.ts'
 import { JobSpecError, parseJobSpec } from '../../src/jobs/spec.ts'
 import { computeCapacity, gpuDevices, type MachineInfo } from '../../src/resources/capacity.ts'
 import { Ledger, fromUnits, toUnits } from '../../src/resources/ledger.ts'
-import { silentLogger } from '../../src/logger.ts'
-import { FunctionRunner, sleep } from '../../src/testing/function-runner.ts'
-import { ManualClock } from '../../src/testing/manual-clock.ts'
+import { testExecutor } from '../helpers/executor.ts'
 import { makeAd } from '../helpers/ads.ts'
 
 const solver = await createHighsSolver()
@@ -177,24 +173,8 @@ describe('the bidder starts a share now only where a device has room', () => {
 
 describe('the executor: shares of one device run together, and wait for a device with room', () => {
   function makeExecutor (gpuMemoryMB: number[]) {
-    const clock = new ManualClock()
-    const sent: Array<{ to: string, msg: TaskMessage }> = []
-    const runner = new FunctionRunner().register('work', async () => { await sleep(clock, 1_000); return null })
     const capacity: Resources = { cpu: 8, memoryMB: 0, gpu: gpuMemoryMB.length, gpuMemoryMB: gpuMemoryMB.reduce((a, b) => a + b, 0), custom: {} }
-    const executor = new Executor({
-      clock,
-      logger: silentLogger,
-      runner,
-      solver,
-      blobs: { put: () => { throw new Error('no blobs') }, drop: () => {}, fetch: async () => { throw new Error('no blobs') } },
-      send: async (to, msg) => { sent.push({ to, msg }); return true },
-      sendBid: async (_to: string, _bid: Bid) => true,
-      onCapacityChange: () => {},
-      ability: () => ({ id: 'x', capacity, caps, gpus: gpuMemoryMB.map(memoryMB => ({ memoryMB })) }),
-      outbox: new MemoryOutboxStore()
-    }, { capacity, gpuMemoryMB, speed: 1, queueDepth: 1, heartbeatMs: 500, bidWindowMs: 50, resultTtlMs: 60_000 })
-    void executor.start()
-    return { clock, executor, runner, sent }
+    return testExecutor({ capacity, caps, gpuMemoryMB })
   }
   const task = (taskId: string, gpu: number, gpuMemoryMB?: number): AwardedTask => ({
     taskId, attempt: 1, index: 0, kind: 'handler', handler: 'work', upstream: {},
