@@ -10,7 +10,7 @@ import { MeshError } from '../src/errors.ts'
 import { loadConfigFile, resolvePaths } from './config-file.ts'
 import { defaultConfigPath } from './config-paths.ts'
 import { isProcessAlive, readControlFile, removeControlFile, writeControlFile } from './control/control-file.ts'
-import { startControlServer } from './control/server.ts'
+import { startControlServer, startMetricsServer } from './control/server.ts'
 import { createLogger } from './logger.ts'
 import { createPeer } from './peer.ts'
 
@@ -37,11 +37,13 @@ export async function runDaemon (configPath?: string, out: (line: string) => voi
   const peer = await createPeer({ resolvedConfig: config, logger: log })
   await peer.start()
   const control = await startControlServer(peer, config.control.host, config.control.port)
+  const metrics = config.metrics.port === null ? undefined : await startMetricsServer(peer, config.control.host, config.metrics.port)
   writeControlFile(config.dataDir, { url: control.url, token: control.token, pid: process.pid, peerId: peer.id })
 
   out(`peer: ${peer.id}`)
   for (const addr of peer.addresses()) out(`listen: ${addr}`)
   out(`control: ${control.url}`)
+  if (metrics !== undefined) out(`metrics: ${metrics.url}/metrics`)
   out(`config: ${source}`)
   out(`dataDir: ${config.dataDir}`)
   out(`ready: ${Math.round(performance.now() - t0)} ms`)
@@ -57,6 +59,7 @@ export async function runDaemon (configPath?: string, out: (line: string) => voi
     log.info({ signal }, 'stopping')
     try {
       await control.close()
+      await metrics?.close()
       await peer.stop()
     } finally {
       removeControlFile(config.dataDir)

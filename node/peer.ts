@@ -38,6 +38,8 @@ import { readJobFiles } from './job-files.ts'
 import { Libp2pBlobStore } from './libp2p/blobs.ts'
 import { ArtifactCache } from './artifacts/cache.ts'
 import { PeerArtifacts } from './artifacts/store.ts'
+import { MetricsExporter } from './metrics.ts'
+import type { Registry } from 'prom-client'
 import { pinWhileLive, resolveArtifacts } from './artifacts/submit.ts'
 import { openArtifactChannel, serveArtifacts } from './artifacts/wire.ts'
 import { LIMITS as AD_LIMITS } from '../protocols/resources.ts'
@@ -82,6 +84,8 @@ export class Peer {
   readonly runner: PeerRunner
   readonly blobs: Libp2pBlobStore
   readonly artifacts: PeerArtifacts
+  /** `/metrics`, in Prometheus's text format (node/metrics.ts). */
+  readonly metrics: MetricsExporter
   readonly #keeper: BootstrapKeeper
   #stopMdns: (() => void) | undefined
   #state: 'new' | 'started' | 'stopped' = 'new'
@@ -89,8 +93,9 @@ export class Peer {
   readonly #closeStorage: () => Promise<void>
   readonly #solver: LazyLpSolver
 
-  constructor (parts: { config: MeshConfig, libp2p: MeshLibp2p, core: MeshPeer, log: Pino, keeper: BootstrapKeeper, runner: PeerRunner, blobs: Libp2pBlobStore, artifacts: PeerArtifacts, closeStorage: () => Promise<void>, solver: LazyLpSolver }) {
+  constructor (parts: { config: MeshConfig, libp2p: MeshLibp2p, core: MeshPeer, log: Pino, keeper: BootstrapKeeper, runner: PeerRunner, blobs: Libp2pBlobStore, artifacts: PeerArtifacts, closeStorage: () => Promise<void>, solver: LazyLpSolver, metricsRegistry?: Registry }) {
     this.#solver = parts.solver
+    this.metrics = new MetricsExporter(this, parts.metricsRegistry)
     this.artifacts = parts.artifacts
     this.runner = parts.runner
     this.blobs = parts.blobs
@@ -200,7 +205,10 @@ export async function createPeer (opts: CreatePeerOptions = {}): Promise<Peer> {
     privateKey = await loadOrCreateIdentity(config.dataDir)
   }
   const swarmKey = config.swarmKeyFile === null ? null : await readSwarmKey(config.swarmKeyFile)
+  // libp2p's metrics plug in when libp2p is made, so asking for them loads prom-client now.
+  const metricsRegistry = config.metrics.libp2p ? new (await import('prom-client')).Registry() : undefined
   const libp2p = await createMeshLibp2p({
+    ...(metricsRegistry !== undefined ? { metricsRegistry } : {}),
     privateKey,
     listen: config.listen,
     mdns: config.mdns,
@@ -273,7 +281,8 @@ export async function createPeer (opts: CreatePeerOptions = {}): Promise<Peer> {
     await outbox.close?.()
     if (tempCache !== undefined) await rm(tempCache, { recursive: true, force: true })
   },
-  solver })
+  solver,
+  ...(metricsRegistry !== undefined ? { metricsRegistry } : {}) })
 }
 
 /**

@@ -11,8 +11,9 @@
  *
  * Kept out of the bundle: packages with native addons or files they load by
  * path at run time (lmdb, msgpackr's optional native part, the HiGHS wasm,
- * piscina's worker, systeminformation), and pino, whose transports run in
- * worker threads by file name.
+ * piscina's worker, systeminformation), pino, whose transports run in
+ * worker threads by file name, and prom-client, a CommonJS package loaded by
+ * a dynamic import on the first scrape (bundled, its named exports are lost).
  */
 import { rmSync } from 'node:fs'
 import { join } from 'node:path'
@@ -36,7 +37,7 @@ await build({
   format: 'esm',
   platform: 'node',
   target: 'node22',
-  external: ['lmdb', 'msgpackr', 'highs', 'piscina', 'systeminformation', 'pino'],
+  external: ['lmdb', 'msgpackr', 'highs', 'piscina', 'systeminformation', 'pino', 'prom-client'],
   // Whitespace and syntax only: names stay, so stack traces stay readable.
   // No source maps here: to be of use they would carry the sources of every
   // dependency (7 MB); the library's own files in dist/ keep theirs.

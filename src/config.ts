@@ -85,6 +85,12 @@ export const configSchema = z.strictObject({
       max: z.number().int().min(0).max(1000).default(4)
     }).prefault({})
   }).prefault({}),
+  metrics: z.strictObject({
+    /** A second loopback port serving only `/metrics`, without the control token, for a local Prometheus; null: none. */
+    port: z.number().int().min(0).max(65535, { error: 'must be a TCP port (0–65535)' }).nullable().default(null),
+    /** libp2p's own metrics (connections, streams, bytes by protocol) in `/metrics`; loads prom-client at start. */
+    libp2p: z.boolean().default(false)
+  }).prefault({}),
   cache: z.strictObject({
     /** Where artifacts (models, datasets) are kept; default `<dataDir>/artifacts`. */
     dir: z.string().min(1).nullable().default(null),

@@ -18,6 +18,7 @@ import { TASK_PROTOCOL, decodeTaskMessage, encodeTaskMessage, isForExecutor, typ
 import type { PeerAbility } from './auction/feasibility.ts'
 import type { LpSolver } from './auction/lp.ts'
 import type { ArtifactStore } from './execution/artifact-store.ts'
+import { MeshMetrics } from './metrics.ts'
 import type { BlobStore } from './execution/blob-store.ts'
 import { Executor } from './execution/executor.ts'
 import { MemoryOutboxStore, type OutboxStore } from './execution/outbox.ts'
@@ -88,6 +89,8 @@ export interface PeerStats {
 export class MeshPeer {
   readonly config: MeshConfig
   readonly membership: Membership
+  /** Counts for operators, read by `/metrics` (node/metrics.ts). */
+  readonly metrics = new MeshMetrics()
   /** What this peer offers the mesh (machine or config, minus the owner's reserve). */
   readonly capacity: Resources
   /** Its GPUs one by one, with their memory (0 = unknown). */
@@ -132,7 +135,8 @@ export class MeshPeer {
       outbox: components.outbox ?? new MemoryOutboxStore(),
       load: () => components.probe.load(),
       ...(components.artifacts !== undefined ? { artifacts: components.artifacts } : {}),
-      ...(components.setupMs !== undefined ? { setupMs: components.setupMs } : {})
+      ...(components.setupMs !== undefined ? { setupMs: components.setupMs } : {}),
+      metrics: this.metrics
     }, {
       capacity: this.capacity,
       gpuMemoryMB: this.gpus.map(g => g.memoryMB),
@@ -154,7 +158,8 @@ export class MeshPeer {
       bidLocally: cfb => { later(components.clock, () => { this.executor.onCallForBids(cfb) }) },
       send: async (peer, msg) => await this.#sendTask(peer, msg),
       livePeers: () => this.#livePeers(),
-      speedOf: peer => peer === this.id ? components.probe.speed : this.membership.table.get(peer)?.ad.speed
+      speedOf: peer => peer === this.id ? components.probe.speed : this.membership.table.get(peer)?.ad.speed,
+      metrics: this.metrics
     }, {
       bidWindowMs: config.auction.bidWindowMs,
       queueDepth: config.auction.queueDepth,

@@ -6,7 +6,7 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto'
 import type { Peer } from '../peer.ts'
 import type { HealthReply, PeersReply } from './api.ts'
-import { serve } from './http.ts'
+import { serve, type HttpServer, type Route } from './http.ts'
 import { jobRoutes } from './jobs-routes.ts'
 
 export interface ControlServer {
@@ -24,6 +24,7 @@ export async function startControlServer (peer: Peer, host: string, port: number
   const server = await serve([
     { method: 'GET', path: '/v1/health', handle: () => ({ json: { ok: true, peerId: peer.id } satisfies HealthReply }) },
     { method: 'GET', path: '/v1/peers', handle: () => ({ json: { self: peer.id, peers: peer.peers(), stats: peer.stats() } satisfies PeersReply }) },
+    metricsRoute(peer),
     ...jobRoutes(peer)
   ], {
     host,
@@ -36,4 +37,25 @@ export async function startControlServer (peer: Peer, host: string, port: number
     unauthorized: 'missing or wrong control token (see control.json in the data directory)'
   })
   return { url: server.url, token, close: server.close }
+}
+
+/** `GET /metrics`: the peer in Prometheus's text format (node/metrics.ts). */
+function metricsRoute (peer: Peer): Route {
+  return {
+    method: 'GET',
+    path: '/metrics',
+    handle: async () => {
+      const { type, text } = await peer.metrics.render()
+      return { bytes: Buffer.from(text), type }
+    }
+  }
+}
+
+/**
+ * `metrics.port`: `/metrics` alone on a second loopback port, without the
+ * control token, for a Prometheus on this machine (it reads nothing it could
+ * not see in `mesh peers`, and changes nothing).
+ */
+export async function startMetricsServer (peer: Peer, host: string, port: number): Promise<HttpServer> {
+  return await serve([metricsRoute(peer)], { host, port, bodyLimit: 0, authorize: () => true, unauthorized: '' })
 }

@@ -13,6 +13,7 @@
  *    neighbour forwards are dropped before their signature is checked, not after;
  *    no penalty for many peers on one IP address (see below).
  */
+import type { Registry } from 'prom-client'
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { gossipsub, type GossipSub } from '@libp2p/gossipsub'
@@ -37,6 +38,8 @@ export interface MeshLibp2pInit {
   pingIntervalMs: number
   pingTimeoutMs: number
   gossipHeartbeatMs?: number
+  /** libp2p's own metrics (`@libp2p/prometheus-metrics`), into this prom-client registry. */
+  metricsRegistry?: Registry
 }
 
 export async function createMeshLibp2p (init: MeshLibp2pInit): Promise<MeshLibp2p> {
@@ -51,6 +54,7 @@ export async function createMeshLibp2p (init: MeshLibp2pInit): Promise<MeshLibp2
     connectionManager: { inboundConnectionThreshold: 100, maxIncomingPendingConnections: 64 },
     connectionMonitor: { enabled: false },
     peerDiscovery: init.mdns ? [mdns({ interval: 5000 })] : [],
+    ...(init.metricsRegistry !== undefined ? { metrics: (await import('@libp2p/prometheus-metrics')).prometheusMetrics({ registry: init.metricsRegistry }) } : {}),
     services: {
       identify: identify(),
       ping: ping(),

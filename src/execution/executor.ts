@@ -10,6 +10,7 @@
  */
 import type { Bid, CallForBids, OpenTask } from '../../protocols/auction.ts'
 import type { ArtifactStore } from './artifact-store.ts'
+import type { MeshMetrics } from '../metrics.ts'
 import { attemptRefOf, taskMsg, type ExecutorToOrigin, type OriginToExecutor, type AttemptRef } from '../../protocols/task.ts'
 import type { Clock, TimerHandle } from '../clock.ts'
 import type { Logger } from '../logger.ts'
@@ -56,6 +57,8 @@ export interface ExecutorComponents {
   artifacts?: ArtifactStore
   /** What this peer must do before a task could start here (fetch missing artifacts, warm a model), ms. */
   setupMs?: (t: OpenTask) => number
+  /** Counts for operators (`/metrics`). */
+  metrics?: MeshMetrics
 }
 
 export interface ExecutorInit {
@@ -110,7 +113,10 @@ export class Executor {
       speed: init.speed,
       queueDepth: init.queueDepth,
       ability: c.ability,
-      sendBid: c.sendBid,
+      sendBid: async (origin, bid) => {
+        if (bid.bids.length > 0) c.metrics?.inc('meshwork_bids_sent_total', {}, bid.bids.length)
+        return await c.sendBid(origin, bid)
+      },
       released,
       queueWaitMs: () => this.#queueWaitMs(),
       typicalMs: () => this.#typicalMs(),
@@ -187,6 +193,7 @@ export class Executor {
     switch (msg.type) {
       case 'award': {
         const { accepted, rejected } = this.#admission.admit(from, msg)
+        if (accepted.length > 0) this.#c.metrics?.inc('meshwork_bids_won_total', {}, accepted.length)
         void this.#c.send(from, taskMsg.accept(msg.jobId, accepted, rejected))
         // The award says the round closed: what it did not claim is free again.
         this.#bids.roundClosed(from, msg.jobId, msg.round)

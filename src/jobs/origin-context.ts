@@ -4,6 +4,7 @@
  * through `OriginMachine.handle`; everything the machine wants done outside
  * itself leaves as an `OriginEffect`, performed by the driver (`origin.ts`).
  */
+import type { MeshMetrics } from '../metrics.ts'
 import type { AuctionMessage, CallForBids } from '../../protocols/auction.ts'
 import type { BlobRef, ExecutorToOrigin, FileData, OriginToExecutor, TaskResult } from '../../protocols/task.ts'
 import type { Bid } from '../../protocols/auction.ts'
@@ -88,4 +89,6 @@ export interface OriginContext {
   latency: PeerLatency
   /** What each kind of work took in earlier jobs (ms at speed 1.0). */
   work: WorkEstimates
+  /** Counts for operators (`/metrics`). */
+  metrics: MeshMetrics
 }

@@ -28,6 +28,7 @@ import { whyNotPerPeer, type LivePeer, type WhyNot } from './why.ts'
 import { openTask } from './task-messages.ts'
 import { PeerLatency } from './peer-latency.ts'
 import { WorkEstimates } from './work-estimates.ts'
+import { MeshMetrics } from '../metrics.ts'
 
 export interface OriginMachineDeps {
   self: string
@@ -36,6 +37,8 @@ export interface OriginMachineDeps {
   livePeers: () => LivePeer[]
   /** A peer's advertised speed; by default looked up in `livePeers()`. */
   speedOf?: (peer: string) => number | undefined
+  /** Where counts for operators go; a private one by default. */
+  metrics?: MeshMetrics
 }
 
 /**
@@ -70,7 +73,8 @@ export class OriginMachine implements JobActions {
       out: e => { this.#out.push(e) },
       armRetry: at => { this.#armRetry(at) },
       latency: new PeerLatency(deps.self),
-      work: new WorkEstimates()
+      work: new WorkEstimates(),
+      metrics: deps.metrics ?? new MeshMetrics()
     }
   }
 
@@ -269,6 +273,7 @@ export class OriginMachine implements JobActions {
     for (const at of liveAttempts(t)) {
       if (!which(at)) continue
       endAttempt(t, at, 'lost', cause, reason)
+      this.#ctx.metrics.inc('meshwork_migrations_total', { cause: cause.kind })
       lost = at
       this.emit(job, { type: 'task-migrated', jobId: job.id, taskId: t.id, attempt: at.attempt, peer: at.peer, reason, at: cause.at })
       this.send(at.peer, taskMsg.cancel(job.id, reason, [{ taskId: t.id, attempt: at.attempt }]))
@@ -303,6 +308,19 @@ export class OriginMachine implements JobActions {
 
   // ── rounds ───────────────────────────────────────────────────────────────
 
+  #countRound (job: JobRecord, r: Round, awards: Map<string, AwardedTask[]>): void {
+    const { metrics, now } = this.#ctx
+    const at = now()
+    metrics.inc('meshwork_auction_rounds_total')
+    metrics.observe('meshwork_auction_round_duration_seconds', (at - r.openedAt) / 1000)
+    for (const tasks of awards.values()) {
+      for (const a of tasks) {
+        const t = job.tasks.get(a.taskId)
+        if (t !== undefined) metrics.observe('meshwork_award_latency_seconds', Math.max(0, at - t.readyAt) / 1000)
+      }
+    }
+  }
+
   #close (jobId: string): void {
     const r = this.#rounds.get(jobId)
     if (r === undefined) return
@@ -311,6 +329,7 @@ export class OriginMachine implements JobActions {
     const job = this.record(jobId)
     if (job === undefined || job.state !== 'running') return
     const awards = closeRound(job, r, this.#ctx)
+    this.#countRound(job, r, awards)
     // Bidders that won nothing release their holds now, not when their bids expire.
     const bidders = new Set(r.bids.map(b => b.peer))
     for (const peer of bidders) if (!awards.has(peer)) this.send(peer, taskMsg.closed(jobId, r.round))

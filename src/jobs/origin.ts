@@ -12,7 +12,8 @@ import { later, type Clock, type TimerHandle } from '../clock.ts'
 import type { Logger } from '../logger.ts'
 import type { BlobStore } from '../execution/blob-store.ts'
 import type { Journal, JournalJob, JournalSnapshot } from './journal.ts'
-import type { JobView } from './job-view.ts'
+import type { JobEvent, JobView } from './job-view.ts'
+import type { MeshMetrics } from '../metrics.ts'
 import { OriginMachine } from './origin-machine.ts'
 import { timerKey, type FetchedResult, type OriginEffect, type OriginEvent, type OriginInit } from './origin-context.ts'
 import type { LivePeer } from './why.ts'
@@ -34,6 +35,8 @@ export interface OriginComponents {
   livePeers: () => LivePeer[]
   /** A peer's advertised speed, if known (cheaper than `livePeers` for one peer). */
   speedOf?: (peer: string) => number | undefined
+  /** Counts for operators (`/metrics`). */
+  metrics?: MeshMetrics
 }
 
 export class Origin {
@@ -41,10 +44,11 @@ export class Origin {
   readonly #machine: OriginMachine
   /** Armed timers by key; an entry without a handle fires on the next turn (`later`). */
   readonly #timers = new Map<string, { handle?: TimerHandle }>()
+  #replaying = false
 
   constructor (components: OriginComponents, init: OriginInit) {
     this.#c = components
-    this.#machine = new OriginMachine({ self: components.self, init, now: () => components.clock.now(), livePeers: components.livePeers, speedOf: components.speedOf })
+    this.#machine = new OriginMachine({ self: components.self, init, now: () => components.clock.now(), livePeers: components.livePeers, speedOf: components.speedOf, metrics: components.metrics })
   }
 
   start (): void { this.#feed({ type: 'start' }) }
@@ -96,7 +100,23 @@ export class Origin {
   }
 
   #feed (event: OriginEvent): void {
-    for (const effect of this.#machine.handle(event)) this.#perform(effect)
+    // A restore replays the journal's history: counted when it happened, not again.
+    this.#replaying = event.type === 'restore'
+    try {
+      for (const effect of this.#machine.handle(event)) this.#perform(effect)
+    } finally {
+      this.#replaying = false
+    }
+  }
+
+  /** Attempts and jobs that ended, for `/metrics`. */
+  #count (event: JobEvent): void {
+    const m = this.#c.metrics
+    if (m === undefined || this.#replaying) return
+    if (event.type === 'task-done') m.inc('meshwork_attempts_total', { outcome: 'done' })
+    else if (event.type === 'task-failed') m.inc('meshwork_attempts_total', { outcome: 'failed' })
+    else if (event.type === 'task-migrated') m.inc('meshwork_attempts_total', { outcome: 'migrated' })
+    else if (event.type === 'job-done' || event.type === 'job-failed' || event.type === 'job-cancelled') m.inc('meshwork_jobs_ended_total', { state: event.type.slice(4) })
   }
 
   #perform (e: OriginEffect): void {
@@ -105,7 +125,10 @@ export class Origin {
       case 'publish': c.publish(e.msg); return
       case 'bid-locally': c.bidLocally(e.cfb); return
       case 'send': void c.send(e.peer, e.msg); return
-      case 'emit': this.#machine.record(e.jobId)?.log.push(e.event); return
+      case 'emit':
+        this.#count(e.event)
+        this.#machine.record(e.jobId)?.log.push(e.event)
+        return
       case 'log': c.logger[e.level](e.fields, e.msg); return
       case 'set-timer': {
         const key = timerKey(e.timer)
