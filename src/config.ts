@@ -85,6 +85,10 @@ export const configSchema = z.strictObject({
       max: z.number().int().min(0).max(1000).default(4)
     }).prefault({})
   }).prefault({}),
+  history: z.strictObject({
+    /** How long an ended job stays listable (`mesh status --all`) before it is dropped from memory and the journal. */
+    keepDays: z.number({ error: 'must be a number of days' }).positive({ error: 'must be > 0' }).max(3650, { error: 'must be at most 3650 days' }).default(7)
+  }).prefault({}),
   metrics: z.strictObject({
     /** A second loopback port serving only `/metrics`, without the control token, for a local Prometheus; null: none. */
     port: z.number().int().min(0).max(65535, { error: 'must be a TCP port (0–65535)' }).nullable().default(null),

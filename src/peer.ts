@@ -164,7 +164,8 @@ export class MeshPeer {
       bidWindowMs: config.auction.bidWindowMs,
       queueDepth: config.auction.queueDepth,
       heartbeatMs: config.failure.heartbeatMs,
-      leaseMs: config.failure.leaseMs
+      leaseMs: config.failure.leaseMs,
+      keepEndedMs: config.history.keepDays * 24 * 3600_000
     })
   }
 

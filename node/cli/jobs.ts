@@ -4,7 +4,7 @@ import { basename, dirname, join, resolve } from 'node:path'
 import type { JobSnapshot, ResultsReply, WhyNot } from '../control/api.ts'
 import { ControlClient } from '../control/client.ts'
 import { absoluteArtifactPaths, readJobFile, readJobFiles } from '../job-files.ts'
-import { color, shortId } from './format.ts'
+import { ago, color, shortId } from './format.ts'
 
 interface Common { config?: string, json?: boolean }
 
@@ -70,14 +70,21 @@ function printEnd (snap: JobSnapshot, r: ResultsReply, printOutput: boolean): vo
   }
 }
 
-export async function statusCommand (job: string | undefined, opts: Common): Promise<number> {
+/** Without `--all`, `mesh status` lists running jobs and those that ended in the last hour. */
+const RECENT_MS = 3600_000
+
+export async function statusCommand (job: string | undefined, opts: Common & { all?: boolean }): Promise<number> {
   const client = ControlClient.find(opts.config)
   if (job === undefined) {
-    const jobs = await client.jobs()
+    const now = Date.now()
+    const jobs = (await client.jobs()).filter(j => opts.all === true || j.state === 'running' || (j.endedAt ?? now) > now - RECENT_MS)
     if (opts.json === true) { out(JSON.stringify(jobs, null, 2)); return 0 }
     if (jobs.length === 0) { out('no jobs on this peer'); return 0 }
-    const t = await table(['job', 'name', 'state', 'done/total', 'running', 'failed', 'age'])
-    for (const j of jobs) t.push([j.id, j.name, j.state, `${j.counts.done}/${j.total}`, j.counts.running, j.counts.failed, `${((Date.now() - j.submittedAt) / 1000).toFixed(0)} s`])
+    const t = await table(['job', 'name', 'state', 'done/total', 'running', 'failed', 'submitted', 'took'])
+    for (const j of jobs) {
+      const took = j.endedAt === undefined ? '-' : `${((j.endedAt - j.submittedAt) / 1000).toFixed(1)} s`
+      t.push([j.id, j.name, j.state, `${j.counts.done}/${j.total}`, j.counts.running, j.counts.failed, ago(now - j.submittedAt), took])
+    }
     out(t.toString())
     return 0
   }

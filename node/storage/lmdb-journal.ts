@@ -86,6 +86,21 @@ export class LmdbJournal implements Journal {
     await this.#db.put(['result', jobId, result.taskId], encodeRecord(result))
   }
 
+  /** Every record of the job, in one transaction (history compaction). LMDB reuses the freed pages. */
+  async deleteJob (jobId: string): Promise<void> {
+    const seq = this.#order.get(jobId)
+    if (seq === undefined) return
+    await this.#db.transaction(() => {
+      for (const kind of ['attempt', 'result']) {
+        for (const key of this.#db.getKeys({ start: [kind, jobId], end: [kind, jobId, MAX] })) this.#db.removeSync(key)
+      }
+      this.#db.removeSync(['end', jobId])
+      this.#db.removeSync(['job', jobId])
+      this.#db.removeSync(['order', seq, jobId])
+    })
+    if (this.#order.get(jobId) === seq) this.#order.delete(jobId)
+  }
+
   async putJobState (jobId: string, state: JournalJobState): Promise<void> {
     if (!this.#order.has(jobId)) return
     await this.#db.put(['end', jobId], encodeRecord(state))

@@ -59,6 +59,8 @@ export interface Journal {
   putResult: (jobId: string, result: JournalResult) => Promise<void>
   putJobState: (jobId: string, state: JournalJobState) => Promise<void>
   load: () => Promise<JournalSnapshot>
+  /** Drop every record of an ended job (history compaction). */
+  deleteJob: (jobId: string) => Promise<void>
   close?: () => Promise<void>
 }
 
@@ -67,6 +69,10 @@ export class MemoryJournal implements Journal {
 
   async putJob (job: JournalJob): Promise<void> {
     this.#jobs.set(job.id, { job, results: new Map(), attempts: new Map() })
+  }
+
+  async deleteJob (jobId: string): Promise<void> {
+    this.#jobs.delete(jobId)
   }
 
   async putAttempt (jobId: string, attempt: JournalAttempt): Promise<void> {

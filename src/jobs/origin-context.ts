@@ -19,6 +19,8 @@ export interface OriginInit {
   queueDepth: number
   heartbeatMs: number
   leaseMs: number
+  /** An ended job is forgotten (memory and journal) this long after it ended; default: never. */
+  keepEndedMs?: number
 }
 
 export type OriginTimer =

@@ -95,6 +95,18 @@ export class OriginMachine implements JobActions {
   job (jobId: string): JobView | undefined { return this.#jobs.get(jobId)?.view }
   jobs (): JobView[] { return [...this.#jobs.values()].map(j => j.view) }
 
+  /** Forget the jobs that ended before `before` (history compaction); their records, for their blobs. */
+  forgetEnded (before: number): JobRecord[] {
+    const gone: JobRecord[] = []
+    for (const [id, { record }] of this.#jobs) {
+      if (record.state !== 'running' && record.endedAt !== undefined && record.endedAt < before) {
+        this.#jobs.delete(id)
+        gone.push(record)
+      }
+    }
+    return gone
+  }
+
   #dispatch (e: OriginEvent): void {
     switch (e.type) {
       case 'start':

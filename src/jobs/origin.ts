@@ -45,16 +45,62 @@ export class Origin {
   /** Armed timers by key; an entry without a handle fires on the next turn (`later`). */
   readonly #timers = new Map<string, { handle?: TimerHandle }>()
   #replaying = false
+  readonly #init: OriginInit
+  #compaction: TimerHandle | undefined
 
   constructor (components: OriginComponents, init: OriginInit) {
     this.#c = components
+    this.#init = init
     this.#machine = new OriginMachine({ self: components.self, init, now: () => components.clock.now(), livePeers: components.livePeers, speedOf: components.speedOf, metrics: components.metrics })
   }
 
-  start (): void { this.#feed({ type: 'start' }) }
+  start (): void {
+    this.#feed({ type: 'start' })
+    this.#scheduleCompaction()
+  }
+
   stop (): void {
     this.#feed({ type: 'stop' })
     for (const key of [...this.#timers.keys()]) this.#clearTimer(key)
+    if (this.#compaction !== undefined) this.#c.clock.clearTimeout(this.#compaction)
+    this.#compaction = undefined
+  }
+
+  /**
+   * Forget the jobs that ended more than `keepEndedMs` ago: out of memory
+   * first, then out of the journal, so the store of an origin that runs for
+   * weeks stays bounded. Returns how many were dropped.
+   */
+  async compact (): Promise<number> {
+    const keep = this.#init.keepEndedMs
+    if (keep === undefined) return 0
+    const gone = this.#machine.forgetEnded(this.#c.clock.now() - keep)
+    for (const job of gone) {
+      try {
+        await this.#c.journal.deleteJob(job.id)
+      } catch (err) {
+        // Still in the journal: it comes back after a restart and goes at the next compaction.
+        this.#c.logger.warn({ jobId: job.id, err: (err as Error).message }, 'could not drop an old job from the journal')
+        continue
+      }
+      // Its input files and the output files brought home: nothing names them any more.
+      const files = [...Object.values(job.files), ...[...job.tasks.values()].flatMap(t => Object.values(t.outputs ?? {}))]
+      for (const f of files) if ('blob' in f) this.#c.blobs.drop(f.blob)
+    }
+    if (gone.length > 0) this.#c.logger.info({ jobs: gone.length }, 'old jobs dropped from the history')
+    return gone.length
+  }
+
+  /** Compaction runs at start and then a few times per retention period (at most hourly, at least every second). */
+  #scheduleCompaction (): void {
+    const keep = this.#init.keepEndedMs
+    if (keep === undefined) return
+    const every = Math.min(3600_000, Math.max(1000, keep / 4))
+    const run = (): void => {
+      this.#compaction = this.#c.clock.setTimeout(run, every)
+      void this.compact()
+    }
+    run()
   }
 
   job (id: string): JobView | undefined { return this.#machine.job(id) }

@@ -40,6 +40,8 @@ export class TestMesh {
   readonly blobs: MemoryBlobRegistry
   /** The runner each peer uses; register handlers on it before submitting. */
   readonly runners = new Map<string, FunctionRunner>()
+  /** Each peer's journal (a fresh one per `add`). */
+  readonly journals = new Map<string, MemoryJournal>()
 
   constructor (opts: { config?: MeshConfig, network?: MemoryNetworkOptions } = {}) {
     this.clock = new ManualClock()
@@ -52,9 +54,11 @@ export class TestMesh {
   add (id: string, probe: ResourceProbe = fakeProbe(), config: MeshConfig = this.config, runner = new FunctionRunner()): MeshPeer {
     const transport = this.network.transport(id)
     this.runners.set(id, runner)
+    const journal = new MemoryJournal()
+    this.journals.set(id, journal)
     const peer = new MeshPeer({
       transport, clock: this.clock, logger: silentLogger, probe, runner, solver,
-      blobs: this.blobs.store(id), journal: new MemoryJournal(), handlerNames: () => runner.names()
+      blobs: this.blobs.store(id), journal, handlerNames: () => runner.names()
     }, config)
     peer.membership.onChange(change => { this.changes.push({ observer: id, ...change }) })
     this.peers.set(id, peer)

@@ -106,6 +106,27 @@ describe('LmdbJournal', () => {
     await again.close()
   })
 
+  it('drops every record of a job (history compaction), for good, leaving the others as they were', async () => {
+    const dir = freshDir()
+    const j = await LmdbJournal.open(dir)
+    for (const id of ['old', 'kept']) {
+      await j.putJob(job(id))
+      await j.putAttempt(id, { taskId: 'b', attempt: 2, peer: 'p', at: 5 })
+      await j.putResult(id, result('a[0]'))
+      await j.putJobState(id, { state: 'done', at: 7 })
+    }
+    const kept = (await j.load()).jobs[1]
+    await j.deleteJob('old')
+    await j.deleteJob('never-there')
+    expect((await j.load()).jobs).toEqual([kept])
+    // A late write for the dropped job is ignored, as for any unknown job.
+    await j.putResult('old', result('a[1]'))
+    await j.close()
+    const again = await LmdbJournal.open(dir)
+    expect((await again.load()).jobs).toEqual([kept])
+    await again.close()
+  })
+
   it('loses no acknowledged write when the writing process is SIGKILLed', async () => {
     const dir = freshDir()
     const N = 200
