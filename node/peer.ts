@@ -44,7 +44,7 @@ import { pinWhileLive, resolveArtifacts } from './artifacts/submit.ts'
 import { openArtifactChannel, serveArtifacts } from './artifacts/wire.ts'
 import { LIMITS as AD_LIMITS } from '../protocols/resources.ts'
 import { openStore } from './storage/db.ts'
-import { DiskBlobBackend } from './storage/disk-blobs.ts'
+import { DiskBlobBackend, collectBlobRefs } from './storage/disk-blobs.ts'
 import { LmdbJournal } from './storage/lmdb-journal.ts'
 import { LmdbOutboxStore } from './storage/lmdb-outbox.ts'
 import { MemoryOutboxStore, type OutboxStore } from '../src/execution/outbox.ts'
@@ -240,9 +240,10 @@ export async function createPeer (opts: CreatePeerOptions = {}): Promise<Peer> {
   const runner = new PeerRunner(handlers, exec)
   // Durable state (journal, outbox, blobs) lives in dataDir; an ephemeral peer keeps it in memory.
   const store = opts.ephemeral === true ? undefined : openStore(config.dataDir, config.durability)
-  const blobs = new Libp2pBlobStore(libp2p, logger, store === undefined
+  const backend = store === undefined
     ? undefined
-    : await DiskBlobBackend.open(config.dataDir, { fsync: config.durability === 'power', onError: err => { logger.error({ err: err.message }, 'blob store') } }))
+    : await DiskBlobBackend.open(config.dataDir, { fsync: config.durability === 'power', onError: err => { logger.error({ err: err.message }, 'blob store') } })
+  const blobs = new Libp2pBlobStore(libp2p, logger, backend)
   // An ephemeral peer caches artifacts in a temporary folder of its own.
   const tempCache = config.cache.dir === null && opts.ephemeral === true ? await mkdtemp(join(tmpdir(), 'meshwork-artifacts-')) : undefined
   const cacheDir = config.cache.dir ?? tempCache ?? join(config.dataDir, 'artifacts')
@@ -272,6 +273,12 @@ export async function createPeer (opts: CreatePeerOptions = {}): Promise<Peer> {
   }
   // A restarted origin carries on with the jobs it had accepted (docs/ARCHITECTURE.md §7), and bids for them.
   const saved = await journal.load()
+  // Blob reference counts live in memory: after a restart, the blobs no durable record names
+  // (acknowledged results, jobs dropped from the history) go now, or they would stay for good.
+  if (backend !== undefined && opts.journal === undefined) {
+    const swept = await backend.sweep(collectBlobRefs(saved, await outbox.load()))
+    if (swept.removed > 0) logger.info({ removed: swept.removed, kept: swept.kept }, 'unreferenced blobs removed')
+  }
   if (saved.jobs.some(j => j.end === undefined)) await solver.load()
   core.origin.restore(saved)
   for (const job of core.origin.jobs()) if (job.endedAt === undefined) pinWhileLive(job, artifacts)

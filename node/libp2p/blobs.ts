@@ -60,6 +60,8 @@ export class Libp2pBlobStore implements BlobStore {
   /** Resolves once every blob put so far is durable (before writing a record that names one). */
   async flush (): Promise<void> {
     await Promise.all([...this.#pending])
+    // The disk backend queues its writes itself: they are durable once its queue drains.
+    await this.#backend.flush?.()
   }
 
   async get (hash: string): Promise<Uint8Array | undefined> { return await this.#backend.get(hash) }

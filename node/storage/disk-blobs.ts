@@ -30,6 +30,8 @@ export interface BlobBackend {
   get: (sha: string) => Promise<Uint8Array | undefined> | Uint8Array | undefined
   put: (sha: string, bytes: Uint8Array) => void | Promise<void>
   delete: (sha: string) => void | Promise<void>
+  /** Wait until every write issued so far is durable (backends that write in the background). */
+  flush?: () => Promise<void>
 }
 
 const SHA = /^[0-9a-f]{64}$/

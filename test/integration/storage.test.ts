@@ -307,9 +307,10 @@ describe('DiskBlobBackend', () => {
     first.put(keep, keepBytes)
     first.put(gone, dropBytes)
     await first.flush()
-    // A write that was cut short by a crash.
-    mkdirSync(join(dir, 'blobs', 'ab'), { recursive: true })
-    writeFileSync(join(dir, 'blobs', 'ab', `${'ab'.repeat(32)}.999999.0000.tmp`), 'partial')
+    // A write that was cut short by a crash, in a folder of its own (not one of the random blobs').
+    const tmpDir = ['ab', 'cd', 'ef'].find(p => !keep.startsWith(p) && !gone.startsWith(p))!
+    mkdirSync(join(dir, 'blobs', tmpDir), { recursive: true })
+    writeFileSync(join(dir, 'blobs', tmpDir, `${tmpDir.repeat(32)}.999999.0000.tmp`), 'partial')
 
     const restarted = await DiskBlobBackend.open(dir)
     expect(await restarted.has(keep)).toBe(true)
@@ -321,7 +322,7 @@ describe('DiskBlobBackend', () => {
     expect(await restarted.sweep(refs)).toEqual({ removed: 2, kept: 1 })
     expect(await restarted.has(gone)).toBe(false)
     expect(existsSync(restarted.pathOf(gone))).toBe(false)
-    expect(readdirSync(join(dir, 'blobs', 'ab'))).toEqual([])
+    expect(readdirSync(join(dir, 'blobs', tmpDir))).toEqual([])
     expect(Buffer.from((await restarted.get(keep))!).equals(keepBytes)).toBe(true)
     // A kept blob adopted by a reference is deleted when that reference is dropped.
     restarted.retain(keep)
