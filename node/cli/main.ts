@@ -45,6 +45,12 @@ program.command('peers')
   .option('--json', 'print JSON for scripts')
   .action(async (opts: { config?: string, json?: boolean }) => { await (await import('./peers.ts')).peersCommand(opts) })
 
+program.command('dashboard')
+  .description('open this daemon\'s dashboard in a browser (a one-time login link; --no-open only prints it)')
+  .option('-c, --config <file>', 'find the daemon through this config file')
+  .option('--no-open', 'print the link, do not open a browser')
+  .action(async (opts: { config?: string, open: boolean }) => { setExit(await (await import('./dashboard.ts')).dashboardCommand(opts)) })
+
 program.command('submit')
   .description('submit a job file; --wait shows live progress and exits non-zero if the job fails')
   .argument('<job.json>', 'the job spec')

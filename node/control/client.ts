@@ -67,6 +67,11 @@ export class ControlClient {
     return await this.#json('GET', '/v1/peers')
   }
 
+  /** A one-time dashboard login link (valid for a minute; it sets a session cookie). */
+  async dashboardLogin (): Promise<{ url: string }> {
+    return await this.#json('POST', '/v1/dashboard/login')
+  }
+
   /**
    * Submit a job; the daemon validates the spec. A bad spec throws a
    * JobSpecError with every problem, its message prefixed by `source`.

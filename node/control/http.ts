@@ -49,8 +49,8 @@ export interface ServeOptions {
   port: number
   /** Largest request body, bytes. */
   bodyLimit: number
-  /** Checked before anything else; false answers 401 with `unauthorized`. */
-  authorize: (req: IncomingMessage) => boolean
+  /** Checked before anything else, with the request's path segments; false answers 401 with `unauthorized`. */
+  authorize: (req: IncomingMessage, path: string[]) => boolean
   unauthorized: string
 }
 
@@ -65,9 +65,9 @@ export async function serve (routes: Route[], opts: ServeOptions): Promise<HttpS
   })
 
   async function answer (req: IncomingMessage, res: ServerResponse): Promise<void> {
-    if (!opts.authorize(req)) throw new HttpError(401, opts.unauthorized)
     const url = new URL(req.url ?? '/', 'http://control')
     const path = url.pathname.split('/').filter(s => s !== '')
+    if (!opts.authorize(req, path)) throw new HttpError(401, opts.unauthorized)
     let allowed: string[] = []
     for (const route of table) {
       const params = match(route.segments, path)

@@ -8,6 +8,8 @@ import type { Peer } from '../peer.ts'
 import type { HealthReply, PeersReply } from './api.ts'
 import { serve, type HttpServer, type Route } from './http.ts'
 import { jobRoutes } from './jobs-routes.ts'
+import { dashboardRoutes } from './dashboard-routes.ts'
+import { DashboardSessions } from './sessions.ts'
 
 export interface ControlServer {
   url: string
@@ -21,7 +23,10 @@ const BODY_LIMIT = 16 * 1024 * 1024
 export async function startControlServer (peer: Peer, host: string, port: number): Promise<ControlServer> {
   const token = randomBytes(24).toString('base64url')
   const expected = Buffer.from(`Bearer ${token}`)
+  const sessions = new DashboardSessions()
+  let url = ''
   const server = await serve([
+    ...dashboardRoutes(peer, sessions, () => url),
     { method: 'GET', path: '/v1/health', handle: () => ({ json: { ok: true, peerId: peer.id } satisfies HealthReply }) },
     { method: 'GET', path: '/v1/peers', handle: () => ({ json: { self: peer.id, peers: peer.peers(), stats: peer.stats() } satisfies PeersReply }) },
     metricsRoute(peer),
@@ -30,12 +35,15 @@ export async function startControlServer (peer: Peer, host: string, port: number
     host,
     port,
     bodyLimit: BODY_LIMIT,
-    authorize: req => {
+    authorize: (req, path) => {
+      // The dashboard's pages take the session cookie its login link sets (sessions.ts), nothing else does.
+      if (path[0] === 'dashboard') return path[1] === 'login' || sessions.valid(req)
       const given = Buffer.from(req.headers.authorization ?? '')
       return given.length === expected.length && timingSafeEqual(given, expected)
     },
-    unauthorized: 'missing or wrong control token (see control.json in the data directory)'
+    unauthorized: 'missing or wrong control token (see control.json in the data directory), or no dashboard session (run mesh dashboard)'
   })
+  url = server.url
   return { url: server.url, token, close: server.close }
 }
 

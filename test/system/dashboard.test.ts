@@ -1,0 +1,84 @@
+/**
+ * The dashboard's access and live data through a real daemon (the page in a
+ * real browser comes with the rest of the dashboard): `mesh dashboard
+ * --no-open` prints a one-time login link; the link sets a session cookie
+ * once; the cookie opens the dashboard's page, state and event stream but not
+ * the control API; the stream sends the state again when a job appears.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { startMesh, mesh, type LocalDaemon } from '../helpers/daemons.ts'
+
+let daemons: LocalDaemon[]
+let cleanup: () => Promise<void>
+
+beforeAll(async () => {
+  ({ daemons, cleanup } = await startMesh(2, { executor: { exec: { allow: ['true'] } } }))
+}, 60_000)
+
+afterAll(async () => { await cleanup() })
+
+async function login (): Promise<{ base: string, cookie: string, link: string }> {
+  const r = await mesh(['dashboard', '--no-open', '--config', daemons[0]!.config])
+  expect(r.code, r.stderr).toBe(0)
+  const link = r.stdout.split('\n')[0]!
+  expect(link).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/dashboard\/login\?code=[A-Za-z0-9_-]{32}$/)
+  const res = await fetch(link, { redirect: 'manual' })
+  expect(res.status).toBe(303)
+  expect(res.headers.get('location')).toBe('/dashboard/')
+  const set = res.headers.get('set-cookie') ?? ''
+  expect(set).toMatch(/^meshwork_session=[A-Za-z0-9_-]+; HttpOnly; SameSite=Strict; Path=\/dashboard/)
+  return { base: new URL(link).origin, cookie: set.split(';')[0]!, link }
+}
+
+describe('the dashboard', () => {
+  it('logs a browser in once through a one-time link, and the cookie opens only the dashboard', async () => {
+    const { base, cookie, link } = await login()
+    expect((await fetch(`${base}/dashboard/`)).status).toBe(401)
+    expect((await fetch(link, { redirect: 'manual' })).status).toBe(401) // used already
+    const page = await fetch(`${base}/dashboard/`, { headers: { cookie } })
+    expect(page.status).toBe(200)
+    expect(await page.text()).toContain('<script type="module" src="/dashboard/app.js">')
+    expect((await fetch(`${base}/dashboard/app.js`, { headers: { cookie } })).headers.get('content-type')).toMatch(/^text\/javascript/)
+    const state = await (await fetch(`${base}/dashboard/api/state`, { headers: { cookie } })).json() as { peers: Array<{ id: string, state: string }> }
+    expect(state.peers.map(p => p.id).sort()).toEqual(daemons.map(d => d.peerId).sort())
+    expect((await fetch(`${base}/v1/peers`, { headers: { cookie } })).status).toBe(401)
+    expect((await fetch(`${base}/dashboard/api/state`, { headers: { cookie: 'meshwork_session=forged' } })).status).toBe(401)
+  })
+
+  it('streams the state as server-sent events, again when a job appears', async () => {
+    const { base, cookie } = await login()
+    const ac = new AbortController()
+    const res = await fetch(`${base}/dashboard/api/events`, { headers: { cookie }, signal: ac.signal })
+    expect(res.headers.get('content-type')).toBe('text/event-stream')
+    const reader = res.body!.getReader()
+    const decoder = new TextDecoder()
+    let buffer = ''
+    const next = async (): Promise<{ jobs: Array<{ name: string, state: string }>, peers: unknown[] }> => {
+      for (;;) {
+        const end = buffer.indexOf('\n\n')
+        if (end >= 0) {
+          const block = buffer.slice(0, end)
+          buffer = buffer.slice(end + 2)
+          const data = block.split('\n').find(l => l.startsWith('data: '))
+          if (block.includes('event: state') && data !== undefined) return JSON.parse(data.slice(6))
+          continue
+        }
+        const { value, done } = await reader.read()
+        if (done) throw new Error('the stream ended')
+        buffer += decoder.decode(value, { stream: true })
+      }
+    }
+    try {
+      const first = await next()
+      expect(first.peers).toHaveLength(2)
+      const r = await mesh(['run', '--wait', '--config', daemons[0]!.config, '--', 'true'], { timeoutMs: 30_000 })
+      expect(r.code, r.stderr).toBe(0)
+      for (;;) {
+        const s = await next()
+        if (s.jobs.some(j => j.name === 'run true' && j.state === 'done')) break
+      }
+    } finally {
+      ac.abort()
+    }
+  })
+})
