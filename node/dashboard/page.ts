@@ -25,7 +25,7 @@ export const INDEX_HTML = `<!doctype html>
 <body>
 <h1>Meshwork <span id="status" class="muted">connecting…</span></h1>
 <h2>Peers</h2>
-<table id="peers"><thead><tr><th>peer</th><th>state</th><th>CPU used</th><th>memory used</th><th>GPUs</th><th>tasks run/queue</th><th>speed</th></tr></thead><tbody></tbody></table>
+<table id="peers"><thead><tr><th>peer</th><th>state</th><th>CPU reserved</th><th>memory reserved</th><th>GPUs</th><th>tasks run/queue</th><th>speed</th></tr></thead><tbody></tbody></table>
 <h2>Jobs</h2>
 <table id="jobs"><thead><tr><th>job</th><th>name</th><th>state</th><th>progress</th><th>running</th><th>failed</th></tr></thead><tbody></tbody></table>
 <script type="module" src="/dashboard/app.js"></script>
