@@ -17,8 +17,14 @@ const KEEPALIVE_MS = 15_000
 
 export interface DashboardState { at: number, self: string, peers: ReturnType<Peer['peers']>, jobs: Array<ReturnType<ReturnType<Peer['jobs']>[number]['snapshot']>> }
 
+/** Ended jobs the page lists (the most recent): the state is rebuilt 4 times a second per open page, however long the history. */
+const RECENT_ENDED = 50
+
 export function dashboardState (peer: Peer): DashboardState {
-  return { at: Date.now(), self: peer.id, peers: peer.peers(), jobs: peer.jobs().map(j => j.snapshot(false)) }
+  const jobs = peer.jobs()
+  const ended = jobs.filter(j => j.state !== 'running').sort((a, b) => (b.endedAt ?? 0) - (a.endedAt ?? 0)).slice(0, RECENT_ENDED)
+  const shown = [...jobs.filter(j => j.state === 'running'), ...ended]
+  return { at: Date.now(), self: peer.id, peers: peer.peers(), jobs: shown.map(j => j.snapshot(false)) }
 }
 
 export function dashboardRoutes (peer: Peer, sessions: DashboardSessions, baseUrl: () => string): Route[] {
