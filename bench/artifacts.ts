@@ -18,8 +18,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { ControlClient } from '../node/control/client.ts'
 import { createLocalMesh, ROOT } from '../node/local-mesh.ts'
-import type { JobEvent } from '../src/jobs/job-view.ts'
-import { machine, poll, writeResult } from './lib.ts'
+import { machine, poll, runToDone, writeResult } from './lib.ts'
 
 const HANDLERS = join(ROOT, 'bench', 'handlers.ts')
 const PEERS = 4
@@ -94,12 +93,7 @@ async function onMesh (extra: Record<string, unknown>, body: (origin: ControlCli
 }
 
 async function runJob (origin: ControlClient, spec: unknown): Promise<Run> {
-  const t0 = Date.now()
-  const { id } = await origin.submit(spec)
-  const events: JobEvent[] = []
-  await origin.events(id, e => { events.push(e) })
-  const done = events.find(e => e.type === 'job-done')
-  if (done === undefined) throw new Error(`job ${id} did not finish: ${JSON.stringify(events.at(-1))}`)
+  const { t0, id, doneAt } = await runToDone(origin, spec)
   const snap = await origin.job(id)
   let network = 0
   let cache = 0
@@ -110,7 +104,7 @@ async function runJob (origin: ControlClient, spec: unknown): Promise<Run> {
     const ran = [...t.attempts].reverse().find(a => a.state === 'done')
     if (ran !== undefined) byPeer[ran.peer] = (byPeer[ran.peer] ?? 0) + 1
   }
-  const run = { makespanMs: done.at - t0, network, cache, peers: Object.keys(byPeer).length, byPeer }
+  const run = { makespanMs: doneAt - t0, network, cache, peers: Object.keys(byPeer).length, byPeer }
   log(`${String((spec as { name: string }).name)}: ${run.makespanMs} ms, network ${(network / 1048576).toFixed(0)} MB, cache ${(cache / 1048576).toFixed(0)} MB, tasks by peer ${JSON.stringify(byPeer)}`)
   return run
 }

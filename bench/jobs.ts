@@ -15,7 +15,7 @@ import { join } from 'node:path'
 import type { JobEvent } from '../src/jobs/job-view.ts'
 import type { ControlClient } from '../node/control/client.ts'
 import { createLocalMesh, ROOT, type LocalMesh } from '../node/local-mesh.ts'
-import { cpuMs, machine, summary, writeResult } from './lib.ts'
+import { cpuMs, machine, runToDone, summary, writeResult } from './lib.ts'
 
 const HANDLERS = join(ROOT, 'bench', 'handlers.ts')
 const BURN_MS = 5
@@ -54,13 +54,8 @@ async function withMesh<T> (n: number, body: (origin: ControlClient, mesh: Local
 }
 
 async function run (origin: ControlClient, spec: unknown): Promise<Run> {
-  const t0 = Date.now()
-  const { id } = await origin.submit(spec)
-  const events: JobEvent[] = []
-  await origin.events(id, e => { events.push(e) })
-  const end = events.find(e => e.type === 'job-done')
-  if (end === undefined) throw new Error(`job ${id} did not finish: ${JSON.stringify(events.at(-1))}`)
-  return { t0, done: end.at, events, id }
+  const { t0, id, events, doneAt } = await runToDone(origin, spec)
+  return { t0, done: doneAt, events, id }
 }
 
 async function measureLatency (jobs: number): Promise<Record<string, unknown>> {

@@ -2,6 +2,8 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { ROOT } from '../node/local-mesh.ts'
+import type { ControlClient } from '../node/control/client.ts'
+import type { JobEvent } from '../src/jobs/job-view.ts'
 
 /** Where results go: bench/results, or `$MESHWORK_BENCH_DIR/results` (the CI smoke run writes to a temp dir). */
 export const RESULTS_DIR = process.env.MESHWORK_BENCH_DIR !== undefined ? join(process.env.MESHWORK_BENCH_DIR, 'results') : join(ROOT, 'bench', 'results')
@@ -51,4 +53,19 @@ export function writeResult (name: string, result: unknown): string {
 
 export function machine (): { cpus: number, node: string, when: string } {
   return { cpus: (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator?.hardwareConcurrency ?? 0, node: process.version, when: new Date().toISOString() }
+}
+
+/**
+ * Submit `spec` to `origin` and follow its events to the end; throws unless
+ * the job is done. `t0` is Date.now() just before the POST, `doneAt` the
+ * job-done event's time (the same clock: everything runs on this machine).
+ */
+export async function runToDone (origin: ControlClient, spec: unknown): Promise<{ t0: number, id: string, events: JobEvent[], doneAt: number }> {
+  const t0 = Date.now()
+  const { id } = await origin.submit(spec)
+  const events: JobEvent[] = []
+  await origin.events(id, e => { events.push(e) })
+  const done = events.find(e => e.type === 'job-done')
+  if (done === undefined) throw new Error(`job ${id} did not finish: ${JSON.stringify(events.at(-1))}`)
+  return { t0, id, events, doneAt: done.at }
 }

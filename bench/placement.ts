@@ -13,7 +13,6 @@
  */
 import { loadavg } from 'node:os'
 import { join } from 'node:path'
-import type { JobEvent } from '../src/jobs/job-view.ts'
 import { parseJobSpec, type JobSpec } from '../src/jobs/spec.ts'
 import { randomAssignment, roundRobinAssignment } from '../src/planning/baselines.ts'
 import { lowerBound } from '../src/planning/bounds.ts'
@@ -25,7 +24,7 @@ import { optimalPlan } from '../src/planning/optimal.ts'
 import { indexProblem, type Placement } from '../src/planning/problem.ts'
 import type { ControlClient } from '../node/control/client.ts'
 import { createLocalMesh, ROOT, type LocalMesh } from '../node/local-mesh.ts'
-import { machine, poll, quantile, writeResult } from './lib.ts'
+import { machine, poll, quantile, runToDone, writeResult } from './lib.ts'
 import { PLACEMENT_PEERS, PLACEMENT_TASKS, placementJobSpec } from './placement-workload.ts'
 
 const HANDLERS = join(ROOT, 'bench', 'handlers.ts')
@@ -147,7 +146,7 @@ async function runOnDaemons (specs: JobSpec[], unitMs: number, runs: number): Pr
     const origin = await startMesh(mesh)
     const nameOf = new Map(mesh.daemons.map((d, i) => [d.peerId, PLACEMENT_PEERS[i]!.name]))
     // Worker threads and the handler module load on first use: one small job touches every kind of peer first.
-    await runJob(origin, { name: 'warm-up', tasks: { w: { kind: 'handler', handler: 'sleeper', input: { ms: 300 }, count: 12 }, g: { kind: 'handler', handler: 'sleeper', input: { ms: 300 }, resources: { gpu: 1 } } } })
+    await runToDone(origin, { name: 'warm-up', tasks: { w: { kind: 'handler', handler: 'sleeper', input: { ms: 300 }, count: 12 }, g: { kind: 'handler', handler: 'sleeper', input: { ms: 300 }, resources: { gpu: 1 } } } })
     const out: RealRun[][] = specs.map(() => [])
     for (let r = 0; r < runs; r++) {
       for (const [i, spec] of specs.entries()) out[i]!.push(await runOnce(origin, spec, nameOf, unitMs, `${spec.name} ${r + 1}/${runs}`))
@@ -159,7 +158,7 @@ async function runOnDaemons (specs: JobSpec[], unitMs: number, runs: number): Pr
 }
 
 async function runOnce (origin: ControlClient, spec: JobSpec, nameOf: Map<string, string>, unitMs: number, label: string): Promise<RealRun> {
-  const { t0, id, events } = await runJob(origin, spec)
+  const { t0, id, events } = await runToDone(origin, spec)
   const done = events.find(e => e.type === 'job-done')!
   // Who ran each task: the job's final state (the attempt that finished it).
   const snap = await origin.job(id)
@@ -201,15 +200,6 @@ async function startMesh (mesh: LocalMesh): Promise<ControlClient> {
     return true
   }, 60_000, 250)
   return targets[ORIGIN]!
-}
-
-async function runJob (origin: ControlClient, spec: unknown): Promise<{ t0: number, id: string, events: JobEvent[] }> {
-  const t0 = Date.now()
-  const { id } = await origin.submit(spec)
-  const events: JobEvent[] = []
-  await origin.events(id, e => { events.push(e) })
-  if (!events.some(e => e.type === 'job-done')) throw new Error(`job ${id} did not finish: ${JSON.stringify(events.at(-1))}`)
-  return { t0, id, events }
 }
 
 /** The job as exec tasks that run `sleep` for the same time (spec validated again). */
