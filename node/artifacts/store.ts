@@ -56,10 +56,6 @@ export class PeerArtifacts implements ArtifactStore, ArtifactSource {
     this.#d = deps
   }
 
-  /** The measured fetch throughput (bytes per ms), or the assumed one before any large fetch. */
-  get bytesPerMs (): number { return this.#bytesPerMs }
-  get measured (): boolean { return this.#measured }
-
   /**
    * An origin takes in a file a job names by path: copied into the cache (or,
    * when the cache refuses, served from where it is), pinned while `pin` says.
