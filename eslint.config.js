@@ -12,6 +12,13 @@ export default tseslint.config(
     }
   },
   {
+    // The dashboard runs in the browser (bundled by scripts/bundle-dashboard.ts).
+    files: ['dashboard/**/*.js'],
+    languageOptions: {
+      globals: Object.fromEntries(['window', 'document', 'location', 'EventSource', 'fetch', 'ResizeObserver', 'URL', 'console', 'setTimeout', 'clearTimeout'].map(g => [g, 'readonly']))
+    }
+  },
+  {
     // The core stays pure (docs/ARCHITECTURE.md §1.2): no libp2p runtime, no disk, no OS.
     files: ['src/**/*.ts', 'protocols/**/*.ts'],
     rules: {

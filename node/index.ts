@@ -6,5 +6,6 @@ export { parseConfig, defaultConfig, type MeshConfig, type MeshConfigInput } fro
 export { MeshError, ConfigError, JobSpecError, ERROR_CODES, type ErrorCode, type JobSpecProblem } from '../src/errors.ts'
 export type { JobSpec, JobSpecInput, TaskSpec } from '../src/jobs/spec.ts'
 export type { JobView, JobEvent, JobSnapshot, JobState, TaskInfo, TaskStatus, WhyNot } from '../src/jobs/job-view.ts'
+export type { RoundRecord, LoggedBid } from '../src/jobs/round-log.ts'
 export type { PeerView, PeerStats } from '../src/peer.ts'
 export type { ResourceAd, Resources } from '../protocols/resources.ts'

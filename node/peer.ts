@@ -30,6 +30,7 @@ import { createLazyHighsSolver, type LazyLpSolver } from '../src/auction/lp.ts'
 import { AUCTION_TOPIC, type OpenTask } from '../protocols/auction.ts'
 import { MemoryJournal, type Journal } from '../src/jobs/journal.ts'
 import type { JobView } from '../src/jobs/job-view.ts'
+import type { RoundRecord } from '../src/jobs/round-log.ts'
 import { parseJobSpec, type JobSpecInput } from '../src/jobs/spec.ts'
 import { ExecRunner } from './execution/exec-runner.ts'
 import { HandlerRunner, type HandlerFn } from './execution/handler-runner.ts'
@@ -180,6 +181,8 @@ export class Peer {
 
   job (id: string): JobView | undefined { return this.core.origin.job(id) }
   jobs (): JobView[] { return this.core.origin.jobs() }
+  /** The last auction rounds this peer closed as an origin, oldest first: bids, winners and their ETAs. */
+  auctionRounds (): readonly RoundRecord[] { return this.core.origin.recentRounds() }
   cancel (id: string): boolean { return this.core.origin.cancel(id) }
   stats (): PeerStats { return this.core.stats() }
 }

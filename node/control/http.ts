@@ -18,6 +18,7 @@ export interface RouteRequest {
   query: URLSearchParams
   /** The parsed JSON body of a POST (undefined when it had none). */
   body: unknown
+  req: IncomingMessage
   res: ServerResponse
 }
 
@@ -74,7 +75,7 @@ export async function serve (routes: Route[], opts: ServeOptions): Promise<HttpS
       if (params === undefined) continue
       if (route.method !== req.method) { allowed = [...allowed, route.method]; continue }
       const body = req.method === 'POST' ? await readJson(req, opts.bodyLimit) : undefined
-      const result = await route.handle({ params, query: url.searchParams, body, res })
+      const result = await route.handle({ params, query: url.searchParams, body, req, res })
       if (result === 'handled') return
       if ('json' in result) sendJson(res, result.status ?? 200, result.json)
       else {

@@ -29,6 +29,30 @@ export interface AttemptRecord {
   lastHeartbeat: number
   /** Where its artifacts came from, as its executor reported with the result. */
   artifactBytes?: ArtifactBytes
+  /** When it saved checkpoints (the last CHECKPOINT_MARKS of them), for the dashboard's timeline. */
+  checkpoints?: number[]
+  /** The tail of a failed exec attempt's stdout and stderr (OUTPUT_TAIL characters each); kept in memory only. */
+  output?: { stdout: string, stderr: string }
+}
+
+/** Checkpoint times kept per attempt. */
+export const CHECKPOINT_MARKS = 50
+/** Characters of a failed attempt's stdout and stderr the origin keeps. */
+export const OUTPUT_TAIL = 4096
+
+/** Note a checkpoint's time on the attempt that saved it. */
+export function markCheckpoint (a: AttemptRecord, at: number): void {
+  const marks = a.checkpoints ??= []
+  marks.push(at)
+  if (marks.length > CHECKPOINT_MARKS) marks.splice(0, marks.length - CHECKPOINT_MARKS)
+}
+
+/** The stdout/stderr tail of an exec task's value (a failed attempt's too), if it has them. */
+export function outputTail (value: unknown): { stdout: string, stderr: string } | undefined {
+  if (typeof value !== 'object' || value === null) return undefined
+  const v = value as { stdout?: unknown, stderr?: unknown }
+  if (typeof v.stdout !== 'string' || typeof v.stderr !== 'string') return undefined
+  return { stdout: v.stdout.slice(-OUTPUT_TAIL), stderr: v.stderr.slice(-OUTPUT_TAIL) }
 }
 
 export interface TaskRecord {

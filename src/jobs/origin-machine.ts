@@ -27,6 +27,7 @@ import { JobView } from './job-view.ts'
 import { whyNotPerPeer, type LivePeer, type WhyNot } from './why.ts'
 import { openTask } from './task-messages.ts'
 import { PeerLatency } from './peer-latency.ts'
+import { RoundLog } from './round-log.ts'
 import { WorkEstimates } from './work-estimates.ts'
 import { MeshMetrics } from '../metrics.ts'
 
@@ -53,6 +54,8 @@ export class OriginMachine implements JobActions {
   readonly #ctx: OriginContext
   readonly #jobs = new Map<string, { record: JobRecord, view: JobView }>()
   readonly #rounds = new Map<string, Round>()
+  /** The last rounds closed, with their bids and winners (the dashboard's auction page). */
+  readonly rounds = new RoundLog()
   /** Each running job's latest round and when it opened (bids that come after the close still teach latency). */
   readonly #opened = new Map<string, { round: number, at: number }>()
   /** Awards of a closed round, waiting for the journal before they are sent. */
@@ -325,12 +328,16 @@ export class OriginMachine implements JobActions {
     const at = now()
     metrics.inc('meshwork_auction_rounds_total')
     metrics.observe('meshwork_auction_round_duration_seconds', (at - r.openedAt) / 1000)
-    for (const tasks of awards.values()) {
+    const awarded = new Map<string, { peer: string, etaMs: number }>()
+    for (const [peer, tasks] of awards) {
       for (const a of tasks) {
         const t = job.tasks.get(a.taskId)
         if (t !== undefined) metrics.observe('meshwork_award_latency_seconds', Math.max(0, at - t.readyAt) / 1000)
+        const bid = r.bids.find(b => b.peer === peer && b.taskId === a.taskId)
+        awarded.set(a.taskId, { peer, etaMs: bid?.etaMs ?? 0 })
       }
     }
+    this.rounds.add({ jobId: job.id, jobName: job.spec.name, round: r.round, openedAt: r.openedAt, closedAt: at, windowMs: r.windowMs, tasks: r.tasks.size, backups: r.backups.size, expected: r.bidders.size, answered: r.answered.size, bids: r.bids, awarded })
   }
 
   #close (jobId: string): void {

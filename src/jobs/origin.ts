@@ -14,6 +14,7 @@ import type { BlobStore } from '../execution/blob-store.ts'
 import type { Journal, JournalJob, JournalSnapshot } from './journal.ts'
 import type { JobEvent, JobView } from './job-view.ts'
 import type { MeshMetrics } from '../metrics.ts'
+import type { RoundRecord } from './round-log.ts'
 import { OriginMachine } from './origin-machine.ts'
 import { timerKey, type FetchedResult, type OriginEffect, type OriginEvent, type OriginInit } from './origin-context.ts'
 import type { LivePeer } from './why.ts'
@@ -105,6 +106,8 @@ export class Origin {
 
   job (id: string): JobView | undefined { return this.#machine.job(id) }
   jobs (): JobView[] { return this.#machine.jobs() }
+  /** The last auction rounds this origin closed, oldest first, with their bids and winners. */
+  recentRounds (): readonly RoundRecord[] { return this.#machine.rounds.recent() }
 
   /** Accept a validated job: journal it (durable before this resolves), then start auctioning its ready tasks. */
   async submit (job: JournalJob): Promise<JobView> {

@@ -9,7 +9,7 @@
 import type { AttemptRef, ExecutorToOrigin, ProgressMsg, TaskResult } from '../../protocols/task.ts'
 import { taskMsg } from '../../protocols/task.ts'
 import type { AttemptRecord, JobEvent, JobRecord, TaskRecord } from './job-record.ts'
-import { liveAttempts } from './job-record.ts'
+import { liveAttempts, markCheckpoint, outputTail } from './job-record.ts'
 import type { FetchedResult, OriginContext, OriginEffect } from './origin-context.ts'
 import { accepted, endAttempt, failTask, finish, started, type Cause } from './task-transitions.ts'
 import { workKey } from './task-messages.ts'
@@ -76,7 +76,9 @@ export function onReport (job: JobRecord | undefined, from: string, msg: Executo
     }
     case 'checkpoint': {
       const t = job.tasks.get(msg.taskId)
-      if (t === undefined || job.currentAttempt(msg.taskId, msg.attempt, from) === undefined) return
+      const a = t === undefined ? undefined : job.currentAttempt(msg.taskId, msg.attempt, from)
+      if (t === undefined || a === undefined) return
+      markCheckpoint(a, ctx.now())
       if (msg.stateBlob === undefined) t.checkpoint = msg.state
       else ctx.out({ type: 'fetch-checkpoint', from, jobId: job.id, taskId: t.id, ref: msg.stateBlob })
       return
@@ -172,6 +174,8 @@ function takeFailure (job: JobRecord, from: string, res: Extract<TaskResult, { o
   act.ack(from, job.id, [res])
   const cause: Cause = { kind: 'failed', at: now, peer: from, detail: res.error }
   endAttempt(t, at, 'failed', cause, res.error)
+  const output = outputTail(res.value)
+  if (output !== undefined) at.output = output
   // Another attempt of the task still runs (a backup): let it finish.
   const stillRunning = liveAttempts(t).length > 0
   const willRetry = stillRunning || (res.retryable && t.retriesLeft > 0)

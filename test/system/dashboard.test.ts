@@ -3,7 +3,9 @@
  * real browser comes with the rest of the dashboard): `mesh dashboard
  * --no-open` prints a one-time login link; the link sets a session cookie
  * once; the cookie opens the dashboard's page, state and event stream but not
- * the control API; the stream sends the state again when a job appears.
+ * the control API; the bundled module is served gzipped to browsers that take
+ * it; the stream sends the state again when a job appears; a job's and a
+ * task's detail name their attempts, and unknown ones answer 404.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startMesh, mesh, type LocalDaemon } from '../helpers/daemons.ts'
@@ -43,6 +45,47 @@ describe('the dashboard', () => {
     expect(state.peers.map(p => p.id).sort()).toEqual(daemons.map(d => d.peerId).sort())
     expect((await fetch(`${base}/v1/peers`, { headers: { cookie } })).status).toBe(401)
     expect((await fetch(`${base}/dashboard/api/state`, { headers: { cookie: 'meshwork_session=forged' } })).status).toBe(401)
+  })
+
+  it('serves the bundled page gzipped to a browser that takes it, plain to one that does not', async () => {
+    const { base, cookie } = await login()
+    const gz = await fetch(`${base}/dashboard/app.js`, { headers: { cookie, 'accept-encoding': 'gzip' } })
+    expect(gz.headers.get('content-encoding')).toBe('gzip')
+    const js = await gz.text() // fetch decodes it
+    expect(js).toContain('/dashboard/api/events')
+    const plain = await fetch(`${base}/dashboard/app.js`, { headers: { cookie, 'accept-encoding': 'identity' } })
+    expect(plain.headers.get('content-encoding')).toBeNull()
+    expect(Number(plain.headers.get('content-length'))).toBe(Buffer.byteLength(js))
+    expect(Number(plain.headers.get('content-length'))).toBeGreaterThan(Number(gz.headers.get('content-length')))
+    expect((await fetch(`${base}/dashboard/app.css`, { headers: { cookie } })).headers.get('content-type')).toMatch(/^text\/css/)
+  })
+
+  it('gives a job in detail, with each attempt and its output, and 404 for what it does not keep', async () => {
+    const { base, cookie } = await login()
+    const r = await mesh(['run', '--count', '2', '--json', '--wait', '--config', daemons[0]!.config, '--', 'true'], { timeoutMs: 30_000 })
+    expect(r.code, r.stderr).toBe(0)
+    const jobs = (await (await fetch(`${base}/dashboard/api/state`, { headers: { cookie } })).json() as { jobs: Array<{ id: string, name: string, state: string }> }).jobs
+    const job = jobs.find(j => j.name === 'run true' && j.state === 'done')!
+    const detail = await (await fetch(`${base}/dashboard/api/jobs/${job.id}`, { headers: { cookie } })).json() as {
+      timeline: Array<{ task: string, peer: string, state: string, kind: string, awardedAt: number, startedAt?: number, endedAt?: number }>
+      tasks: Array<{ id: string, status: string }>
+      done: number[]
+    }
+    expect(detail.tasks.map(t => t.status)).toEqual(['done', 'done'])
+    expect(detail.done).toHaveLength(2)
+    for (const bar of detail.timeline) {
+      expect(daemons.map(d => d.peerId)).toContain(bar.peer)
+      expect(bar.kind).toBe('first')
+      expect(bar.endedAt).toBeGreaterThanOrEqual(bar.awardedAt)
+    }
+    const taskId = detail.tasks[0]!.id
+    const task = await (await fetch(`${base}/dashboard/api/jobs/${job.id}/tasks/${encodeURIComponent(taskId)}`, { headers: { cookie } })).json() as { attempts: Array<{ state: string, output?: { stdout: string, stderr: string } }> }
+    expect(task.attempts.at(-1)).toMatchObject({ state: 'done', output: { stdout: '', stderr: '' } })
+    const missing = await fetch(`${base}/dashboard/api/jobs/nope`, { headers: { cookie } })
+    expect(missing.status).toBe(404)
+    expect(((await missing.json()) as { error: string }).error).toMatch(/no job nope here/)
+    expect((await fetch(`${base}/dashboard/api/jobs/${job.id}/tasks/nope`, { headers: { cookie } })).status).toBe(404)
+    expect((await fetch(`${base}/dashboard/api/jobs/${job.id}`)).status).toBe(401)
   })
 
   it('streams the state as server-sent events, again when a job appears', async () => {

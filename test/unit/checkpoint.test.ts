@@ -46,6 +46,12 @@ describe('checkpoints', () => {
     expect(result.attempt).toBe(2)
     expect(result.from).toBeGreaterThanOrEqual(4)
     expect(startedFrom).toEqual([0, result.from])
+    // The origin noted when each attempt saved (the dashboard's timeline marks them).
+    const [lost, resumed] = job.tasks.get('c')!.attempts
+    expect(lost!.state).toBe('lost')
+    expect(lost!.checkpoints!.length).toBeGreaterThanOrEqual(4)
+    expect([...lost!.checkpoints!].sort((a, b) => a - b)).toEqual(lost!.checkpoints)
+    expect(resumed!.checkpoints!.length).toBe(10 - result.from)
   })
 
   it('with the checkpointed policy, a busy peer gives back a running task that has saved a checkpoint', async () => {
