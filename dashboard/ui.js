@@ -31,14 +31,8 @@ export function Bar ({ label, used, total, text, tone }) {
   </div>`
 }
 
-/** A stable colour per task name (the timeline's legend), from a palette readable on white. */
-const PALETTE = ['#3b7ddd', '#2ea043', '#d29922', '#a371f7', '#db61a2', '#1b998b', '#e16f24', '#6e7781', '#0969da', '#8250df']
-export function colourOf (name) {
-  let hash = 0
-  for (const c of name) hash = (hash * 31 + c.charCodeAt(0)) >>> 0
-  return PALETTE[hash % PALETTE.length]
-}
-
+/** Colours readable on white: task names in the timeline, peers in the charts. */
+export const PALETTE = ['#3b7ddd', '#2ea043', '#d29922', '#a371f7', '#db61a2', '#1b998b', '#e16f24', '#6e7781', '#0969da', '#8250df']
 /** Peers get a stable colour too (the charts' series). */
 export function peerColour (id, all) {
   const i = [...all].sort().indexOf(id)

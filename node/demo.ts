@@ -9,6 +9,7 @@ import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { color } from './cli/format.ts'
+import { openBrowser } from './cli/dashboard.ts'
 import { renderPeers } from './cli/peers.ts'
 import { followJob } from './cli/progress.ts'
 import type { PeersReply } from './control/api.ts'
@@ -30,7 +31,7 @@ function demoConfig (): Record<string, unknown> {
   }
 }
 
-export async function runDemo (): Promise<void> {
+export async function runDemo (opts: { dashboard?: boolean, open?: boolean } = {}): Promise<void> {
   const mesh = await createLocalMesh(3, demoConfig)
   const client = (i: number): ControlClient => mesh.daemons[i]!.client()
   const peersOf = async (i: number): Promise<PeersReply> => await client(i).peers()
@@ -59,6 +60,12 @@ export async function runDemo (): Promise<void> {
       const replies = await Promise.all([0, 1, 2].map(peersOf))
       return replies.every(r => aliveIds(r) === ids)
     })
+    if (opts.dashboard === true) {
+      const { url } = await client(1).dashboardLogin()
+      say(`\npeer 2's dashboard: ${url}`)
+      say('(the link works once, within a minute; it logs this browser in)')
+      if (opts.open !== false) openBrowser(url)
+    }
     say(`\nall three see each other ${secs(formed)} after the last one was ready. As peer 2 sees the mesh:`)
     say(await renderPeers(await peersOf(1), Date.now()))
 
@@ -101,6 +108,12 @@ export async function runDemo (): Promise<void> {
     const back = await until('peer 3 to be back', async () =>
       (await peersOf(0)).peers.find(p => p.id === oldId)?.state === 'alive')
     say(`back ${color('green', 'alive')} under the same peer id (${victim.peerId === oldId ? 'yes' : 'NO'}) ${secs(back)} after it was ready.`)
+    if (opts.dashboard === true) {
+      process.removeListener('SIGINT', interrupted)
+      say(`\nthe mesh keeps running for the dashboard; another login link: mesh dashboard --config ${mesh.daemons[1]!.config}`)
+      say(color('bold', 'press Ctrl-C to stop it'))
+      await new Promise<void>(resolve => { process.once('SIGINT', () => { resolve() }) })
+    }
   } finally {
     process.removeListener('SIGINT', interrupted)
     say('\nstopping the mesh (SIGTERM: each peer says goodbye) …')

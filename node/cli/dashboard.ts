@@ -10,7 +10,7 @@ export async function dashboardCommand (opts: { config?: string, open: boolean }
 }
 
 /** The platform's opener, detached; without one (a server, no display), the printed link is enough. */
-function openBrowser (url: string): void {
+export function openBrowser (url: string): void {
   const [cmd, ...args] = process.platform === 'darwin' ? ['open', url] : process.platform === 'win32' ? ['cmd', '/c', 'start', '', url] : ['xdg-open', url]
   if (process.platform === 'linux' && process.env.DISPLAY === undefined && process.env.WAYLAND_DISPLAY === undefined) return
   const child = spawn(cmd!, args, { detached: true, stdio: 'ignore' })

@@ -117,8 +117,10 @@ program.command('demo')
   .description('a 3-peer mesh on this machine: peers find each other, one is killed, the others notice, it comes back')
   .argument('[which]', 'pi (the default): Monte Carlo π; inference: an ONNX model over a dataset, run twice; sweep: hyperparameter search, a trainer killed and resumed')
   .option('--json', 'inference and sweep: print one JSON object of the figures')
-  .action(async (which: string | undefined, opts: { json?: boolean }) => {
-    if (which === undefined || which === 'pi') await (await import('../demo.ts')).runDemo()
+  .option('--dashboard', 'pi: open the dashboard of peer 2 as the demo starts, and keep the mesh running afterwards until Ctrl-C')
+  .option('--no-open', 'with --dashboard: print the login link only')
+  .action(async (which: string | undefined, opts: { json?: boolean, dashboard?: boolean, open: boolean }) => {
+    if (which === undefined || which === 'pi') await (await import('../demo.ts')).runDemo({ dashboard: opts.dashboard === true, open: opts.open })
     else if (which === 'inference') await (await import('../demo-ml.ts')).runInferenceDemo(opts)
     else if (which === 'sweep') await (await import('../demo-ml.ts')).runSweepDemo(opts)
     else throw new InvalidArgumentError(`unknown demo "${which}": pi, inference or sweep`)

@@ -39,7 +39,11 @@ export function overviewState (peer: Peer, now = Date.now()): unknown {
 
 /** Tasks done per second over the last minute, and the time left at that rate. */
 function progress (job: JobView, now: number): { ratePerS?: number, etaMs?: number } {
-  if (job.state !== 'running') return {}
+  if (job.state !== 'running') {
+    // An ended job: its average rate over its whole run.
+    const tookS = ((job.endedAt ?? now) - job.submittedAt) / 1000
+    return tookS > 0 ? { ratePerS: job.counts().done / tookS } : {}
+  }
   const since = Math.max(job.submittedAt, now - RATE_WINDOW_MS)
   let recent = 0
   let left = 0
