@@ -10,7 +10,7 @@
  * look at (the README's comes from here).
  */
 import { execFileSync } from 'node:child_process'
-import { existsSync, mkdirSync } from 'node:fs'
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -38,7 +38,7 @@ let page: Page
 const pageErrors: string[] = []
 
 beforeAll(async () => {
-  ({ daemons, cleanup } = await startMesh(3, { executor: { exec: { allow: ['true', 'sleep', 'sh'] } } }))
+  ({ daemons, cleanup } = await startMesh(3, { executor: { exec: { allow: ['true', 'sleep', 'sh'] } }, resources: { custom: { licence: 2 } } }))
   browser = await chromium.launch({ executablePath: chromiumPath(), headless: true, args: ['--no-sandbox'] })
   mkdirSync(SHOTS, { recursive: true })
 }, 60_000)
@@ -67,6 +67,7 @@ describe('the dashboard in Chromium', () => {
       await card.locator('.badge', { hasText: 'alive' }).waitFor({ timeout: 10_000 })
       await card.locator('.bar-row', { hasText: 'cores reserved' }).waitFor()
       await card.locator('.bar-row', { hasText: 'memory' }).waitFor()
+      await card.locator('.bar-row', { hasText: 'licence' }).filter({ hasText: '0 / 2 in use' }).waitFor()
     }
     await page.locator('#peers-alive', { hasText: '3' }).waitFor()
     await page.locator('#jobs tr', { hasText: 'run true' }).filter({ hasText: 'done' }).filter({ hasText: '4/4' }).waitFor({ timeout: 10_000 })
@@ -115,6 +116,24 @@ describe('the dashboard in Chromium', () => {
     await page.locator('#done-chart canvas').first().waitFor()
     await page.screenshot({ path: join(SHOTS, 'job.png'), fullPage: true })
     await running
+  })
+
+  it('shows why a task waits, each peer\'s reason', async () => {
+    const file = join(SHOTS, 'needs-tpu.json')
+    writeFileSync(file, JSON.stringify({ name: 'needs a tpu', tasks: { train: { kind: 'exec', command: ['true'], resources: { cpu: 1, custom: { tpu: 1 } } } } }))
+    const sub = await mesh(['submit', file, '--json', '--config', daemons[0]!.config])
+    expect(sub.code, sub.stderr).toBe(0)
+    const { id } = JSON.parse(sub.stdout) as { id: string }
+    await page.goto(new URL(`/dashboard/#/jobs/${id}`, page.url()).toString())
+    const row = page.locator('#tasks tr.task', { hasText: 'train' })
+    await row.locator('.badge', { hasText: 'pending' }).waitFor({ timeout: 10_000 })
+    await row.getByText(/tpu/).waitFor()
+    await row.click()
+    // Each peer, named, with its reason.
+    for (const d of daemons) await page.locator('.why-list li', { hasText: d.peerId.slice(-8) }).filter({ hasText: /tpu/ }).waitFor()
+    await page.screenshot({ path: join(SHOTS, 'job-waiting.png'), fullPage: true })
+    expect((await mesh(['cancel', id, '--config', daemons[0]!.config])).code).toBe(0)
+    await page.locator('#job-state', { hasText: 'cancelled' }).waitFor({ timeout: 10_000 })
   })
 
   it('lists the auction\'s rounds with their winners, and a round\'s bids', async () => {
