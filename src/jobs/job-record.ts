@@ -39,6 +39,8 @@ export interface AttemptRecord {
 export const CHECKPOINT_MARKS = 50
 /** Characters of a failed attempt's stdout and stderr the origin keeps. */
 export const OUTPUT_TAIL = 4096
+/** Failed attempts per job whose output tails are kept (the latest): 8 KB each, however many fail. */
+export const OUTPUT_TAILS_PER_JOB = 256
 
 /** Note a checkpoint's time on the attempt that saved it. */
 export function markCheckpoint (a: AttemptRecord, at: number): void {
@@ -131,6 +133,15 @@ export class JobRecord {
   endedAt?: number
   error?: string
   readonly log = new EventLog()
+  /** The attempts holding an output tail, oldest first (at most OUTPUT_TAILS_PER_JOB). */
+  readonly #withOutput: AttemptRecord[] = []
+
+  /** Keep a failed attempt's output tail, dropping the oldest one kept beyond the cap. */
+  keepOutput (a: AttemptRecord, output: { stdout: string, stderr: string }): void {
+    a.output = output
+    this.#withOutput.push(a)
+    if (this.#withOutput.length > OUTPUT_TAILS_PER_JOB) delete this.#withOutput.shift()!.output
+  }
 
   // ── the origin's scheduling knobs for this job (docs/ARCHITECTURE.md §6) ──
   nextRound = 0

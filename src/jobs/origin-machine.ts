@@ -333,7 +333,9 @@ export class OriginMachine implements JobActions {
       for (const a of tasks) {
         const t = job.tasks.get(a.taskId)
         if (t !== undefined) metrics.observe('meshwork_award_latency_seconds', Math.max(0, at - t.readyAt) / 1000)
-        const bid = r.bids.find(b => b.peer === peer && b.taskId === a.taskId)
+        // The winner is the task's best bid (a backup's too); look further only if not.
+        const best = r.best.get(a.taskId)
+        const bid = best?.peer === peer ? best : r.bids.find(b => b.peer === peer && b.taskId === a.taskId)
         awarded.set(a.taskId, { peer, etaMs: bid?.etaMs ?? 0 })
       }
     }

@@ -175,7 +175,7 @@ function takeFailure (job: JobRecord, from: string, res: Extract<TaskResult, { o
   const cause: Cause = { kind: 'failed', at: now, peer: from, detail: res.error }
   endAttempt(t, at, 'failed', cause, res.error)
   const output = outputTail(res.value)
-  if (output !== undefined) at.output = output
+  if (output !== undefined) job.keepOutput(at, output)
   // Another attempt of the task still runs (a backup): let it finish.
   const stillRunning = liveAttempts(t).length > 0
   const willRetry = stillRunning || (res.retryable && t.retriesLeft > 0)

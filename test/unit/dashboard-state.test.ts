@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest'
 import { attemptKind } from '../../node/dashboard/state.ts'
-import type { AttemptRecord } from '../../src/jobs/job-record.ts'
+import { JobRecord, OUTPUT_TAILS_PER_JOB, outputTail, type AttemptRecord } from '../../src/jobs/job-record.ts'
+import { expandJob } from '../../src/jobs/expand.ts'
+import { parseJobSpec } from '../../src/jobs/spec.ts'
 
 const attempt = (n: number, state: AttemptRecord['state'], awardedAt: number, endedAt?: number): AttemptRecord =>
   ({ attempt: n, peer: `p${n}`, state, awardedAt, lastHeartbeat: awardedAt, ...(endedAt !== undefined ? { endedAt } : {}) })
@@ -16,5 +18,23 @@ describe('how the timeline names an attempt', () => {
     expect(attemptKind(running, 1)).toBe('backup')
     const overtaken = [attempt(1, 'cancelled', 0, 300), attempt(2, 'done', 100, 250)]
     expect(attemptKind(overtaken, 1)).toBe('backup')
+  })
+})
+
+describe('failed attempts\' output kept at the origin', () => {
+  it('keeps the tails of a job\'s latest failed attempts only', () => {
+    const spec = parseJobSpec({ name: 'x', tasks: { a: { kind: 'exec', command: ['false'] } } })
+    const job = new JobRecord({ id: 'j', spec, origin: 'o', submittedAt: 0, files: {} }, expandJob(spec), 0)
+    const attempts = Array.from({ length: OUTPUT_TAILS_PER_JOB + 10 }, (_v, i) => attempt(i + 1, 'failed', i, i + 1))
+    for (const a of attempts) job.keepOutput(a, outputTail({ stdout: 'x'.repeat(10_000), stderr: `run ${a.attempt}` })!)
+    expect(attempts.filter(a => a.output !== undefined)).toHaveLength(OUTPUT_TAILS_PER_JOB)
+    expect(attempts[0]!.output).toBeUndefined()
+    expect(attempts.at(-1)!.output).toEqual({ stdout: 'x'.repeat(4096), stderr: `run ${OUTPUT_TAILS_PER_JOB + 10}` })
+  })
+
+  it('reads a tail only from a value with stdout and stderr', () => {
+    expect(outputTail({ exitCode: 1 })).toBeUndefined()
+    expect(outputTail('text')).toBeUndefined()
+    expect(outputTail({ stdout: 'a', stderr: 'b', exitCode: 0 })).toEqual({ stdout: 'a', stderr: 'b' })
   })
 })
