@@ -49,7 +49,7 @@ export function JobView ({ id }) {
   const toggle = taskId => { const next = new Set(open); if (next.has(taskId)) next.delete(taskId); else next.add(taskId); setOpen(next) }
   const to = j.endedAt ?? state.at
   const done = state.done
-  const chartData = [[j.submittedAt / 1000, ...done.map(t => t / 1000)], [0, ...done.map((_t, i) => i + 1)]]
+  const chartData = [[j.submittedAt / 1000, ...done.map(([t]) => t / 1000)], [0, ...done.map(([, n]) => n)]]
   const version = `${j.counts.done}/${j.counts.failed}/${j.counts.running}`
   return html`<section class="job" data-job=${j.id}>
     <h2>${j.name} <span class="muted small">${j.id}</span> <span class=${`badge ${j.state}`} id="job-state">${j.state}</span></h2>

@@ -17,6 +17,8 @@ const TIMELINE_ATTEMPTS = 3000
 const TASK_ROWS = 500
 /** Rounds the auction page shows. */
 const AUCTION_ROUNDS = 40
+/** Points of a job's completions-over-time chart, at most. */
+const DONE_POINTS = 500
 /** The window over which a job's rate is measured. */
 const RATE_WINDOW_MS = 60_000
 
@@ -91,10 +93,19 @@ export function jobState (peer: Peer, id: string, now = Date.now()): unknown {
     job: { ...job.snapshot(false), ...progress(job, now) },
     timeline: bars.slice(-TIMELINE_ATTEMPTS),
     attempts: bars.length,
-    done: doneAt,
+    done: cumulative(doneAt),
     tasks: rows.map(t => taskRow(job, t)),
     taskCount: tasks.length
   }
+}
+
+/** [time, tasks done by then] for each completion, or for DONE_POINTS evenly spaced ones (and the last). */
+export function cumulative (sortedTimes: readonly number[]): Array<[number, number]> {
+  const step = Math.max(1, Math.ceil(sortedTimes.length / DONE_POINTS))
+  const out: Array<[number, number]> = []
+  for (let i = step - 1; i < sortedTimes.length; i += step) out.push([sortedTimes[i]!, i + 1])
+  if (sortedTimes.length > 0 && out.at(-1)![1] !== sortedTimes.length) out.push([sortedTimes.at(-1)!, sortedTimes.length])
+  return out
 }
 
 function taskRow (job: JobView, t: TaskInfo): unknown {

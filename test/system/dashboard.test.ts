@@ -69,10 +69,10 @@ describe('the dashboard', () => {
     const detail = await (await fetch(`${base}/dashboard/api/jobs/${job.id}`, { headers: { cookie } })).json() as {
       timeline: Array<{ task: string, peer: string, state: string, kind: string, awardedAt: number, startedAt?: number, endedAt?: number }>
       tasks: Array<{ id: string, status: string }>
-      done: number[]
+      done: Array<[number, number]>
     }
     expect(detail.tasks.map(t => t.status)).toEqual(['done', 'done'])
-    expect(detail.done).toHaveLength(2)
+    expect(detail.done.map(([, n]) => n)).toEqual([1, 2])
     for (const bar of detail.timeline) {
       expect(daemons.map(d => d.peerId)).toContain(bar.peer)
       expect(bar.kind).toBe('first')

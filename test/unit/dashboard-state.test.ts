@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { attemptKind } from '../../node/dashboard/state.ts'
+import { attemptKind, cumulative } from '../../node/dashboard/state.ts'
 import { JobRecord, OUTPUT_TAILS_PER_JOB, outputTail, type AttemptRecord } from '../../src/jobs/job-record.ts'
 import { expandJob } from '../../src/jobs/expand.ts'
 import { parseJobSpec } from '../../src/jobs/spec.ts'
@@ -36,5 +36,21 @@ describe('failed attempts\' output kept at the origin', () => {
     expect(outputTail({ exitCode: 1 })).toBeUndefined()
     expect(outputTail('text')).toBeUndefined()
     expect(outputTail({ stdout: 'a', stderr: 'b', exitCode: 0 })).toEqual({ stdout: 'a', stderr: 'b' })
+  })
+})
+
+describe('a job\'s completions over time', () => {
+  it('gives every completion of a small job, and at most 500 points of a large one, ending at the total', () => {
+    expect(cumulative([10, 20, 30])).toEqual([[10, 1], [20, 2], [30, 3]])
+    const times = Array.from({ length: 12_345 }, (_v, i) => 1000 + i * 7)
+    const points = cumulative(times)
+    expect(points.length).toBeLessThanOrEqual(501)
+    expect(points.at(-1)).toEqual([times.at(-1), 12_345])
+    for (let i = 1; i < points.length; i++) {
+      expect(points[i]![0]).toBeGreaterThan(points[i - 1]![0])
+      expect(points[i]![1]).toBeGreaterThan(points[i - 1]![1])
+      expect(times[points[i]![1] - 1]).toBe(points[i]![0])
+    }
+    expect(cumulative([])).toEqual([])
   })
 })
