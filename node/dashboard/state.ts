@@ -29,13 +29,11 @@ export function overviewState (peer: Peer, now = Date.now()): unknown {
   const jobs = peer.jobs()
   const ended = jobs.filter(j => j.state !== 'running').sort((a, b) => (b.endedAt ?? 0) - (a.endedAt ?? 0)).slice(0, RECENT_ENDED)
   const shown = [...jobs.filter(j => j.state === 'running'), ...ended]
-  const rounds = peer.auctionRounds().slice(-AUCTION_ROUNDS)
   return {
     at: now,
     self: peer.id,
     peers: peer.peers(),
-    jobs: shown.map(j => ({ ...j.snapshot(false), ...progress(j, now) })),
-    rounds: rounds.map(({ bids: _bids, winners, ...r }) => ({ ...r, won: winners.length }))
+    jobs: shown.map(j => ({ ...j.snapshot(false), ...progress(j, now) }))
   }
 }
 
@@ -68,11 +66,26 @@ export function attemptKind (attempts: readonly AttemptRecord[], i: number): Att
   return prev.state === 'lost' ? 'migration' : 'retry'
 }
 
+/** One attempt on the task stream. */
+interface TimelineBar {
+  task: string
+  name: string
+  attempt: number
+  peer: string
+  state: AttemptRecord['state']
+  kind: AttemptKind
+  awardedAt: number
+  startedAt?: number
+  endedAt?: number
+  reason?: string
+  checkpoints?: number[]
+}
+
 /** One job in detail: its timeline (attempts per peer over time), cumulative completions, and its tasks. */
 export function jobState (peer: Peer, id: string, now = Date.now()): unknown {
   const job = peer.job(id)
   if (job === undefined) return undefined
-  const bars: unknown[] = []
+  const bars: TimelineBar[] = []
   const doneAt: number[] = []
   for (const t of job.tasks.values()) {
     t.attempts.forEach((a, i) => {
@@ -80,12 +93,16 @@ export function jobState (peer: Peer, id: string, now = Date.now()): unknown {
       if (a.state === 'done' && a.endedAt !== undefined) doneAt.push(a.endedAt)
     })
   }
-  bars.sort((a, b) => (a as { awardedAt: number }).awardedAt - (b as { awardedAt: number }).awardedAt)
+  bars.sort((a, b) => a.awardedAt - b.awardedAt)
   doneAt.sort((a, b) => a - b)
-  const tasks = [...job.tasks.values()]
-  const open = tasks.filter(t => t.status !== 'done')
-  const finished = tasks.filter(t => t.status === 'done').reverse()
-  const rows = [...open, ...finished].slice(0, TASK_ROWS)
+  // Unfinished tasks first, then the latest done, TASK_ROWS in all.
+  const open: TaskInfo[] = []
+  const finished: TaskInfo[] = []
+  for (const t of job.tasks.values()) {
+    if (t.status !== 'done') { if (open.length < TASK_ROWS) open.push(t) } else finished.push(t)
+  }
+  const room = TASK_ROWS - open.length
+  const rows = room > 0 ? [...open, ...finished.slice(-room).reverse()] : open
   return {
     at: now,
     self: peer.id,
@@ -95,7 +112,7 @@ export function jobState (peer: Peer, id: string, now = Date.now()): unknown {
     attempts: bars.length,
     done: cumulative(doneAt),
     tasks: rows.map(t => taskRow(job, t)),
-    taskCount: tasks.length
+    taskCount: job.tasks.size
   }
 }
 
