@@ -48,6 +48,12 @@ export interface Transport {
   /** Try to open a connection to `peer` at `addrs` (best effort, never rejects). */
   connect: (peer: string, addrs: string[]) => void
   /**
+   * Close every connection to `peer` and dial it again at the addresses
+   * already known (best effort, never rejects). A new connection makes each
+   * side announce its subscriptions again.
+   */
+  redial: (peer: string) => void
+  /**
    * Send one message to `peer` on a direct protocol (`/meshwork/task/1.0.0`…),
    * over one long-lived stream per peer and protocol, in order. Resolves false
    * when it could not be handed to the stream; never rejects.

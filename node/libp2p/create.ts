@@ -11,7 +11,8 @@
  *    so a lone peer's ads do not throw; a fast message id (author + seqno, the
  *    same id StrictSign uses) so the copies of a message that every mesh
  *    neighbour forwards are dropped before their signature is checked, not after;
- *    no penalty for many peers on one IP address (see below).
+ *    no penalty for many peers on one IP address, and a quick restart's
+ *    behaviour penalty forgiven (see below).
  */
 import type { Registry } from 'prom-client'
 import { noise } from '@chainsafe/libp2p-noise'
@@ -70,7 +71,15 @@ export async function createMeshLibp2p (init: MeshLibp2pInit): Promise<MeshLibp2
         // (mesh demo, local meshes) and labs behind one NAT are normal here,
         // and with 14 or more peers on one address the penalty reached the
         // graylist threshold: every peer ignored every other and no ad got through.
-        scoreParams: { IPColocationFactorWeight: 0 }
+        // A peer that restarts within a minute grafts during the backoff its
+        // last run left, which costs it 2 behaviour-penalty points per topic (4
+        // for our two); they decay within seconds while it stays, and are kept
+        // while it is away. Stopped again before they decayed, it comes back at
+        // -10 × 4² = -160 under the default threshold (0): below the graylist
+        // threshold (-80), so the neighbour drops its subscription announcement
+        // and never sends it an ad. 6 forgives one such restart and leaves two
+        // above the graylist; membership's redial (SilentPeers) cures the rest.
+        scoreParams: { IPColocationFactorWeight: 0, behaviourPenaltyThreshold: 6 }
       })
     }
   })

@@ -163,6 +163,19 @@ export class Libp2pTransport implements Transport {
     })()
   }
 
+  redial = (peer: string): void => {
+    const id = parsePeerId(peer)
+    if (id === undefined || peer === this.self) return
+    void (async () => {
+      try {
+        await this.#node.hangUp(id)
+        await this.#node.dial(id, { signal: AbortSignal.timeout(DIAL_TIMEOUT_MS) })
+      } catch (err) {
+        this.#log.debug({ peer, err: (err as Error).message }, 'redial failed')
+      }
+    })()
+  }
+
   #dispatch (handlers: Set<TopicHandler>, msg: { topic: string, from: string, data: Uint8Array }): Verdict {
     let verdict: Verdict = 'ignore'
     for (const h of handlers) {

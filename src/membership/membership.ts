@@ -11,6 +11,7 @@ import { DropCounter } from '../../protocols/codec.ts'
 import { LIMITS as AD_LIMITS, RESOURCES_TOPIC, RESOURCE_AD_VERSION, encodeResourceAd, type ResourceAd } from '../../protocols/resources.ts'
 import { decodeAdOnce } from './ad-cache.ts'
 import { PeerTable, type StateChange } from './peer-table.ts'
+import { SilentPeers } from './silent-peers.ts'
 
 /** The parts of an ad that the rest of the peer decides; membership fills in identity and ordering. */
 export type AdBody = Omit<ResourceAd, 'v' | 'peerId' | 'epoch' | 'seq' | 'time' | 'addrs' | 'leaving'>
@@ -25,6 +26,8 @@ export interface MembershipInit {
   probeTimeoutMs: number
   /** Minimum gap between ads sent ahead of the period (resources changed, a peer joined). @default intervalMs / 20 */
   minGapMs?: number
+  /** How long a connected, subscribed peer's ads may fail to arrive before we redial it (doubling up to a minute). @default 3 × intervalMs */
+  silentMs?: number
 }
 
 export interface MembershipComponents {
@@ -48,6 +51,9 @@ export class Membership {
   readonly #adListeners = new Set<(ad: ResourceAd) => void>()
   /** When we last tried to dial each peer we heard of but are not connected to. */
   readonly #dialedAt = new Map<string, number>()
+  readonly #silent: SilentPeers
+  /** Redials of connected peers whose ads did not reach us (see SilentPeers). */
+  redials = 0
   #seq = 0
   #lastAd: ResourceAd | undefined
   #periodic: TimerHandle | undefined
@@ -67,6 +73,7 @@ export class Membership {
       quarantineMs: init.intervalMs
     })
     this.#tickAlarm = new Alarm(components.clock, () => { this.#tick() })
+    this.#silent = new SilentPeers(init.silentMs ?? 3 * init.intervalMs, 60_000)
   }
 
   get epoch (): number { return this.#epoch }
@@ -134,6 +141,7 @@ export class Membership {
     this.#periodic = this.#c.clock.setTimeout(() => {
       if (!this.#running) return
       void this.#publish()
+      this.#redialSilent()
       this.#schedulePeriodic()
     }, this.#init.intervalMs)
   }
@@ -162,6 +170,7 @@ export class Membership {
       this.#c.logger.debug({ from: msg.from, reason: decoded.reason, detail: decoded.detail }, 'dropped resource ad')
       return 'reject'
     }
+    this.#silent.heard(decoded.value.peerId)
     const now = this.#c.clock.now()
     const { verdict, change } = this.table.receiveAd(decoded.value, now)
     if (change !== undefined) this.#emit(change)
@@ -196,10 +205,14 @@ export class Membership {
       return
     }
     if (event.type === 'subscribed') {
+      if (event.topic !== RESOURCES_TOPIC) return
       // A newcomer can hear us now: tell it what we have instead of making it wait a period.
-      if (event.topic === RESOURCES_TOPIC) this.#publishSoon()
+      this.#publishSoon()
+      // And its ads should reach us from now on.
+      this.#silent.subscribed(event.peer, this.#c.clock.now())
       return
     }
+    this.#silent.disconnected(event.peer)
     if (!this.table.connectionLost(event.peer)) return
     // The connection closed: a killed process (its socket closed) fails the ping
     // at once; a pruned connection or a flaky link answers and changes nothing.
@@ -209,6 +222,17 @@ export class Membership {
       if (change !== undefined) this.#emit(change)
       this.#rearm()
     })
+  }
+
+  /** Hang up on, and dial again, each connected peer whose ads have not reached us for too long. */
+  #redialSilent (): void {
+    const { transport, logger, clock } = this.#c
+    for (const peer of this.#silent.due(clock.now())) {
+      if (!transport.isConnected(peer)) { this.#silent.disconnected(peer); continue }
+      this.redials++
+      logger.warn({ peer }, 'connected peer sends us no ads: it missed our subscription; reconnecting')
+      transport.redial(peer)
+    }
   }
 
   #tick (): void {

@@ -98,6 +98,8 @@ export class MemoryNetwork {
   readonly #status = new Map<string, PeerStatus>()
   readonly #links = new LinkBits()
   readonly #cut = new Set<string>()
+  /** `from\0to` pairs where `from`'s pub/sub does not know that `to` subscribes (see `muffle`). */
+  readonly #muffled = new Set<string>()
   /** Verdicts returned by topic handlers, for tests that check validation. */
   readonly verdicts: Record<Verdict, number> = { accept: 0, ignore: 0, reject: 0 }
   /** Messages and bytes delivered (one per receiver), for the simulator's cost figures; by topic or protocol too. */
@@ -133,6 +135,9 @@ export class MemoryNetwork {
     if (a === b || !this.reachable(a, b) || !this.#links.add(this.#ix(a), this.#ix(b))) return
     const pa = this.#peers.get(a)
     const pb = this.#peers.get(b)
+    // A new connection: each side announces its subscriptions afresh.
+    this.#muffled.delete(`${a}\0${b}`)
+    this.#muffled.delete(`${b}\0${a}`)
     pa?.emit({ type: 'connect', peer: b })
     pb?.emit({ type: 'connect', peer: a })
     // As gossipsub does right after connecting, each side learns the other's subscriptions.
@@ -144,6 +149,16 @@ export class MemoryNetwork {
     if (!this.#links.delete(this.#ix(a), this.#ix(b))) return
     if (this.#status.get(a) !== 'crashed') this.#peers.get(a)?.emit({ type: 'disconnect', peer: b })
     if (this.#status.get(b) !== 'crashed') this.#peers.get(b)?.emit({ type: 'disconnect', peer: a })
+  }
+
+  /**
+   * `from`'s pub/sub stops sending to `to`, as gossipsub does when it dropped
+   * `to`'s subscription announcement (a graylisted peer's messages are
+   * ignored); `to` still hears everyone else, and `from` still hears `to`.
+   * It lasts until the two connect again.
+   */
+  muffle (from: string, to: string): void {
+    this.#muffled.add(`${from}\0${to}`)
   }
 
   /** Kill a peer's process: its sockets close, pings fail at once. */
@@ -220,6 +235,7 @@ export class MemoryNetwork {
     const due = new Map<number, MemoryTransport[]>()
     for (const [id, peer] of this.#peers) {
       if (id === from || !peer.subscribed(topic) || !this.reachable(from, id)) continue
+      if (this.#muffled.size > 0 && this.#muffled.has(`${from}\0${id}`)) continue
       if (loss > 0 && random() < loss) { this.stats.lost++; continue }
       const delay = typeof latency === 'function' ? latency(from, id) : latency
       const group = due.get(delay)
@@ -356,6 +372,12 @@ export class MemoryTransport implements Transport {
   /** @internal */
   receiveDirect (protocol: string, from: string, data: Uint8Array): void {
     this.#direct.get(protocol)?.(from, data)
+  }
+
+  redial = (peer: string): void => {
+    if (!this.#net.isCurrent(this)) return
+    this.#net.unlink(this.self, peer)
+    this.connect(peer)
   }
 
   connect = (peer: string): void => {

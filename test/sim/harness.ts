@@ -304,6 +304,7 @@ class ProcessTransport implements Transport {
   }
 
   connect = (peer: string): void => { this.#inner.connect(peer) }
+  redial = (peer: string): void => { this.#inner.redial(peer) }
   send = async (peer: string, protocol: string, data: Uint8Array): Promise<boolean> => {
     this.#count(`send ${protocol}`, data)
     return await this.#inner.send(peer, protocol, data)
