@@ -33,7 +33,7 @@ export function AuctionView () {
   const chrono = [...rounds].reverse()
   const data = [chrono.map(r => r.closedAt / 1000), chrono.map(r => r.closedAt - r.openedAt), chrono.map(r => r.bidCount)]
   return html`<section>
-    <${Chart} id="rounds-chart" title="Recent rounds: how long each took to decide (ms), and the bids it got" data=${data}
+    <${Chart} id="rounds-chart" dots title="Recent rounds: how long each took to decide (ms), and the bids it got" data=${data}
       series=${[{ label: 'round duration (ms)', stroke: '#3b7ddd' }, { label: 'bids', stroke: '#d29922' }]} />
     <table id="rounds" class="wide">
       <thead><tr><th>closed</th><th>job</th><th>round</th><th>took</th><th>window</th><th>tasks</th><th>peers answered</th><th>bids</th><th>won</th><th>unbid</th></tr></thead>

@@ -4,6 +4,7 @@
 // wait between award and start (an attempt queued on its peer); marks say how the attempt came to be (retry, migration, backup),
 // a cross that it failed or was lost, and white ticks where it saved a checkpoint.
 import { html, short, KIND_MARK, KIND_TEXT, duration, PALETTE } from './ui.js'
+import { timeTicks } from './ticks.js'
 
 const ROW = 20
 const LEFT = 90
@@ -37,7 +38,7 @@ export function Timeline ({ bars, peers, from, to }) {
   const height = y + 22
   const span = Math.max(1, to - from)
   const x = t => LEFT + (WIDTH - LEFT - 14) * Math.min(1, Math.max(0, (t - from) / span))
-  const ticks = Array.from({ length: 6 }, (_, i) => from + span * i / 5)
+  const ticks = timeTicks(span).map(t => from + t)
   const names = [...new Set(bars.map(b => b.name))]
   const colour = name => PALETTE[names.indexOf(name) % PALETTE.length]
   return html`<figure class="timeline" id="timeline">
