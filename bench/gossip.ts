@@ -46,6 +46,8 @@ interface AdSeen { from: string, seq: number, sent: number, cpuFree: number, at:
 /** The `ad accepted` lines of one daemon's stderr, parsed as they arrive. */
 class AdLog {
   readonly seen: AdSeen[] = []
+  /** Times membership redialled a connected peer whose ads did not arrive (src/membership/silent-peers.ts). */
+  redials = 0
   #partial = ''
 
   constructor (d: LocalDaemon) {
@@ -60,6 +62,7 @@ class AdLog {
   }
 
   #parse (line: string): void {
+    if (line.includes('sends us no ads')) this.redials++
     if (!line.includes('"ad accepted"')) return
     try {
       const rec = JSON.parse(line) as { time: number, ad: Omit<AdSeen, 'at'> }
@@ -159,9 +162,12 @@ async function measureMesh (n: number, changes: number, idleMs: number): Promise
       publishToAll.push(Math.max(...at) - Math.max(...(seen as AdSeen[]).map(s => s.sent)))
     }
     log(`${n} peers: change → seen by all p50 ${summary(seenByAll).p50} ms, p99 ${summary(seenByAll).p99} ms (${missed} missed of ${changes})`)
+    const redials = logs.reduce((sum, l) => sum + l.redials, 0)
+    log(`${n} peers: ${redials} redials of silent peers, from all daemons started to the end`)
 
     return {
       peers: n,
+      redials: { count: redials, how: 'warn lines "connected peer sends us no ads" in every daemon\'s log, from the moment all daemons had started to the end of the changes' },
       startup: {
         allStartedMs: Math.round(allStarted),
         readyMs: summary(readyMs),
