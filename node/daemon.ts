@@ -13,6 +13,8 @@ import { isProcessAlive, readControlFile, removeControlFile, writeControlFile } 
 import { startControlServer, startMetricsServer } from './control/server.ts'
 import { createLogger } from './logger.ts'
 import { createPeer } from './peer.ts'
+import type { MeshMetrics } from '../src/metrics.ts'
+import type { Logger } from 'pino'
 
 /** Load the config: the given file, else the default path if present, else all defaults. */
 export function loadDaemonConfig (configPath?: string): { config: MeshConfig, source: string } {
@@ -35,6 +37,7 @@ export async function runDaemon (configPath?: string, out: (line: string) => voi
 
   const log = createLogger(config.log.level)
   const peer = await createPeer({ resolvedConfig: config, logger: log })
+  containProcessErrors(log, peer.core.metrics)
   await peer.start()
   const control = await startControlServer(peer, config.control.host, config.control.port)
   const metrics = config.metrics.port === null ? undefined : await startMetricsServer(peer, config.control.host, config.metrics.port)
@@ -72,3 +75,29 @@ export async function runDaemon (configPath?: string, out: (line: string) => voi
   process.on('SIGTERM', () => { void stop('SIGTERM') })
 }
 
+
+/** Logged in full this many times a minute at most; past that, only counted. */
+const CONTAINED_LOGS_PER_MINUTE = 20
+
+/**
+ * The daemon's last line of defence (docs/ARCHITECTURE.md §1.3). Every handler
+ * of ours catches its own errors, but libp2p's event listeners and promises run
+ * network-driven code we do not wrap, and by default one exception thrown there
+ * (or one rejected promise nobody awaited) ends the process, and with it every
+ * task running here and every job this peer is the origin of. A daemon serves
+ * peers it does not control: such an error is logged with its stack, counted
+ * (`meshwork_contained_errors_total`), and the daemon carries on. The
+ * connection it came from is typically closed by then; liveness closes it if not.
+ */
+export function containProcessErrors (log: Logger, metrics: MeshMetrics): void {
+  let windowStart = 0
+  let logged = 0
+  const contain = (where: 'uncaught' | 'rejection') => (err: unknown): void => {
+    metrics.inc('meshwork_contained_errors_total', { where })
+    const now = Date.now()
+    if (now - windowStart > 60_000) { windowStart = now; logged = 0 }
+    if (logged++ < CONTAINED_LOGS_PER_MINUTE) log.error({ err, where }, 'an error escaped its handler; contained, the daemon carries on')
+  }
+  process.on('uncaughtException', contain('uncaught'))
+  process.on('unhandledRejection', contain('rejection'))
+}

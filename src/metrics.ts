@@ -24,7 +24,8 @@ export const SERIES = {
   meshwork_bids_won_total: { type: 'counter', help: 'Tasks awarded to this peer that it accepted.' },
   meshwork_attempts_total: { type: 'counter', help: 'Attempts of this origin\'s tasks that ended, by outcome (done, failed, migrated).' },
   meshwork_migrations_total: { type: 'counter', help: 'Attempts of this origin\'s tasks moved to another peer, by cause (peer-gone, lease-expired, released: given back by a busy peer).' },
-  meshwork_jobs_ended_total: { type: 'counter', help: 'Jobs this peer was the origin of that ended, by state (done, failed, cancelled).' }
+  meshwork_jobs_ended_total: { type: 'counter', help: 'Jobs this peer was the origin of that ended, by state (done, failed, cancelled).' },
+  meshwork_contained_errors_total: { type: 'counter', help: 'Errors that escaped every handler (uncaught exceptions, unhandled rejections), logged and survived by the daemon, by where (uncaught, rejection).' }
 } as const satisfies Record<string, SeriesDef>
 
 export type SeriesName = keyof typeof SERIES

@@ -107,10 +107,7 @@ program.command('cancel')
 program.command('swarm-key')
   .description('print a new pnet swarm key; give the same file to every peer as swarmKeyFile for a private mesh')
   .action(async () => {
-    const { generateKey } = await import('@libp2p/pnet')
-    const key = new Uint8Array(95)
-    generateKey(key)
-    process.stdout.write(new TextDecoder().decode(key))
+    process.stdout.write((await import('../libp2p/pnet.ts')).newSwarmKey())
   })
 
 program.command('demo')

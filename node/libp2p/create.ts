@@ -22,10 +22,10 @@ import { identify, type Identify } from '@libp2p/identify'
 import type { PrivateKey } from '@libp2p/interface'
 import { mdns } from '@libp2p/mdns'
 import { ping, type Ping } from '@libp2p/ping'
-import { preSharedKey } from '@libp2p/pnet'
 import { tcp } from '@libp2p/tcp'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import { muxerLiveness, type Liveness } from './liveness.ts'
+import { preSharedKey } from './pnet.ts'
 
 export type MeshServices = { identify: Identify, ping: Ping, pubsub: GossipSub, liveness: Liveness }
 export type MeshLibp2p = Libp2p<MeshServices>
