@@ -37,6 +37,7 @@ import { HandlerRunner, type HandlerFn } from './execution/handler-runner.ts'
 import { PeerRunner } from './execution/runner.ts'
 import { readJobFiles } from './job-files.ts'
 import { Libp2pBlobStore } from './libp2p/blobs.ts'
+import type { FrameBudget } from './libp2p/frames.ts'
 import { ArtifactCache } from './artifacts/cache.ts'
 import { PeerArtifacts } from './artifacts/store.ts'
 import { MetricsExporter } from './metrics.ts'
@@ -93,9 +94,12 @@ export class Peer {
 
   readonly #closeStorage: () => Promise<void>
   readonly #solver: LazyLpSolver
+  /** Memory the frames other peers send may hold, per peer and in all (node/libp2p/frames.ts). */
+  readonly #frameBudget: FrameBudget
 
-  constructor (parts: { config: MeshConfig, libp2p: MeshLibp2p, core: MeshPeer, log: Pino, keeper: BootstrapKeeper, runner: PeerRunner, blobs: Libp2pBlobStore, artifacts: PeerArtifacts, closeStorage: () => Promise<void>, solver: LazyLpSolver, metricsRegistry?: Registry }) {
+  constructor (parts: { config: MeshConfig, libp2p: MeshLibp2p, core: MeshPeer, log: Pino, keeper: BootstrapKeeper, runner: PeerRunner, blobs: Libp2pBlobStore, artifacts: PeerArtifacts, closeStorage: () => Promise<void>, solver: LazyLpSolver, frameBudget: FrameBudget, metricsRegistry?: Registry }) {
     this.#solver = parts.solver
+    this.#frameBudget = parts.frameBudget
     this.metrics = new MetricsExporter(this, parts.metricsRegistry)
     this.artifacts = parts.artifacts
     this.runner = parts.runner
@@ -116,7 +120,7 @@ export class Peer {
     this.#state = 'started'
     await this.libp2p.start()
     await this.blobs.start()
-    await serveArtifacts(this.libp2p, this.artifacts, coreLogger(this.log))
+    await serveArtifacts(this.libp2p, this.artifacts, coreLogger(this.log), this.#frameBudget)
     if (this.config.mdns) this.#stopMdns = dialMdnsDiscoveries(this.libp2p, coreLogger(this.log))
     this.core.start()
     this.#keeper.start()
@@ -246,7 +250,7 @@ export async function createPeer (opts: CreatePeerOptions = {}): Promise<Peer> {
   const backend = store === undefined
     ? undefined
     : await DiskBlobBackend.open(config.dataDir, { fsync: config.durability === 'power', onError: err => { logger.error({ err: err.message }, 'blob store') } })
-  const blobs = new Libp2pBlobStore(libp2p, logger, backend)
+  const blobs = new Libp2pBlobStore(libp2p, logger, backend, transport.channels.budget)
   // An ephemeral peer caches artifacts in a temporary folder of its own.
   const tempCache = config.cache.dir === null && opts.ephemeral === true ? await mkdtemp(join(tmpdir(), 'meshwork-artifacts-')) : undefined
   const cacheDir = config.cache.dir ?? tempCache ?? join(config.dataDir, 'artifacts')
@@ -293,6 +297,7 @@ export async function createPeer (opts: CreatePeerOptions = {}): Promise<Peer> {
     if (tempCache !== undefined) await rm(tempCache, { recursive: true, force: true })
   },
   solver,
+  frameBudget: transport.channels.budget,
   ...(metricsRegistry !== undefined ? { metricsRegistry } : {}) })
 }
 

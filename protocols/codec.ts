@@ -22,7 +22,7 @@ import type { z } from 'zod'
 // as if they were bytes, and it arrives as a Buffer of the wrong values.
 const packr = new Packr({ useRecords: false, mapsAsObjects: true, int64AsType: 'number', variableMapSize: true, moreTypes: true })
 
-export type DropReason = 'oversize' | 'malformed' | 'schema' | 'signer' | 'version'
+export type DropReason = 'oversize' | 'malformed' | 'schema' | 'signer' | 'version' | 'slow'
 
 export type Decoded<T> =
   | { ok: true, value: T }
@@ -72,7 +72,7 @@ export function decodeValue (bytes: Uint8Array): { ok: true, value: unknown } | 
 
 /** Counts dropped messages by reason; surfaced in `mesh peers --json`. */
 export class DropCounter {
-  readonly counts: Record<DropReason, number> = { oversize: 0, malformed: 0, schema: 0, signer: 0, version: 0 }
+  readonly counts: Record<DropReason, number> = { oversize: 0, malformed: 0, schema: 0, signer: 0, version: 0, slow: 0 }
   total = 0
   add (reason: DropReason): void {
     this.counts[reason]++

@@ -13,8 +13,8 @@ import type { PeerState } from './membership/peer-table.ts'
 import { computeCapacity, gpuDevices, isSignificantChange, type ResourceProbe } from './resources/capacity.ts'
 import { DropCounter, type DropReason } from '../protocols/codec.ts'
 import { LIMITS as AD_LIMITS, type ResourceAd, type Resources } from '../protocols/resources.ts'
-import { AUCTION_TOPIC, BID_PROTOCOL, decodeAuctionMessage, decodeBid, encodeAuctionMessage, encodeBid, type AuctionMessage, type Bid, type OpenTask } from '../protocols/auction.ts'
-import { TASK_PROTOCOL, decodeTaskMessage, encodeTaskMessage, isForExecutor, type FileData, type TaskMessage } from '../protocols/task.ts'
+import { AUCTION_LIMITS, AUCTION_TOPIC, BID_PROTOCOL, decodeAuctionMessage, decodeBid, encodeAuctionMessage, encodeBid, type AuctionMessage, type Bid, type OpenTask } from '../protocols/auction.ts'
+import { TASK_LIMITS, TASK_PROTOCOL, decodeTaskMessage, encodeTaskMessage, isForExecutor, type FileData, type TaskMessage } from '../protocols/task.ts'
 import type { PeerAbility } from './auction/feasibility.ts'
 import type { LpSolver } from './auction/lp.ts'
 import type { ArtifactStore } from './execution/artifact-store.ts'
@@ -188,12 +188,12 @@ export class MeshPeer {
         const d = decodeBid(data)
         if (!d.ok) { this.#drops.add(d.reason); return }
         this.origin.onBid(from, d.value)
-      }),
+      }, { maxBytes: AUCTION_LIMITS.maxBidBytes, onBad: this.#badFrame }),
       transport.handle(TASK_PROTOCOL, (from, data) => {
         const d = decodeTaskMessage(data)
         if (!d.ok) { this.#drops.add(d.reason); return }
         this.#routeTask(from, d.value)
-      }),
+      }, { maxBytes: TASK_LIMITS.maxFrameBytes, onBad: this.#badFrame }),
       this.membership.onChange(change => {
         if (change.to === 'gone') this.origin.peerGone(change.peer)
         // An origin that is back (restarted, or reachable again) gets its results now.
@@ -218,6 +218,11 @@ export class MeshPeer {
     const now = this.#c.clock.now()
     const id = `${now.toString(36)}-${(this.#jobCounter++).toString(36)}${this.id.slice(-4).toLowerCase()}`
     return await this.origin.submit({ id, spec, origin: this.id, submittedAt: now, files })
+  }
+
+  /** A frame the transport refused before decoding (too large, too slow, over the sender's memory share). */
+  readonly #badFrame = (_peer: string, problem: string): void => {
+    this.#drops.add(problem === 'oversize' ? 'oversize' : problem === 'malformed' ? 'malformed' : 'slow')
   }
 
   #onAuction (msg: AuctionMessage): void {

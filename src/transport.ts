@@ -30,6 +30,17 @@ export type PeerEvent =
   /** A connected peer subscribed to `topic` (it can now receive what we publish there). */
   | { type: 'subscribed', peer: string, topic: string }
 
+/**
+ * What a direct protocol's inbound messages may be. The transport refuses a
+ * frame over `maxBytes` before buffering it (and, over libp2p, one that
+ * arrives too slowly or over the sender's memory share), and tells `onBad`.
+ */
+export interface InboundLimits {
+  maxBytes: number
+  /** A frame was refused before it reached the handler: `problem` is oversize, malformed, slow or budget. */
+  onBad?: (peer: string, problem: string, detail: string) => void
+}
+
 export interface Transport {
   /** This peer's id. */
   readonly self: string
@@ -59,6 +70,6 @@ export interface Transport {
    * when it could not be handed to the stream; never rejects.
    */
   send: (peer: string, protocol: string, data: Uint8Array) => Promise<boolean>
-  /** Receive a direct protocol's messages. The handler must not throw or block. Returns an unsubscribe function. */
-  handle: (protocol: string, handler: (from: string, data: Uint8Array) => void) => () => void
+  /** Receive a direct protocol's messages, each within `limits`. The handler must not throw or block. Returns an unsubscribe function. */
+  handle: (protocol: string, handler: (from: string, data: Uint8Array) => void, limits: InboundLimits) => () => void
 }

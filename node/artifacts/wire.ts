@@ -4,17 +4,20 @@
  * stream are answered in turn; a stream idle for `IDLE_MS` is closed.
  */
 import type { Stream } from '@libp2p/interface'
-import { lpStream } from '@libp2p/utils'
 import {
   ARTIFACT_CHUNK_BYTES, ARTIFACT_PROTOCOL, MAX_ARTIFACT_FRAME, chunkCount,
   decodeArtifactReply, decodeArtifactRequest, encodeArtifactMessage, type ArtifactReply
 } from '../../protocols/artifact.ts'
 import type { Logger } from '../../src/logger.ts'
 import type { MeshLibp2p } from '../libp2p/create.ts'
+import { FrameError, FrameReader, writeFrame, type FrameBudget } from '../libp2p/frames.ts'
 import { parsePeerId } from '../libp2p/transport.ts'
 import type { ArtifactChannel } from './fetch.ts'
 
-const LP = { maxDataLength: MAX_ARTIFACT_FRAME, maxBufferSize: MAX_ARTIFACT_FRAME * 2 }
+/** A request names an artifact and a chunk index: a few dozen bytes. */
+const MAX_REQUEST_FRAME = 256
+/** Streams one connection may have open for requests at once (a fetcher keeps two per holder). */
+const INBOUND_STREAMS = 16
 const IDLE_MS = 30_000
 /** One chunk may take this long to arrive before the holder counts as failed. */
 const ASK_TIMEOUT_MS = 30_000
@@ -27,27 +30,43 @@ export interface ArtifactSource {
   served?: (bytes: number) => void
 }
 
-export async function serveArtifacts (node: MeshLibp2p, source: ArtifactSource, log: Logger): Promise<void> {
-  await node.handle(ARTIFACT_PROTOCOL, async (stream: Stream) => {
-    const lp = lpStream(stream, LP)
+export async function serveArtifacts (node: MeshLibp2p, source: ArtifactSource, log: Logger, budget?: FrameBudget): Promise<void> {
+  await node.handle(ARTIFACT_PROTOCOL, async (stream: Stream, connection) => {
+    // Requests are tiny; one that is not, or a stream that sends nothing for IDLE_MS, ends the stream.
+    const frames = new FrameReader(stream, { peer: connection.remotePeer.toString(), maxFrameBytes: MAX_REQUEST_FRAME, ...(budget !== undefined ? { budget } : {}) })
+    const idle = new IdleTimer(IDLE_MS, () => { stream.abort(new Error('idle')) })
     try {
-      for (;;) {
-        let raw
-        try {
-          raw = await lp.read({ signal: AbortSignal.timeout(IDLE_MS) })
-        } catch {
-          break // closed by the fetcher, or idle
-        }
-        const req = decodeArtifactRequest(raw.subarray())
+      for (let raw = await frames.read(); raw !== undefined; raw = await frames.read()) {
+        idle.reset()
+        const req = decodeArtifactRequest(raw)
         if (!req.ok) { stream.abort(new Error(req.detail)); return }
-        await lp.write(encodeArtifactMessage(await answer(source, req.value.sha256, req.value.op === 'chunk' ? req.value.index : undefined)))
+        await writeFrame(stream, encodeArtifactMessage(await answer(source, req.value.sha256, req.value.op === 'chunk' ? req.value.index : undefined)), AbortSignal.timeout(ASK_TIMEOUT_MS))
       }
       await stream.close().catch(() => {})
     } catch (err) {
+      if (!(err instanceof FrameError) && stream.status !== 'open') return // closed by the fetcher, or idle
       log.debug({ err: (err as Error).message }, 'artifact request failed')
       stream.abort(err as Error)
+    } finally {
+      idle.stop()
+      frames.close()
     }
-  }, { maxInboundStreams: 64 })
+  }, { maxInboundStreams: INBOUND_STREAMS })
+}
+
+/** Calls `onIdle` once `ms` pass without a `reset`. */
+class IdleTimer {
+  #timer: NodeJS.Timeout
+  readonly #ms: number
+  readonly #onIdle: () => void
+  constructor (ms: number, onIdle: () => void) {
+    this.#ms = ms
+    this.#onIdle = onIdle
+    this.#timer = setTimeout(onIdle, ms)
+  }
+
+  reset (): void { clearTimeout(this.#timer); this.#timer = setTimeout(this.#onIdle, this.#ms) }
+  stop (): void { clearTimeout(this.#timer) }
 }
 
 async function answer (source: ArtifactSource, sha: string, index: number | undefined): Promise<ArtifactReply> {
@@ -67,15 +86,20 @@ export async function openArtifactChannel (node: MeshLibp2p, peer: string): Prom
   const id = parsePeerId(peer)
   if (id === undefined) throw new Error(`bad peer id ${peer}`)
   const stream = await node.dialProtocol(id, ARTIFACT_PROTOCOL, { signal: AbortSignal.timeout(10_000) })
-  const lp = lpStream(stream, LP)
+  // Replies are read with the stream paused between them: a holder cannot send more than was asked for.
+  const frames = new FrameReader(stream, { peer, maxFrameBytes: MAX_ARTIFACT_FRAME, graceMs: ASK_TIMEOUT_MS })
   return {
     ask: async (req) => {
-      const signal = AbortSignal.timeout(ASK_TIMEOUT_MS)
-      await lp.write(encodeArtifactMessage(req), { signal })
-      const reply = decodeArtifactReply((await lp.read({ signal })).subarray())
+      await writeFrame(stream, encodeArtifactMessage(req), AbortSignal.timeout(ASK_TIMEOUT_MS))
+      const raw = await frames.read()
+      if (raw === undefined) throw new Error('stream ended before the reply')
+      const reply = decodeArtifactReply(raw)
       if (!reply.ok) throw new Error(`bad reply: ${reply.detail}`)
       return reply.value
     },
-    close: () => { void stream.close().catch(() => { stream.abort(new Error('close failed')) }) }
+    close: () => {
+      frames.close()
+      void stream.close().catch(() => { stream.abort(new Error('close failed')) })
+    }
   }
 }

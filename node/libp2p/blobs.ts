@@ -4,16 +4,28 @@
  */
 import { createHash } from 'node:crypto'
 import type { Stream } from '@libp2p/interface'
-import { lpStream } from '@libp2p/utils'
 import { BLOB_PROTOCOL, BLOB_VERSION, CHUNK_BYTES, decodeBlobChunk, decodeBlobHeader, decodeBlobRequest, encodeBlobMessage } from '../../protocols/blob.ts'
 import type { BlobRef } from '../../protocols/task.ts'
 import type { BlobStore } from '../../src/execution/executor.ts'
 import type { Logger } from '../../src/logger.ts'
 import type { MeshLibp2p } from './create.ts'
+import { FrameReader, writeFrame, type FrameBudget } from './frames.ts'
 import { parsePeerId } from './transport.ts'
 import { MemoryBlobBackend, type BlobBackend } from '../storage/disk-blobs.ts'
 
-const LP = { maxDataLength: CHUNK_BYTES + 1024, maxBufferSize: CHUNK_BYTES * 2 }
+/** The largest blob message: a chunk and its envelope. */
+const MAX_CHUNK_FRAME = CHUNK_BYTES + 1024
+/** A request names one blob by its sha-256: a few dozen bytes. */
+const MAX_REQUEST_FRAME = 256
+/** A request must arrive this soon after its stream opens. */
+const REQUEST_TIMEOUT_MS = 10_000
+/** Streams one connection may have open for requests at once. */
+const INBOUND_STREAMS = 16
+/**
+ * A fetch may wait this long for each frame (plus its length at 256 KiB/s): a
+ * holder that stops sending is given up on, and the fetch fails.
+ */
+const CHUNK_GRACE_MS = 30_000
 
 export function sha256 (bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex')
@@ -26,14 +38,17 @@ export class Libp2pBlobStore implements BlobStore {
   readonly #refs = new Map<string, number>()
   #pending = new Set<Promise<void>>()
 
-  constructor (node: MeshLibp2p, log: Logger, backend: BlobBackend = new MemoryBlobBackend()) {
+  readonly #budget: FrameBudget | undefined
+
+  constructor (node: MeshLibp2p, log: Logger, backend: BlobBackend = new MemoryBlobBackend(), budget?: FrameBudget) {
     this.#node = node
     this.#log = log
     this.#backend = backend
+    this.#budget = budget
   }
 
   async start (): Promise<void> {
-    await this.#node.handle(BLOB_PROTOCOL, async (stream: Stream) => { await this.#serve(stream) }, { maxInboundStreams: 64 })
+    await this.#node.handle(BLOB_PROTOCOL, async (stream: Stream, connection) => { await this.#serve(stream, connection.remotePeer.toString()) }, { maxInboundStreams: INBOUND_STREAMS })
   }
 
   put (bytes: Uint8Array): BlobRef {
@@ -78,19 +93,20 @@ export class Libp2pBlobStore implements BlobStore {
     if (local !== undefined) return local
     const id = parsePeerId(peer)
     if (id === undefined) throw new Error(`bad peer id ${peer}`)
-    const signal = AbortSignal.timeout(60_000)
-    const stream = await this.#node.dialProtocol(id, BLOB_PROTOCOL, { signal })
+    const stream = await this.#node.dialProtocol(id, BLOB_PROTOCOL, { signal: AbortSignal.timeout(10_000) })
+    // The reply is read frame by frame with the stream paused between them: the holder
+    // writes only as fast as this side takes chunks, whatever the blob's size.
+    const frames = new FrameReader(stream, { peer, maxFrameBytes: MAX_CHUNK_FRAME, graceMs: CHUNK_GRACE_MS })
     try {
-      const lp = lpStream(stream, LP)
-      await lp.write(encodeBlobMessage({ v: BLOB_VERSION, sha256: ref.sha256 }), { signal })
-      const header = decodeBlobHeader((await lp.read({ signal })).subarray())
+      await writeFrame(stream, encodeBlobMessage({ v: BLOB_VERSION, sha256: ref.sha256 }), AbortSignal.timeout(10_000))
+      const header = decodeBlobHeader(await next(frames))
       if (!header.ok) throw new Error(`blob header: ${header.detail}`)
       if (!header.value.ok) throw new Error(`peer has no blob ${ref.sha256.slice(0, 12)}: ${header.value.error ?? ''}`)
       if (header.value.size !== ref.size) throw new Error(`blob ${ref.sha256.slice(0, 12)} is ${header.value.size} bytes, expected ${ref.size}`)
       const out = new Uint8Array(ref.size)
       const whole = createHash('sha256')
       for (let off = 0; off < ref.size;) {
-        const chunk = decodeBlobChunk((await lp.read({ signal })).subarray())
+        const chunk = decodeBlobChunk(await next(frames))
         if (!chunk.ok) throw new Error(`blob chunk: ${chunk.detail}`)
         const { data, sha256: h } = chunk.value
         if (sha256(data) !== h) throw new Error(`blob chunk at ${off} fails its sha-256`)
@@ -100,33 +116,45 @@ export class Libp2pBlobStore implements BlobStore {
         off += data.byteLength
       }
       if (whole.digest('hex') !== ref.sha256) throw new Error(`blob ${ref.sha256.slice(0, 12)} fails its sha-256`)
-      await stream.close({ signal })
+      await stream.close({ signal: AbortSignal.timeout(5000) })
       return out
     } catch (err) {
       stream.abort(err as Error)
       throw err
+    } finally {
+      frames.close()
     }
   }
 
-  async #serve (stream: Stream): Promise<void> {
-    const lp = lpStream(stream, LP)
+  async #serve (stream: Stream, peer: string): Promise<void> {
+    const frames = new FrameReader(stream, { peer, maxFrameBytes: MAX_REQUEST_FRAME, graceMs: REQUEST_TIMEOUT_MS, ...(this.#budget !== undefined ? { budget: this.#budget } : {}) })
     try {
-      const req = decodeBlobRequest((await lp.read({ signal: AbortSignal.timeout(10_000) })).subarray())
+      const req = decodeBlobRequest(await next(frames))
       if (!req.ok) { stream.abort(new Error(req.detail)); return }
       const bytes = await this.#backend.get(req.value.sha256)
       if (bytes === undefined) {
-        await lp.write(encodeBlobMessage({ v: BLOB_VERSION, ok: false, size: 0, error: 'unknown blob' }))
+        await writeFrame(stream, encodeBlobMessage({ v: BLOB_VERSION, ok: false, size: 0, error: 'unknown blob' }))
       } else {
-        await lp.write(encodeBlobMessage({ v: BLOB_VERSION, ok: true, size: bytes.byteLength }))
+        await writeFrame(stream, encodeBlobMessage({ v: BLOB_VERSION, ok: true, size: bytes.byteLength }))
         for (let off = 0; off < bytes.byteLength; off += CHUNK_BYTES) {
           const data = bytes.subarray(off, off + CHUNK_BYTES)
-          await lp.write(encodeBlobMessage({ v: BLOB_VERSION, sha256: sha256(data), data }))
+          // Waits while the fetcher's window is closed: it takes chunks as fast as it can hold them.
+          await writeFrame(stream, encodeBlobMessage({ v: BLOB_VERSION, sha256: sha256(data), data }), AbortSignal.timeout(CHUNK_GRACE_MS))
         }
       }
       await stream.close()
     } catch (err) {
       this.#log.debug({ err: (err as Error).message }, 'blob request failed')
       stream.abort(err as Error)
+    } finally {
+      frames.close()
     }
   }
+}
+
+/** The next frame, or an error when the stream ended before it. */
+async function next (frames: FrameReader): Promise<Uint8Array> {
+  const frame = await frames.read()
+  if (frame === undefined) throw new Error('stream ended early')
+  return frame
 }

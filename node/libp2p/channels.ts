@@ -6,27 +6,43 @@
  * interleave; a broken stream is dropped and reopened on the next send.
  */
 import type { Connection, PeerId, Stream } from '@libp2p/interface'
-import { lpStream, type LengthPrefixedStream } from '@libp2p/utils'
 import type { Logger } from '../../src/logger.ts'
 import type { MeshLibp2p } from './create.ts'
+import { FrameError, FrameReader, writeFrame, writeOnly, type FrameBudget, type FrameProblem } from './frames.ts'
 import { parsePeerId } from './transport.ts'
 
 /** Largest frame: the task protocol's 16 MiB cap plus envelope room. */
 export const MAX_FRAME_BYTES = 16 * 1024 * 1024 + 64 * 1024
-const LP_OPTS = { maxDataLength: MAX_FRAME_BYTES, maxBufferSize: MAX_FRAME_BYTES + 64 }
 const OPEN_TIMEOUT_MS = 3000
 const WRITE_TIMEOUT_MS = 10_000
+/**
+ * Inbound streams per protocol and connection. A sender keeps one stream per
+ * protocol and opens a new one only when it broke; the few spare ones cover
+ * a broken stream the other side has not noticed yet.
+ */
+const INBOUND_STREAMS = 8
 
-interface Channel { stream: Stream, lp: LengthPrefixedStream, tail: Promise<unknown> }
+/** What a protocol's inbound frames may be, and who hears of a peer that sends a bad one. */
+export interface InboundLimits {
+  /** The largest frame this protocol's messages can legitimately be. */
+  maxFrameBytes: number
+  /** A frame refused before it was decoded (too large, too slow, over the peer's memory share, not a frame). */
+  onBad?: (peer: string, problem: FrameProblem, detail: string) => void
+}
+
+interface Channel { stream: Stream, tail: Promise<unknown> }
 
 export class Channels {
   readonly #node: MeshLibp2p
   readonly #log: Logger
   readonly #out = new Map<string, Promise<Channel | undefined>>()
+  /** Memory every inbound frame of every protocol is counted against, per peer and in all. */
+  readonly budget: FrameBudget
 
-  constructor (node: MeshLibp2p, log: Logger) {
+  constructor (node: MeshLibp2p, log: Logger, budget: FrameBudget) {
     this.#node = node
     this.#log = log
+    this.budget = budget
   }
 
   async send (peer: string, protocol: string, data: Uint8Array): Promise<boolean> {
@@ -41,7 +57,7 @@ export class Channels {
       const key = `${peer}\n${protocol}`
       const ch = await this.#channel(key, id, protocol)
       if (ch === undefined) return false
-      const write = ch.tail.then(async () => { await ch.lp.write(data, { signal: AbortSignal.timeout(WRITE_TIMEOUT_MS) }) })
+      const write = ch.tail.then(async () => { await writeFrame(ch.stream, data, AbortSignal.timeout(WRITE_TIMEOUT_MS)) })
       ch.tail = write.catch(() => {})
       try {
         await write
@@ -72,7 +88,9 @@ export class Channels {
   async #open (id: PeerId, protocol: string): Promise<Channel | undefined> {
     try {
       const stream = await this.#node.dialProtocol(id, protocol, { signal: AbortSignal.timeout(OPEN_TIMEOUT_MS) })
-      return { stream, lp: lpStream(stream, LP_OPTS), tail: Promise.resolve() }
+      // Messages flow one way on a channel; whatever comes back would only be buffered.
+      writeOnly(stream, () => { this.#log.debug({ peer: id.toString(), protocol }, 'data on an outbound channel; closed') })
+      return { stream, tail: Promise.resolve() }
     } catch (err) {
       this.#log.debug({ peer: id.toString(), protocol, err: (err as Error).message }, 'cannot open stream')
       return undefined
@@ -80,21 +98,25 @@ export class Channels {
   }
 
   /** Read every frame of every inbound stream of `protocol` and hand it to `handler`. */
-  async handle (protocol: string, handler: (from: string, data: Uint8Array) => void): Promise<void> {
+  async handle (protocol: string, handler: (from: string, data: Uint8Array) => void, limits: InboundLimits): Promise<void> {
     await this.#node.handle(protocol, async (stream: Stream, connection: Connection) => {
       const from = connection.remotePeer.toString()
-      const lp = lpStream(stream, LP_OPTS)
+      const frames = new FrameReader(stream, { peer: from, maxFrameBytes: limits.maxFrameBytes, budget: this.budget })
       try {
-        for (;;) {
-          const frame = await lp.read()
-          handler(from, frame.subarray())
+        for (let frame = await frames.read(); frame !== undefined; frame = await frames.read()) handler(from, frame)
+      } catch (err) {
+        // A refused frame ends its stream (whatever else it carried can no longer be framed) and
+        // counts against the sender; anything else is a reset or the connection going away.
+        if (err instanceof FrameError) {
+          this.#log.debug({ peer: from, protocol, err: err.message }, 'inbound frame refused; stream closed')
+          limits.onBad?.(from, err.problem, err.message)
+          stream.abort(err)
         }
-      } catch {
-        // End of stream or a reset: the sender opens a new one when it needs to.
       } finally {
+        frames.close()
         if (stream.status === 'open') await stream.close().catch(() => { stream.abort(new Error('close failed')) })
       }
-    }, { maxInboundStreams: 256, runOnLimitedConnection: false })
+    }, { maxInboundStreams: INBOUND_STREAMS, runOnLimitedConnection: false })
   }
 
   async unhandle (protocol: string): Promise<void> {

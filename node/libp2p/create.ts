@@ -50,7 +50,11 @@ export async function createMeshLibp2p (init: MeshLibp2pInit): Promise<MeshLibp2
     addresses: { listen: init.listen },
     transports: [tcp()],
     connectionEncrypters: [noise()],
-    streamMuxers: [yamux()],
+    // A stream's window never outgrows what its paused read buffer may hold (4 MiB), so a
+    // reader that pauses a fast sender (node/libp2p/frames.ts) is never reset for it; 2 MiB
+    // in flight is 40 MB/s per stream at 50 ms round trips. Inbound streams per connection:
+    // our protocols take 8 or 16 each, and nothing else needs hundreds.
+    streamMuxers: [yamux({ maxInboundStreams: 256, streamOptions: { maxStreamWindowSize: 2 * 1024 * 1024 } })],
     ...(init.swarmKey !== null ? { connectionProtector: preSharedKey({ psk: init.swarmKey }) } : {}),
     connectionManager: { inboundConnectionThreshold: 100, maxIncomingPendingConnections: 64 },
     connectionMonitor: { enabled: false },

@@ -9,13 +9,20 @@ import type { PeerId } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import type { Logger } from '../../src/logger.ts'
-import type { PeerEvent, TopicHandler, Transport, Verdict } from '../../src/transport.ts'
+import type { InboundLimits, PeerEvent, TopicHandler, Transport, Verdict } from '../../src/transport.ts'
 import { Channels } from './channels.ts'
+import { FrameBudget } from './frames.ts'
 import { settleWithin } from './liveness.ts'
 import type { MeshLibp2p } from './create.ts'
 
 /** Dials started from gossip give up after this long (a wrong pnet key can hang a dial for 6 s). */
 const DIAL_TIMEOUT_MS = 5000
+/**
+ * Inbound frames a peer may have in flight at once, and all peers together:
+ * one task frame at its 16 MiB cap and room to spare per peer; past the total,
+ * senders wait (their streams paused) until frames are handled.
+ */
+export const FRAME_BUDGET = { perPeerBytes: 24 * 1024 * 1024, totalBytes: 128 * 1024 * 1024 }
 
 export interface Libp2pTransportOptions {
   /**
@@ -45,7 +52,7 @@ export class Libp2pTransport implements Transport {
     this.#log = log
     this.#beforeDeliver = options.beforeDeliver
     this.self = node.peerId.toString()
-    this.channels = new Channels(node, log)
+    this.channels = new Channels(node, log, new FrameBudget(FRAME_BUDGET.perPeerBytes, FRAME_BUDGET.totalBytes))
     const stale = (): void => { this.#addresses = undefined }
     node.addEventListener('self:peer:update', stale)
     node.addEventListener('transport:listening', stale)
@@ -54,11 +61,11 @@ export class Libp2pTransport implements Transport {
 
   send = async (peer: string, protocol: string, data: Uint8Array): Promise<boolean> => await this.channels.send(peer, protocol, data)
 
-  handle = (protocol: string, handler: (from: string, data: Uint8Array) => void): (() => void) => {
+  handle = (protocol: string, handler: (from: string, data: Uint8Array) => void, limits: InboundLimits): (() => void) => {
     const guarded = (from: string, data: Uint8Array): void => {
       try { handler(from, data) } catch (err) { this.#log.error({ protocol, err }, 'protocol handler threw') }
     }
-    this.channels.handle(protocol, guarded).catch((err: Error) => { this.#log.error({ protocol, err: err.message }, 'cannot register protocol handler') })
+    this.channels.handle(protocol, guarded, { maxFrameBytes: limits.maxBytes, ...(limits.onBad !== undefined ? { onBad: limits.onBad } : {}) }).catch((err: Error) => { this.#log.error({ protocol, err: err.message }, 'cannot register protocol handler') })
     return () => { void this.channels.unhandle(protocol).catch(() => {}) }
   }
 

@@ -2,7 +2,9 @@
  * Running one accepted attempt (docs/ARCHITECTURE.md §8, §13): stage its input
  * files, hand it to the `TaskRunner` (worker threads and child processes live
  * in `node/`), relay progress and checkpoints, and return the outcome as a
- * value. A runner that throws becomes a retryable executor error.
+ * value. A runner that throws becomes a retryable executor error; inputs or
+ * artifacts that cannot be fetched fail it with reason `transfer`, which its
+ * origin counts against this peer rather than the task.
  */
 import { TASK_LIMITS, attemptRefOf, taskMsg, type BlobRef, type CheckpointMsg, type FileData } from '../../protocols/task.ts'
 import { encodeMessage } from '../../protocols/codec.ts'
@@ -30,18 +32,25 @@ export async function runAttempt (a: Attempt, d: AttemptRunnerDeps): Promise<Run
   let artifactMs = 0
   try {
     if (t.artifacts !== undefined && t.artifacts.length > 0) {
-      if (d.artifacts === undefined) return { ok: false, error: 'this peer keeps no artifacts', reason: 'error', retryable: true }
+      if (d.artifacts === undefined) return { ok: false, error: 'this peer keeps no artifacts', reason: 'transfer', retryable: true }
       try {
         const t0 = d.now()
         held = await d.artifacts.acquire(t.artifacts, a.origin, a.abort.signal)
         artifactMs = d.now() - t0
       } catch (err) {
-        return { ok: false, error: `artifacts: ${(err as Error).message}`, reason: 'error', retryable: true }
+        return { ok: false, error: `artifacts: ${(err as Error).message}`, reason: 'transfer', retryable: true }
       }
     }
     const inputs: Record<string, Uint8Array> = {}
     if (t.exec !== undefined) {
-      for (const [path, data] of Object.entries(t.exec.inputs)) inputs[path] = await resolve(d.blobs, a.origin, data)
+      for (const [path, data] of Object.entries(t.exec.inputs)) {
+        try {
+          inputs[path] = await resolve(d.blobs, a.origin, data)
+        } catch (err) {
+          // Not the task's fault: its origin runs it elsewhere without spending a retry.
+          return { ok: false, error: `input ${path} could not be fetched: ${(err as Error).message}`, reason: 'transfer', retryable: true }
+        }
+      }
     }
     const req: RunRequest = {
       jobId: a.jobId, taskId: t.taskId, attempt: t.attempt, index: t.index, count: t.count,

@@ -94,7 +94,8 @@ export type RunOutcome = (
     ok: false
     /** One line a user can act on: "exit code 2", "timed out after 5000 ms", "TypeError: x is undefined". */
     error: string
-    reason: 'error' | 'exit' | 'timeout' | 'cancelled' | 'refused' | 'unknown-handler'
+    /** `transfer`: the task's inputs or artifacts could not be fetched here (the peer's trouble, not the task's). */
+    reason: 'error' | 'exit' | 'timeout' | 'cancelled' | 'refused' | 'unknown-handler' | 'transfer'
     /** Whether another attempt could succeed (false for a refused program or an unknown handler). */
     retryable: boolean
     /** For exec failures: the captured output, so the user sees why. */

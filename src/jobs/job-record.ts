@@ -85,6 +85,8 @@ export interface TaskRecord {
   backup?: 'wanted' | 'announced'
   /** Backup attempts started for this task. */
   backups?: number
+  /** Attempts whose peer could not fetch the task's inputs or artifacts (counted against those peers, up to a limit). */
+  transferFailures?: number
 }
 
 export type JobEvent =

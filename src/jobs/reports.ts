@@ -167,11 +167,25 @@ export function onResultJournaled (job: JobRecord | undefined, f: FetchedResult,
   else act.pump(job)
 }
 
+/**
+ * Attempts whose peers could not fetch a task's inputs before it counts as the
+ * task's failure: once peers this many could not, the data itself (or the
+ * origin serving it) is the likelier cause, and retrying forever would hide it.
+ */
+export const MAX_TRANSFER_FAILURES = 3
+
 function takeFailure (job: JobRecord, from: string, res: Extract<TaskResult, { ok: false }>, ctx: OriginContext, act: JobActions): void {
   const t = job.tasks.get(res.taskId)!
   const at = job.currentAttempt(res.taskId, res.attempt, from)!
   const now = ctx.now()
   act.ack(from, job.id, [res])
+  // The peer could not fetch what the task needs: its trouble, not the task's. The attempt is
+  // lost as if the peer had gone, and the task runs elsewhere without spending a retry.
+  if (res.reason === 'transfer' && (t.transferFailures ?? 0) < MAX_TRANSFER_FAILURES) {
+    t.transferFailures = (t.transferFailures ?? 0) + 1
+    act.lose(job, t, { kind: 'transfer-failed', at: now, peer: from, detail: res.error }, a => a === at)
+    return
+  }
   const cause: Cause = { kind: 'failed', at: now, peer: from, detail: res.error }
   endAttempt(t, at, 'failed', cause, res.error)
   const output = outputTail(res.value)

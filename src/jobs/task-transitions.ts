@@ -12,6 +12,7 @@ import { liveAttempts, type AttemptRecord, type AttemptState, type JobRecord, ty
 export type CauseKind =
   | 'upstream-done' | 'announced' | 'won' | 'no-bid' | 'deferred' | 'accepted' | 'rejected' | 'started'
   | 'result' | 'failed' | 'lost' | 'released' | 'lease-expired' | 'peer-gone' | 'job-ended' | 'restored'
+  | 'transfer-failed'
 
 /** Why a state changed: what happened, when, and where it came from. */
 export interface Cause { kind: CauseKind, at: number, peer?: string, detail?: string }

@@ -10,7 +10,7 @@
  * libp2p's connection monitor does (a frozen process or a pulled cable).
  */
 import type { Clock } from '../clock.ts'
-import type { PeerEvent, TopicHandler, Transport, Verdict } from '../transport.ts'
+import type { InboundLimits, PeerEvent, TopicHandler, Transport, Verdict } from '../transport.ts'
 
 export interface MemoryNetworkOptions {
   /** One-way delay in ms, fixed or per message. @default 1 */
@@ -309,7 +309,7 @@ export class MemoryTransport implements Transport {
   readonly #net: MemoryNetwork
   readonly #topics = new Map<string, Set<TopicHandler>>()
   readonly #peerHandlers = new Set<(e: PeerEvent) => void>()
-  readonly #direct = new Map<string, (from: string, data: Uint8Array) => void>()
+  readonly #direct = new Map<string, { handler: (from: string, data: Uint8Array) => void, limits: InboundLimits }>()
   /** Published messages, for tests that inspect what a peer sent. */
   readonly sent: Array<{ topic: string, data: Uint8Array }> = []
 
@@ -364,14 +364,18 @@ export class MemoryTransport implements Transport {
     return true
   }
 
-  handle = (protocol: string, handler: (from: string, data: Uint8Array) => void): (() => void) => {
-    this.#direct.set(protocol, handler)
+  handle = (protocol: string, handler: (from: string, data: Uint8Array) => void, limits: InboundLimits): (() => void) => {
+    this.#direct.set(protocol, { handler, limits })
     return () => { this.#direct.delete(protocol) }
   }
 
   /** @internal */
   receiveDirect (protocol: string, from: string, data: Uint8Array): void {
-    this.#direct.get(protocol)?.(from, data)
+    const d = this.#direct.get(protocol)
+    if (d === undefined) return
+    // As over libp2p: a frame over the protocol's limit never reaches the handler.
+    if (data.byteLength > d.limits.maxBytes) { d.limits.onBad?.(from, 'oversize', `a ${data.byteLength}-byte frame is over this protocol's ${d.limits.maxBytes}`); return }
+    d.handler(from, data)
   }
 
   redial = (peer: string): void => {

@@ -1,7 +1,7 @@
 /**
- * Large data between real libp2p peers: an exec task's 2 MiB input travels
- * from the origin to the executor, its 2 MiB output comes back, and a handler's
- * 1 MiB result value returns as a blob. Everything over the inline limit goes
+ * Large data between real libp2p peers: an exec task's input of 2, 3 and
+ * 64 MiB travels from the origin to the executor, its output comes back, and
+ * a handler's 1 MiB result value returns as a blob. Everything over the inline limit goes
  * over `/meshwork/blob/1.0.0` in chunks checked by sha-256.
  */
 import { randomBytes } from 'node:crypto'
@@ -59,4 +59,21 @@ describe('blobs', () => {
     expect(typeof results.big).toBe('string')
     expect((results.big as string).length).toBe(1024 * 1024)
   })
+
+  // Over 2 MiB an input never reached another peer: the blob reader's 2 MiB buffer overflowed
+  // ("Read buffer overflow - 2097333 > 2097152") and, with no retries, the job failed.
+  it.each([3, 64])('moves a %i MiB input to a remote executor with no retries allowed', async mib => {
+    const data = randomBytes(mib * 1024 * 1024)
+    writeFileSync(join(dir, `in-${mib}.bin`), data)
+    const job = await origin.submit({
+      name: `copy-${mib}`,
+      tasks: { copy: { kind: 'exec', command: ['cp', 'in.bin', 'out.bin'], inputs: { 'in.bin': `in-${mib}.bin` }, outputs: ['out.bin'], resources: { cpu: 0.5 }, retries: 0 } }
+    }, { baseDir: dir })
+    expect(await job.finished()).toBe('done')
+    const task = job.tasks.get('copy')!
+    expect(task.attempts.map(a => [a.peer, a.state])).toEqual([[worker.id, 'done']])
+    const out = task.outputs?.['out.bin']
+    const bytes = out !== undefined && 'blob' in out ? await origin.blobs.fetch(origin.id, out.blob) : new Uint8Array()
+    expect(Buffer.compare(Buffer.from(bytes), data)).toBe(0)
+  }, 60_000)
 })

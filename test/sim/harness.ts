@@ -20,7 +20,7 @@ import { MeshPeer } from '../../src/peer.ts'
 import { parseConfig, type MeshConfig, type MeshConfigInput } from '../../src/config.ts'
 import { silentLogger, type Logger } from '../../src/logger.ts'
 import type { Clock, TimerHandle } from '../../src/clock.ts'
-import type { PeerEvent, TopicHandler, Transport } from '../../src/transport.ts'
+import type { InboundLimits, PeerEvent, TopicHandler, Transport } from '../../src/transport.ts'
 import type { LoadSample, MachineInfo, ResourceProbe } from '../../src/resources/capacity.ts'
 import { createHighsSolver, type LpSolver } from '../../src/auction/lp.ts'
 import { MemoryJournal } from '../../src/jobs/journal.ts'
@@ -309,7 +309,7 @@ class ProcessTransport implements Transport {
     this.#count(`send ${protocol}`, data)
     return await this.#inner.send(peer, protocol, data)
   }
-  handle = (protocol: string, handler: (from: string, data: Uint8Array) => void): (() => void) => this.#inner.handle(protocol, handler)
+  handle = (protocol: string, handler: (from: string, data: Uint8Array) => void, limits: InboundLimits): (() => void) => this.#inner.handle(protocol, handler, limits)
 }
 
 export interface Incarnation {

@@ -299,4 +299,28 @@ describe('OriginMachine, event by event', () => {
     expect(cfb.tasks.find(t => t.id === 'train[0]')!.alternatives).toBe(1)
     expect(cfb.tasks.find(t => t.id === 'prep[0]')!.alternatives).toBe(2)
   })
+
+  it('a peer that cannot fetch a task\'s inputs loses the attempt without spending a retry; after 3 such peers it counts as the task\'s failure', () => {
+    const { m, submit, feed, advance } = setup([peer('o', {}, { free: { ...CPU2, cpu: 0 } }), peer('p'), peer('q'), peer('r'), peer('s')])
+    feed({ type: 'start' })
+    submit({ name: 't', tasks: { a: { kind: 'handler', handler: 'sq', retries: 0 } } })
+    const a = m.record('j1')!.tasks.get('a')!
+    const events: string[] = []
+    for (const [i, p] of ['p', 'q', 'r', 's'].entries()) {
+      const round = m.record('j1')!.nextRound - 1
+      for (const bidder of ['o', 'p', 'q', 'r', 's']) feed({ type: 'bid', from: bidder, bid: { v: 1, jobId: 'j1', round, load: 0, validMs: 500, bids: bidder === p ? [{ taskId: 'a', attempt: i + 1, etaMs: 10 }] : [] } })
+      feed({ type: 'awards-journaled', jobId: 'j1' })
+      expect(a.attempts.at(-1)).toMatchObject({ peer: p, attempt: i + 1 })
+      const fx = feed({ type: 'report', from: p, msg: { v: 1, type: 'result', jobId: 'j1', results: [{ taskId: 'a', attempt: i + 1, ok: false, error: 'input x could not be fetched: reset', reason: 'transfer', retryable: true, durationMs: 0 }] } })
+      events.push(...of(fx, 'emit').map(e => e.event.type))
+      advance(10)
+      feed({ type: 'timer', timer: { kind: 'retry' } })
+    }
+    // Three peers lost it (migrated, excluded, no retry spent); the fourth failure is the task's, and with no retries left the job fails.
+    expect(a.attempts.map(x => x.state)).toEqual(['lost', 'lost', 'lost', 'failed'])
+    expect(a.attempts[0]!.reason).toMatch(/could not be fetched/)
+    expect(events.filter(e => e === 'task-migrated')).toHaveLength(3)
+    expect(a.status).toBe('failed')
+    expect(m.record('j1')!.state).toBe('failed')
+  })
 })
