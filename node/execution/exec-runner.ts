@@ -88,7 +88,9 @@ export class ExecRunner implements TaskRunner {
     if ('error' in program) return program.error
     if (ctx.signal.aborted) return fail('cancelled', 'cancelled', false)
 
-    const jobDir = join(this.#root, scratchName(req.jobId))
+    // Under the origin too: a job is (origin, job id), and another peer may name the same job id.
+    const originDir = req.origin === undefined ? this.#root : join(this.#root, scratchName(req.origin))
+    const jobDir = join(originDir, scratchName(req.jobId))
     const dir = join(jobDir, `${scratchName(req.taskId)}-a${req.attempt}`)
     try {
       const staged = await this.#stage(dir, req, exec)
@@ -101,6 +103,7 @@ export class ExecRunner implements TaskRunner {
       if (!this.#keep) {
         await rm(dir, { recursive: true, force: true, maxRetries: 3 }).catch(() => {})
         await rmdir(jobDir).catch(() => {}) // only when no other attempt of the job is using it
+        if (originDir !== this.#root) await rmdir(originDir).catch(() => {})
       }
     }
   }

@@ -1,7 +1,7 @@
 /**
  * The executor's durable outbox (docs/ARCHITECTURE.md §1.4) on LMDB: the `outbox` named
  * database of the peer's store (`<dataDir>/db`, see `db.ts`), one record per
- * entry keyed by `entry.key` (`job\ntask\nattempt`). `put` and `delete` resolve
+ * entry keyed by `entry.key` (`origin\njob\ntask\nattempt`). `put` and `delete` resolve
  * once their transaction is committed and fsynced.
  */
 import type { StoredResult, OutboxStore } from '../../src/execution/outbox.ts'

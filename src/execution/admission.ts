@@ -69,7 +69,7 @@ export class Admission {
     const ability = this.#d.ability()
     const { ledger } = this.#d
     for (const task of msg.tasks) {
-      const key = attemptKey(msg.jobId, task.taskId, task.attempt)
+      const key = attemptKey(origin, msg.jobId, task.taskId, task.attempt)
       if (this.#attempts.has(key)) { accepted.push(attemptRefOf(task)); continue } // a duplicate award: already ours
       const s = shortfall(ability, requirementsOfAward(task), { origin })
       if (s !== undefined) { ledger.release(key); rejected.push({ ...attemptRefOf(task), reason: describeShortfall(s) }); continue }
@@ -91,7 +91,7 @@ export class Admission {
   /** The attempts of `origin`'s job `jobId` (all, or the listed ones). */
   select (origin: string, jobId: string, tasks?: readonly AttemptRef[]): Attempt[] {
     if (tasks === undefined) return [...this.#attempts.values()].filter(a => a.jobId === jobId && a.origin === origin)
-    return tasks.map(t => this.#attempts.get(attemptKey(jobId, t.taskId, t.attempt))).filter((a): a is Attempt => a !== undefined && a.origin === origin)
+    return tasks.map(t => this.#attempts.get(attemptKey(origin, jobId, t.taskId, t.attempt))).filter((a): a is Attempt => a !== undefined)
   }
 
   /** The attempt is over (finished, cancelled, given back): its capacity and devices go back. */

@@ -53,7 +53,7 @@ export async function runAttempt (a: Attempt, d: AttemptRunnerDeps): Promise<Run
       }
     }
     const req: RunRequest = {
-      jobId: a.jobId, taskId: t.taskId, attempt: t.attempt, index: t.index, count: t.count,
+      origin: a.origin, jobId: a.jobId, taskId: t.taskId, attempt: t.attempt, index: t.index, count: t.count,
       kind: t.kind, handler: t.handler, input: t.input, timeoutMs: t.timeoutMs,
       memoryMB: t.demand.memoryMB, upstream: t.upstream, restored: t.restored, gpus: a.gpus ?? [],
       ...(a.gpuMemoryMB !== undefined ? { gpuMemoryMB: a.gpuMemoryMB } : {}), artifacts: held?.paths, warm: t.warm,

@@ -107,7 +107,7 @@ export class BidDesk {
     const bids: Bid['bids'] = []
     const held: AttemptKey[] = []
     for (const b of decision.bids) {
-      const key = attemptKey(cfb.jobId, b.task.id, b.task.attempt)
+      const key = attemptKey(cfb.origin, cfb.jobId, b.task.id, b.task.attempt)
       if (!ledger.hold(key, b.demand, b.slot, now + validMs)) continue
       bids.push({ taskId: b.task.id, attempt: b.task.attempt, etaMs: Math.round(b.etaMs * 10) / 10, ...(b.slot === 'queue' ? { queued: true } : {}) })
       held.push(key)

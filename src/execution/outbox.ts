@@ -8,7 +8,7 @@
 import type { TaskResult } from '../../protocols/task.ts'
 
 export interface StoredResult {
-  /** `job\ntask\nattempt` (see `attemptKey`). */
+  /** `origin\njob\ntask\nattempt` (see `attemptKey`; older versions left out the origin). */
   key: string
   origin: string
   jobId: string

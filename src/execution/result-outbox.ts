@@ -66,8 +66,10 @@ export class ResultOutbox {
     this.#running = true
     this.#scheduleResend()
     for (const e of await this.#d.store.load()) {
-      const key = e.key as AttemptKey
+      const key = attemptKey(e.origin, e.jobId, e.result.taskId, e.result.attempt)
       if (this.#entries.has(key)) continue
+      // Written by a version whose keys left out the origin: stored again under today's key.
+      if (e.key !== key) void this.#d.store.put({ ...e, key }).then(async () => { await this.#d.store.delete(e.key) }).catch(() => {})
       const blobs = blobsOf(e.result)
       for (const b of blobs) this.#d.blobs.retain?.(b)
       this.#entries.set(key, { origin: e.origin, jobId: e.jobId, result: e.result, at: e.at, sentAt: 0, backoffMs: 0, blobs })
@@ -131,9 +133,9 @@ export class ResultOutbox {
   /** The origin acknowledged these results: forget them and their blobs. */
   onAck (from: string, msg: AckMsg): void {
     for (const a of msg.acks) {
-      const key = attemptKey(msg.jobId, a.taskId, a.attempt)
+      const key = attemptKey(from, msg.jobId, a.taskId, a.attempt)
       const e = this.#entries.get(key)
-      if (e === undefined || e.origin !== from) continue
+      if (e === undefined) continue
       for (const b of e.blobs) this.#d.blobs.drop(b)
       this.#forget(key)
     }
@@ -184,7 +186,7 @@ export class ResultOutbox {
   /** Send batched start notices, then results. */
   #flush (): void {
     const ending = new Set<AttemptKey>()
-    for (const { jobId, items } of this.#ready) for (const r of items) ending.add(attemptKey(jobId, r.taskId, r.attempt))
+    for (const { peer, jobId, items } of this.#ready) for (const r of items) ending.add(attemptKey(peer, jobId, r.taskId, r.attempt))
     const started = ending.size === 0 ? this.#started : this.#started.filter(a => !ending.has(a.key))
     this.#started = []
     if (started.length > 0) this.#d.sendProgress(started, true)

@@ -8,6 +8,8 @@ import type { ArtifactBytes } from '../../protocols/task.ts'
 
 /** What an executor hands a runner for one attempt. */
 export interface RunRequest {
+  /** The job's origin: with `jobId`, what names the job (two origins may pick the same job id). */
+  origin?: string
   jobId: string
   /** `name` or `name[i]` for fan-out instances. */
   taskId: string

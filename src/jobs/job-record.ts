@@ -85,6 +85,8 @@ export interface TaskRecord {
   backup?: 'wanted' | 'announced'
   /** Backup attempts started for this task. */
   backups?: number
+  /** Rounds in a row this task was announced in without a bid (rounds.ts lifts its exclusions after a few). */
+  unbidRounds?: number
   /** Attempts whose peer could not fetch the task's inputs or artifacts (counted against those peers, up to a limit). */
   transferFailures?: number
 }

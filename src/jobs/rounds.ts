@@ -259,11 +259,13 @@ export function closeRound (job: JobRecord, r: Round, ctx: OriginContext): Map<s
       outcome ??= roundOutcome(r, now)
       t.lastRound = outcome
       unbid++
+      keepAskingSomeone(t)
     } else if (toDefer.has(taskId)) {
       unannounce(job, t, { kind: 'deferred', at: now, peer: w.peer, detail: `round ${r.round}: a queue slot won while a peer had room now` })
       deferred++
     } else {
       award(job, t, w.peer, t.attempt, { kind: 'won', at: now, peer: w.peer, detail: `round ${r.round}, ETA ${w.etaMs} ms` })
+      t.unbidRounds = 0
       give(w.peer, t)
       awarded++
     }
@@ -280,6 +282,24 @@ export function closeRound (job: JobRecord, r: Round, ctx: OriginContext): Map<s
     job.idleBackoffMs = 0
   }
   return awards
+}
+
+/** Rounds in a row a task may go without a bid before the peers it was kept off are asked again. */
+const UNBID_ROUNDS_BEFORE_UNEXCLUDING = 2
+
+/**
+ * Exclusions are a preference ("preferably on another peer"), and must never
+ * leave a task with no one to ask: a peer that can run it but never bids (a
+ * busy one, or one that keeps its ads up and answers nothing) would otherwise
+ * hold it forever once every other capable peer had been excluded. After a few
+ * rounds in a row without a bid, the excluded peers may bid again.
+ */
+function keepAskingSomeone (t: TaskRecord): void {
+  t.unbidRounds = (t.unbidRounds ?? 0) + 1
+  if (t.exclude.length > 0 && t.unbidRounds >= UNBID_ROUNDS_BEFORE_UNEXCLUDING) {
+    t.exclude = []
+    t.unbidRounds = 0
+  }
 }
 
 function roundOutcome (r: Round, now: number): RoundOutcome {

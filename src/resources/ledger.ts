@@ -85,7 +85,7 @@ interface Entry { demand: Units, slot: Slot, kind: 'hold' | 'reserved', until: n
 export class Ledger {
   readonly capacity: Units
   readonly queueCapacity: Units
-  /** Everything promised, by key (`job\ntask\nattempt`). A key is held or reserved, never both. */
+  /** Everything promised, by key (`origin\njob\ntask\nattempt`). A key is held or reserved, never both. */
   readonly #entries = new Map<string, Entry>()
   readonly #used: Record<Slot, Units> = { now: new Map(), queue: new Map() }
 

@@ -636,7 +636,8 @@ export class Sim {
       throw new Error('unknown task')
     }
     const taskId = ctx.taskId
-    const key = attemptKey(ctx.jobId, taskId, ctx.attempt)
+    // The runner is not told the origin; a sim job's id names it alone (one origin per job id).
+    const key = attemptKey('', ctx.jobId, taskId, ctx.attempt)
     inc.inflight.set(key, toUnits(plan.spec.tasks[input.task]!.resources))
     const end = (): void => { inc.inflight.delete(key) }
     ctx.signal.addEventListener('abort', end, { once: true })

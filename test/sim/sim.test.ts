@@ -81,7 +81,7 @@ describe('Simulation: the checks are not vacuous', () => {
         if (injected || s.now < 4000) return
         injected = true
         const p = s.peers.values().next().value!
-        p.inc.inflight.set('fake\nwork\n1', new Map([['cpu', 1000 * (p.machine.cpuCores + 1)]]))
+        p.inc.inflight.set('\nfake\nwork\n1', new Map([['cpu', 1000 * (p.machine.cpuCores + 1)]]))
       }
     }))
     await expect(sim.run()).rejects.toThrow(/\[capacity\] p000: handlers in progress exceed capacity/)

@@ -161,6 +161,29 @@ describe('a rogue peer with the swarm key', () => {
     expect(res).toMatchObject({ ok: true, outputs: { 'out.bin': { blob: { size: data.byteLength } } } })
   }, 60_000)
 
+  it('cannot hijack awards: forged awards for the origin\'s tasks do not displace the real ones', async () => {
+    // The origin runs no exec tasks, so every task goes over the wire. On each of its calls for bids
+    // the rogue, which advertises that it runs sh too (and never bids), sends every honest peer an
+    // award of its own for the same job, tasks and attempts, ahead of the origin's.
+    const r = await rogue()
+    r.advertise({ commands: ['sh'] })
+    const origin = daemons[0]!
+    let forged = 0
+    r.onCall(c => {
+      if (c.origin !== origin.peerId) return
+      const tasks = c.tasks.map(t => ({ taskId: t.id, attempt: t.attempt, index: 0, kind: 'exec' as const, demand: t.demand, upstream: {}, exec: { command: ['sh', '-c', 'true'], env: {}, inputs: {}, outputs: [], shell: false } }))
+      for (const d of daemons.slice(1)) { forged += tasks.length; void r.sendTask(d.peerId, taskMsg.award(c.jobId, c.round, tasks)) }
+    })
+    const job = join(dir, 'hijack.json')
+    writeFileSync(job, JSON.stringify({ name: 'hijack', tasks: { s: { kind: 'exec', command: ['sleep 0.2; echo {i}'], shell: true, count: 6, resources: { cpu: 0.5 } } } }))
+    const res = await mesh(['submit', job, '--wait', '--json', '--config', origin.config], { timeoutMs: 60_000 })
+    expect(res.code, res.stderr + res.stdout).toBe(0)
+    const out = JSON.parse(res.stdout) as { state: string, counts: { done: number } }
+    expect(out.state).toBe('done')
+    expect(out.counts.done).toBe(6)
+    expect(forged).toBeGreaterThan(0)
+  }, 90_000)
+
   it('cannot pin memory with half-sent frames: a daemon holds at most its per-peer share', async () => {
     const r = await rogue()
     const victim = daemons[2]!

@@ -52,6 +52,24 @@ describe('Executor admission: one requirement rule', () => {
   })
 })
 
+describe('Executor admission: an attempt belongs to its origin\'s job', () => {
+  it('an award forged by another peer for the same job, task and attempt does not take the origin\'s place', async () => {
+    // A rogue heard the call for o's job j1 and sent its own award for j1/a#1 first. Keyed without
+    // the origin, o's real award then looked like a duplicate ("already ours") and its heartbeats went to the rogue.
+    const ex = makeExecutor()
+    ex.executor.onTaskMessage('rogue', taskMsg.award('j1', 0, [handlerTask('a')]))
+    ex.executor.onTaskMessage('o', taskMsg.award('j1', 0, [handlerTask('a')]))
+    expect(ex.accepts().map(a => a.accepted)).toEqual([[{ taskId: 'a', attempt: 1 }], [{ taskId: 'a', attempt: 1 }]])
+    expect(ex.executor.attempts().map(a => [a.origin, a.jobId, a.taskId])).toEqual([['rogue', 'j1', 'a'], ['o', 'j1', 'a']])
+    await ex.clock.advanceAsync(600)
+    const heartbeatsTo = new Set(ex.sent.filter(s => s.msg.type === 'progress').map(s => s.to))
+    expect(heartbeatsTo).toEqual(new Set(['rogue', 'o']))
+    // The rogue's cancel stops its own attempt only.
+    ex.executor.onTaskMessage('rogue', taskMsg.cancel('j1', 'stop', [{ taskId: 'a', attempt: 1 }]))
+    expect(ex.executor.attempts().map(a => a.origin)).toEqual(['o'])
+  })
+})
+
 describe('Executor bid desk: why it did not bid', () => {
   const call = (jobId: string, n: number, round = 0): CallForBids => auctionMsg.callForBids({
     jobId, round, origin: 'o', windowMs: 50,

@@ -357,7 +357,7 @@ describe('Executor: holds prevent over-commit across auctions', () => {
       { to: 'o2', msg: expect.objectContaining({ accepted: [], rejected: [expect.objectContaining({ taskId: 't[0]', reason: expect.stringMatching(/capacity/) })] }) }
     ])
     expect(ex.executor.counts()).toEqual({ running: 1, queued: 0 })
-    expect(ex.executor.ledger.kindOf(attemptKey('j1', 't[0]', 1))).toBe('reserved')
+    expect(ex.executor.ledger.kindOf(attemptKey('o1', 'j1', 't[0]', 1))).toBe('reserved')
     expect(ex.executor.ledger.usedNow().get('cpu')).toBe(1000)
     // The hold's deadline passing does not free a running attempt's capacity.
     await ex.clock.advanceAsync(600)
@@ -384,7 +384,7 @@ describe('Executor: holds prevent over-commit across auctions', () => {
     ex.executor.onCallForBids(cfb('o1', 'j1', 4))
     expect(bidCount(ex.bids)).toBe(4)
     // Which two it holds to run at once is the LP's choice; those start first, the others queue in award order.
-    const heldNow = [0, 1, 2, 3].filter(i => ex.executor.ledger.slotOf(attemptKey('j1', `t[${i}]`, 1)) === 'now')
+    const heldNow = [0, 1, 2, 3].filter(i => ex.executor.ledger.slotOf(attemptKey('o1', 'j1', `t[${i}]`, 1)) === 'now')
     const heldQueue = [0, 1, 2, 3].filter(i => !heldNow.includes(i))
     expect(heldNow).toHaveLength(2)
     const tasks = [0, 1, 2, 3].map(i => ({ taskId: `t[${i}]`, attempt: 1, index: i, count: 4, kind: 'handler' as const, handler: 'work', input: null, demand: cpu(1), upstream: {} }))

@@ -323,4 +323,29 @@ describe('OriginMachine, event by event', () => {
     expect(a.status).toBe('failed')
     expect(m.record('j1')!.state).toBe('failed')
   })
+
+  it('a task kept off every peer that would bid is offered to them again when the one peer left never bids', () => {
+    // The rogue: a live, capable peer that answers nothing. p and q lost the task (excluded); only
+    // the rogue was left to ask, and before, the task waited for it forever.
+    const { m, submit, feed, advance } = setup([peer('o', {}, { free: { ...CPU2, cpu: 0 } }), peer('p'), peer('q'), peer('rogue')])
+    feed({ type: 'start' })
+    submit({ name: 'x', tasks: { a: { kind: 'handler', handler: 'sq' } } })
+    const t = m.record('j1')!.tasks.get('a')!
+    t.exclude = ['p', 'q']
+    const calls: CallForBids[] = []
+    for (let i = 0; i < 6 && t.status !== 'awarded'; i++) {
+      // The round's window ends without a bid (the rogue is silent); after the backoff, the next round.
+      feed({ type: 'timer', timer: { kind: 'round', jobId: 'j1' } })
+      advance(6000)
+      const cfb = of(feed({ type: 'timer', timer: { kind: 'retry' } }), 'publish')[0]?.msg as CallForBids | undefined
+      if (cfb === undefined) continue
+      calls.push(cfb)
+      // Whoever is not excluded bids; the rogue never does.
+      for (const bidder of ['o', 'p', 'q']) if (!cfb.tasks[0]!.exclude.includes(bidder)) feed({ type: 'bid', from: bidder, bid: { v: 1, jobId: 'j1', round: cfb.round, load: 0, validMs: 500, bids: bidder === 'o' ? [] : [{ taskId: 'a', attempt: 1, etaMs: 10 }] } })
+    }
+    expect(calls.length).toBeGreaterThan(0)
+    expect(calls.at(-1)!.tasks[0]!.exclude).toEqual([])
+    expect(t.status).toBe('awarded')
+    expect(['p', 'q']).toContain(t.attempts.at(-1)!.peer)
+  })
 })
