@@ -23,7 +23,14 @@ export const AUCTION_LIMITS = {
   maxExclude: 32,
   maxReasonLength: 256,
   /** Artifacts named per open task (the largest ones: what decides the fetch time). */
-  maxArtifacts: 8
+  maxArtifacts: 8,
+  /**
+   * The widest bid window a Meshwork origin uses (it doubles from
+   * `auction.bidWindowMs` up to this when bidders answer late). A call may say
+   * more (the schema allows 60 s), but bidders hold capacity for at most this
+   * window plus a grace: one message must not reserve a peer for minutes.
+   */
+  maxBidWindowMs: 2000
 } as const
 
 const id = z.string().min(1).max(AUCTION_LIMITS.maxIdLength)

@@ -195,7 +195,10 @@ export class MeshPeer {
         this.#routeTask(from, d.value)
       }, { maxBytes: TASK_LIMITS.maxFrameBytes, onBad: this.#badFrame }),
       this.membership.onChange(change => {
-        if (change.to === 'gone') this.origin.peerGone(change.peer)
+        if (change.to === 'gone') {
+          this.origin.peerGone(change.peer)
+          this.executor.originGone(change.peer)
+        }
         // An origin that is back (restarted, or reachable again) gets its results now.
         if (change.to === 'alive') this.executor.originBack(change.peer)
       }),

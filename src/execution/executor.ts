@@ -163,6 +163,9 @@ export class Executor {
   /** `peer` is reachable again (back from gone, or restarted): send its results now rather than after the backoff. */
   originBack (peer: string): void { this.#outbox.originBack(peer) }
 
+  /** `peer` left the mesh: what this peer held for its calls is free again now. */
+  originGone (peer: string): void { if (this.#bids.originGone(peer)) this.#released() }
+
   /** Counts for ads and `mesh peers`. */
   counts (): { running: number, queued: number } {
     let running = 0

@@ -44,7 +44,7 @@ export interface Round {
 /** Above this many (task, unanswered peer) pairs a round does not look for an early outcome: it waits. */
 const EARLY_CLOSE_MAX_PAIRS = 4096
 /** The widest a job's bid window grows when capable peers keep answering late. */
-const MAX_BID_WINDOW_MS = 2000
+const MAX_BID_WINDOW_MS = AUCTION_LIMITS.maxBidWindowMs
 /** Backoff for tasks that found no bidder: doubles from 100 ms to 5 s, cut short when capacity appears. */
 const NO_BID_BACKOFF = { minMs: 100, maxMs: 5000 }
 const FINISHED = new Set(['done', 'failed', 'cancelled'])

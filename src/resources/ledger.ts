@@ -124,6 +124,7 @@ export class Ledger {
   has (key: string): boolean { return this.#entries.has(key) }
   slotOf (key: string): Slot | undefined { return this.#entries.get(key)?.slot }
   kindOf (key: string): 'hold' | 'reserved' | undefined { return this.#entries.get(key)?.kind }
+  demandOf (key: string): Units | undefined { return this.#entries.get(key)?.demand }
 
   /** Hold capacity for a bid until `until` (clock ms). Fails (false) when it does not fit. */
   hold (key: string, demand: Units, slot: Slot, until: number): boolean {

@@ -131,6 +131,11 @@ export class Rogue {
     return await this.node.dialProtocol(id, protocol)
   }
 
+  /** Does `peer` hear what this rogue publishes on the auction topic (its subscription is known here)? */
+  hears (peer: string): boolean {
+    return this.node.services.pubsub.getSubscribers(AUCTION_TOPIC).some(p => p.toString() === peer)
+  }
+
   isConnectedTo (peer: string): boolean {
     return this.node.getConnections().some(c => c.remotePeer.toString() === peer && c.status === 'open')
   }

@@ -52,7 +52,7 @@ afterAll(async () => { await cleanup() })
 async function rogue (): Promise<Rogue> {
   const r = await Rogue.start({ swarmKey, dial: daemons.map(d => `/ip4/127.0.0.1/tcp/${d.port}/p2p/${d.peerId}`) })
   rogues.push(r)
-  await waitFor('the rogue connected to every daemon', () => daemons.every(d => r.isConnectedTo(d.peerId)), { timeoutMs: 5000 })
+  await waitFor('the rogue connected to every daemon, and heard by each', () => daemons.every(d => r.isConnectedTo(d.peerId) && r.hears(d.peerId)), { timeoutMs: 5000 })
   return r
 }
 
@@ -183,6 +183,22 @@ describe('a rogue peer with the swarm key', () => {
     expect(out.counts.done).toBe(6)
     expect(forged).toBeGreaterThan(0)
   }, 90_000)
+
+  it('cannot reserve the mesh with calls for bids it never awards', async () => {
+    // One call naming the honest handlers with a 60 s window: every bidder held its capacity for
+    // 240 s, and a real job meanwhile found every peer declining while its ads said it was free.
+    const r = await rogue()
+    const tasks: OpenTask[] = Array.from({ length: 64 }, (_, i) => ({ id: `s[${i}]`, attempt: 1, demand: { cpu: 1, memoryMB: 64, gpu: 0, custom: {} }, workMs: 150, inputBytes: 0, kind: 'handler', handler: 'pi.sample', tags: [], priority: 0, ageMs: 0, exclude: [] }))
+    let bids = 0
+    r.onBid(() => { bids++ })
+    await r.publishAuction(auctionMsg.callForBids({ jobId: 'hold-all', round: 0, origin: r.id, windowMs: 60_000, tasks }))
+    await waitFor('the honest peers to bid (and hold)', () => bids >= 3, { timeoutMs: 5000 })
+    const started = Date.now()
+    const out = await runPi(daemons[1]!, 30_000)
+    expect(out.state).toBe('done')
+    // The holds lapse within the widest real window plus a grace (3 s); the job never waits for the 60 s.
+    expect(Date.now() - started).toBeLessThan(30_000)
+  }, 60_000)
 
   it('cannot pin memory with half-sent frames: a daemon holds at most its per-peer share', async () => {
     const r = await rogue()
