@@ -38,6 +38,8 @@ import { PeerRunner } from './execution/runner.ts'
 import { readJobFiles } from './job-files.ts'
 import { Libp2pBlobStore } from './libp2p/blobs.ts'
 import type { FrameBudget } from './libp2p/frames.ts'
+import { Quarantine } from './libp2p/quarantine.ts'
+import { gossipScore } from '../src/jobs/reputation.ts'
 import { ArtifactCache } from './artifacts/cache.ts'
 import { PeerArtifacts } from './artifacts/store.ts'
 import { MetricsExporter } from './metrics.ts'
@@ -96,10 +98,14 @@ export class Peer {
   readonly #solver: LazyLpSolver
   /** Memory the frames other peers send may hold, per peer and in all (node/libp2p/frames.ts). */
   readonly #frameBudget: FrameBudget
+  /** Peers cut off for a while (node/libp2p/quarantine.ts). */
+  readonly quarantine: Quarantine
 
-  constructor (parts: { config: MeshConfig, libp2p: MeshLibp2p, core: MeshPeer, log: Pino, keeper: BootstrapKeeper, runner: PeerRunner, blobs: Libp2pBlobStore, artifacts: PeerArtifacts, closeStorage: () => Promise<void>, solver: LazyLpSolver, frameBudget: FrameBudget, metricsRegistry?: Registry }) {
+  constructor (parts: { config: MeshConfig, libp2p: MeshLibp2p, core: MeshPeer, log: Pino, keeper: BootstrapKeeper, runner: PeerRunner, blobs: Libp2pBlobStore, artifacts: PeerArtifacts, closeStorage: () => Promise<void>, solver: LazyLpSolver, frameBudget: FrameBudget, quarantine: Quarantine, metricsRegistry?: Registry }) {
     this.#solver = parts.solver
     this.#frameBudget = parts.frameBudget
+    this.quarantine = parts.quarantine
+    this.quarantine.onQuarantine = () => { parts.core.metrics.inc('meshwork_peers_quarantined_total') }
     this.metrics = new MetricsExporter(this, parts.metricsRegistry)
     this.artifacts = parts.artifacts
     this.runner = parts.runner
@@ -122,6 +128,7 @@ export class Peer {
     await this.blobs.start()
     await serveArtifacts(this.libp2p, this.artifacts, coreLogger(this.log), this.#frameBudget)
     if (this.config.mdns) this.#stopMdns = dialMdnsDiscoveries(this.libp2p, coreLogger(this.log))
+    this.quarantine.start(this.libp2p, coreLogger(this.log))
     this.core.start()
     this.#keeper.start()
   }
@@ -134,6 +141,7 @@ export class Peer {
     if (this.#state !== 'started') { this.#state = 'stopped'; return }
     this.#state = 'stopped'
     this.#keeper.stop()
+    this.quarantine.stop()
     this.#stopMdns?.()
     await this.core.stop(opts)
     await this.runner.handlers.close()
@@ -142,7 +150,10 @@ export class Peer {
     await this.#closeStorage()
   }
 
-  peers (): PeerView[] { return this.core.peers() }
+  peers (): PeerView[] {
+    const refused = new Map(this.quarantine.list().map(q => [q.peer, q.until]))
+    return this.core.peers().map(p => refused.has(p.id) ? { ...p, quarantinedUntil: refused.get(p.id)! } : p)
+  }
 
   /**
    * Register a handler that runs in this process (it may close over app state).
@@ -214,7 +225,13 @@ export async function createPeer (opts: CreatePeerOptions = {}): Promise<Peer> {
   const swarmKey = config.swarmKeyFile === null ? null : await readSwarmKey(config.swarmKeyFile)
   // libp2p's metrics plug in when libp2p is made, so asking for them loads prom-client now.
   const metricsRegistry = config.metrics.libp2p ? new (await import('prom-client')).Registry() : undefined
+  // Peers that misbehave on gossip, or fail the work they take, are cut off for a while; the
+  // gossip score of an executor's record is read from the core once it exists.
+  const quarantine = new Quarantine()
+  const late: { core?: MeshPeer } = {}
   const libp2p = await createMeshLibp2p({
+    quarantine,
+    appScore: peer => late.core === undefined ? 0 : gossipScore(late.core.origin.reputation.reliability(peer, Date.now())),
     ...(metricsRegistry !== undefined ? { metricsRegistry } : {}),
     privateKey,
     listen: config.listen,
@@ -255,7 +272,6 @@ export async function createPeer (opts: CreatePeerOptions = {}): Promise<Peer> {
   const tempCache = config.cache.dir === null && opts.ephemeral === true ? await mkdtemp(join(tmpdir(), 'meshwork-artifacts-')) : undefined
   const cacheDir = config.cache.dir ?? tempCache ?? join(config.dataDir, 'artifacts')
   const cache = await ArtifactCache.open(cacheDir, config.cache.maxMB * 1024 * 1024, { onError: (err, what) => { logger.warn({ err: err.message, what }, 'artifact cache') } })
-  const late: { core?: MeshPeer } = {}
   const artifacts = new PeerArtifacts({
     cache,
     openChannel: async peer => await openArtifactChannel(libp2p, peer),
@@ -298,6 +314,7 @@ export async function createPeer (opts: CreatePeerOptions = {}): Promise<Peer> {
   },
   solver,
   frameBudget: transport.channels.budget,
+  quarantine,
   ...(metricsRegistry !== undefined ? { metricsRegistry } : {}) })
 }
 

@@ -28,6 +28,7 @@ import type { JobView } from './jobs/job-view.ts'
 import { Origin } from './jobs/origin.ts'
 import type { JobSpec } from './jobs/spec.ts'
 import type { LivePeer } from './jobs/why.ts'
+import type { FaultKind } from './jobs/reputation.ts'
 
 export interface MeshPeerComponents {
   transport: Transport
@@ -78,6 +79,10 @@ export interface PeerView {
   cache?: { usedMB: number, maxMB: number, artifacts: number }
   /** Models warm in its handler threads. */
   warm?: ResourceAd['warm']
+  /** What this peer, as an origin, has seen it do with its work (docs/ARCHITECTURE.md §17), when it gave it any. */
+  record?: { delivered: number, faults: number, reliability: number, byKind: Partial<Record<FaultKind, number>> }
+  /** Cut off for misbehaving on gossip or failing its work, until this time (ms since 1970). */
+  quarantinedUntil?: number
 }
 
 export interface PeerStats {
@@ -321,6 +326,11 @@ export class MeshPeer {
       addrs: this.#c.transport.addresses(),
       epoch: selfAd?.epoch ?? this.membership.epoch
     }
+    const records = new Map(this.origin.reputation.view(now).map(v => [v.peer, v]))
+    const recordOf = (id: string): Pick<PeerView, 'record'> => {
+      const r = records.get(id)
+      return r === undefined ? {} : { record: { delivered: r.delivered, faults: r.faults, reliability: r.reliability, byKind: r.byKind } }
+    }
     const others = this.membership.table.entries()
       .sort((a, b) => a.id.localeCompare(b.id))
       .map((e): PeerView => ({
@@ -341,7 +351,8 @@ export class MeshPeer {
         caps: e.ad.caps,
         epoch: e.ad.epoch,
         ...(e.ad.busy !== undefined ? { busy: e.ad.busy } : {}),
-        ...cacheView(e.ad)
+        ...cacheView(e.ad),
+        ...recordOf(e.id)
       }))
     return [self, ...others]
   }

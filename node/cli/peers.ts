@@ -30,19 +30,29 @@ export function cacheCell (p: PeersReply['peers'][number]): string {
   return [`${gbs(p.cache.usedMB)}/${gbs(p.cache.maxMB)} GB, ${n} artifact${n === 1 ? '' : 's'}`, ...warm].join('\n')
 }
 
+/** What this daemon, as an origin, saw the peer do with its work: `12 done, 2 faults (81 %)`, faults in red. */
+export function recordCell (p: PeersReply['peers'][number]): string {
+  const r = p.record
+  if (r === undefined) return '-'
+  const faults = r.faults > 0 ? color(r.reliability < 0.5 ? 'red' : 'yellow', `, ${num(r.faults)} faults`) : ''
+  const kinds = Object.entries(r.byKind).map(([k, n]) => `${k} ${n}`).join(', ')
+  return `${num(r.delivered)} done${faults} (${Math.round(r.reliability * 100)} %)${kinds !== '' ? `\n${color('dim', kinds)}` : ''}`
+}
+
 export async function renderPeers (reply: PeersReply, now: number): Promise<string> {
   const { default: Table } = await import('cli-table3')
   const table = new Table({
-    head: ['peer', 'state', 'address', 'cpu free/total', 'memory free/total', 'gpu', 'cache', 'load', 'tasks run/queue', 'speed', 'last seen'],
+    head: ['peer', 'state', 'address', 'cpu free/total', 'memory free/total', 'gpu', 'cache', 'load', 'tasks run/queue', 'speed', 'record', 'last seen'],
     style: { head: [], border: [] },
     chars: { mid: '', 'left-mid': '', 'mid-mid': '', 'right-mid': '' }
   })
   for (const p of reply.peers) {
     const state = p.state === 'alive' ? color('green', 'alive') : p.state === 'suspect' ? color('yellow', 'suspect') : color('red', 'gone')
     const custom = Object.entries(p.capacity.custom).map(([k, v]) => `${k} ${num(p.free.custom[k] ?? 0)}/${num(v)}`)
+    const quarantined = p.quarantinedUntil !== undefined && p.quarantinedUntil > now ? `\n${color('red', `quarantined ${Math.ceil((p.quarantinedUntil - now) / 1000)} s more`)}` : ''
     table.push([
       (p.self ? '* ' : '  ') + shortId(p.id),
-      p.state !== 'alive' ? `${state}\n${color('dim', p.reason)}` : p.busy !== undefined ? `${color('yellow', 'alive, yielding')}\n${color('dim', p.busy)}` : state,
+      (p.state !== 'alive' ? `${state}\n${color('dim', p.reason)}` : p.busy !== undefined ? `${color('yellow', 'alive, yielding')}\n${color('dim', p.busy)}` : state) + quarantined,
       hostPort(p.addrs),
       `${num(p.free.cpu)}/${num(p.capacity.cpu)}`,
       `${gb(p.free.memoryMB)}/${gb(p.capacity.memoryMB)}`,
@@ -51,6 +61,7 @@ export async function renderPeers (reply: PeersReply, now: number): Promise<stri
       `${num(p.load.avg1)} (${Math.round(p.load.cpuBusy)}%)`,
       `${p.tasks.running}/${p.tasks.queued}`,
       num(p.speed),
+      recordCell(p),
       p.self ? 'self' : ago(now - p.lastSeen)
     ])
   }

@@ -19,13 +19,16 @@ import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { gossipsub, type GossipSub } from '@libp2p/gossipsub'
 import { identify, type Identify } from '@libp2p/identify'
-import type { PrivateKey } from '@libp2p/interface'
+import type { PeerId, PrivateKey } from '@libp2p/interface'
 import { mdns } from '@libp2p/mdns'
 import { ping, type Ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import { muxerLiveness, type Liveness } from './liveness.ts'
 import { preSharedKey } from './pnet.ts'
+import type { Quarantine } from './quarantine.ts'
+import { RESOURCES_TOPIC } from '../../protocols/resources.ts'
+import { AUCTION_TOPIC } from '../../protocols/auction.ts'
 
 export type MeshServices = { identify: Identify, ping: Ping, pubsub: GossipSub, liveness: Liveness }
 export type MeshLibp2p = Libp2p<MeshServices>
@@ -41,6 +44,38 @@ export interface MeshLibp2pInit {
   gossipHeartbeatMs?: number
   /** libp2p's own metrics (`@libp2p/prometheus-metrics`), into this prom-client registry. */
   metricsRegistry?: Registry
+  /** Peers refused for a while (quarantine.ts): the connection gater asks it. */
+  quarantine?: Quarantine
+  /** What this peer thinks of another as an executor, as a gossip score (0 for most; negative for the unreliable). */
+  appScore?: (peer: string) => number
+}
+
+/**
+ * Scores for Meshwork's topics. Only invalid messages count (P4, squared, its
+ * counter halving every second): a peer sending invalid ads or calls at a few
+ * per second sustained, or a burst of dozens, falls below the graylist
+ * threshold. Time in mesh, first deliveries and mesh delivery rates (P1–P3)
+ * are off: our topics are quiet by design (an ad a second, a call per round),
+ * and gossipsub's delivery-rate penalty would punish honest peers for it.
+ */
+const TOPIC_SCORE = {
+  topicWeight: 1,
+  timeInMeshWeight: 0,
+  timeInMeshQuantum: 1000,
+  timeInMeshCap: 1,
+  firstMessageDeliveriesWeight: 0,
+  firstMessageDeliveriesDecay: 0.5,
+  firstMessageDeliveriesCap: 1,
+  meshMessageDeliveriesWeight: 0,
+  meshMessageDeliveriesDecay: 0.5,
+  meshMessageDeliveriesCap: 1,
+  meshMessageDeliveriesThreshold: 1,
+  meshMessageDeliveriesWindow: 10,
+  meshMessageDeliveriesActivation: 5000,
+  meshFailurePenaltyWeight: 0,
+  meshFailurePenaltyDecay: 0.5,
+  invalidMessageDeliveriesWeight: -1,
+  invalidMessageDeliveriesDecay: 0.5
 }
 
 export async function createMeshLibp2p (init: MeshLibp2pInit): Promise<MeshLibp2p> {
@@ -57,6 +92,9 @@ export async function createMeshLibp2p (init: MeshLibp2pInit): Promise<MeshLibp2
     streamMuxers: [yamux({ maxInboundStreams: 256, streamOptions: { maxStreamWindowSize: 2 * 1024 * 1024 } })],
     ...(init.swarmKey !== null ? { connectionProtector: preSharedKey({ psk: init.swarmKey }) } : {}),
     connectionManager: { inboundConnectionThreshold: 100, maxIncomingPendingConnections: 64 },
+    ...(init.quarantine !== undefined
+      ? { connectionGater: { denyDialPeer: (id: PeerId) => init.quarantine!.isRefused(id), denyInboundEncryptedConnection: (id: PeerId) => init.quarantine!.isRefused(id), denyOutboundEncryptedConnection: (id: PeerId) => init.quarantine!.isRefused(id) } }
+      : {}),
     connectionMonitor: { enabled: false },
     peerDiscovery: init.mdns ? [mdns({ interval: 5000 })] : [],
     ...(init.metricsRegistry !== undefined ? { metrics: (await import('@libp2p/prometheus-metrics')).prometheusMetrics({ registry: init.metricsRegistry }) } : {}),
@@ -70,6 +108,10 @@ export async function createMeshLibp2p (init: MeshLibp2pInit): Promise<MeshLibp2
         emitSelf: false,
         heartbeatInterval: init.gossipHeartbeatMs ?? 1000,
         fastMsgIdFn: authorAndSeqno,
+        // An RPC carries a few messages of at most 256 KiB (a call for bids): 1 MiB, not 4, and far
+        // fewer items than gossipsub's 5000 of each kind.
+        maxInboundDataLength: 1024 * 1024,
+        decodeRpcLimits: { maxSubscriptions: 64, maxMessages: 256, maxIhaveMessageIDs: 5000, maxIwantMessageIDs: 5000, maxControlMessages: 256, maxIdontwantMessageIDs: 512, maxPeerInfos: 16 },
         // Gossipsub's default scoring penalises more than 10 peers behind one
         // IP, a Sybil defence for open networks. Several daemons per machine
         // (mesh demo, local meshes) and labs behind one NAT are normal here,
@@ -83,7 +125,13 @@ export async function createMeshLibp2p (init: MeshLibp2pInit): Promise<MeshLibp2
         // threshold (-80), so the neighbour drops its subscription announcement
         // and never sends it an ad. 6 forgives one such restart and leaves two
         // above the graylist; membership's redial (SilentPeers) cures the rest.
-        scoreParams: { IPColocationFactorWeight: 0, behaviourPenaltyThreshold: 6 }
+        scoreParams: {
+          IPColocationFactorWeight: 0,
+          behaviourPenaltyThreshold: 6,
+          topics: { [RESOURCES_TOPIC]: TOPIC_SCORE, [AUCTION_TOPIC]: TOPIC_SCORE },
+          appSpecificScore: init.appScore ?? (() => 0),
+          appSpecificWeight: 1
+        }
       })
     }
   })

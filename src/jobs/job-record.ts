@@ -6,6 +6,8 @@
  * `JobView` instead (docs/ARCHITECTURE.md §14).
  */
 import type { ArtifactBytes, FileData } from '../../protocols/task.ts'
+import type { Resources } from '../../protocols/resources.ts'
+import { toUnits, type Units } from '../resources/ledger.ts'
 import type { TaskInstance } from './expand.ts'
 import type { JournalJob } from './journal.ts'
 import type { JobSpec } from './spec.ts'
@@ -33,6 +35,10 @@ export interface AttemptRecord {
   checkpoints?: number[]
   /** The tail of a failed exec attempt's stdout and stderr (OUTPUT_TAIL characters each); kept in memory only. */
   output?: { stdout: string, stderr: string }
+  /** The ETA its peer bid (ms from the award), when the task's work was known: its promise (deadlines.ts). */
+  promisedMs?: number
+  /** It ran far past its promise: a backup was asked for, and losing to it counts against the peer. */
+  overdue?: boolean
 }
 
 /** Checkpoint times kept per attempt. */
@@ -139,6 +145,24 @@ export class JobRecord {
   readonly log = new EventLog()
   /** The attempts holding an output tail, oldest first (at most OUTPUT_TAILS_PER_JOB). */
   readonly #withOutput: AttemptRecord[] = []
+  /** What this job has out on each peer now: the demand of its live attempts there (task-transitions.ts keeps it). */
+  readonly #liveOn = new Map<string, Units>()
+  /** Faults each peer committed in this job (reputation.ts): a peer with a few is taken only when nobody else bids. */
+  readonly #faults = new Map<string, number>()
+
+  /** Called by the transitions only: an attempt on `peer` became live (+1) or stopped being live (−1). */
+  liveOn (peer: string, demand: Resources, sign: 1 | -1): void {
+    const u = this.#liveOn.get(peer) ?? new Map()
+    for (const [k, v] of toUnits(demand)) u.set(k, (u.get(k) ?? 0) + sign * v)
+    if ([...u.values()].every(v => v <= 0)) this.#liveOn.delete(peer)
+    else this.#liveOn.set(peer, u)
+  }
+
+  /** The demand of this job's live attempts on `peer` (awarded, queued or running). */
+  liveDemandOn (peer: string): Units { return this.#liveOn.get(peer) ?? new Map() }
+
+  noteFault (peer: string): void { this.#faults.set(peer, (this.#faults.get(peer) ?? 0) + 1) }
+  faultsOf (peer: string): number { return this.#faults.get(peer) ?? 0 }
 
   /** Keep a failed attempt's output tail, dropping the oldest one kept beyond the cap. */
   keepOutput (a: AttemptRecord, output: { stdout: string, stderr: string }): void {

@@ -13,6 +13,7 @@ import type { JournalAttempt, JournalJob, JournalJobState, JournalResult, Journa
 import type { LivePeer } from './why.ts'
 import type { PeerLatency } from './peer-latency.ts'
 import type { WorkEstimates } from './work-estimates.ts'
+import type { Reputation } from './reputation.ts'
 
 export interface OriginInit {
   bidWindowMs: number
@@ -93,4 +94,6 @@ export interface OriginContext {
   work: WorkEstimates
   /** Counts for operators (`/metrics`). */
   metrics: MeshMetrics
+  /** What each peer did with the work this origin gave it, across jobs: prices its bids. */
+  reputation: Reputation
 }

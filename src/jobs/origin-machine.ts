@@ -29,6 +29,8 @@ import { openTask } from './task-messages.ts'
 import { PeerLatency } from './peer-latency.ts'
 import { RoundLog } from './round-log.ts'
 import { WorkEstimates } from './work-estimates.ts'
+import { checkDeadlines } from './deadlines.ts'
+import { FAULT_WEIGHTS, Reputation, type FaultKind } from './reputation.ts'
 import { MeshMetrics } from '../metrics.ts'
 
 export interface OriginMachineDeps {
@@ -40,6 +42,16 @@ export interface OriginMachineDeps {
   speedOf?: (peer: string) => number | undefined
   /** Where counts for operators go; a private one by default. */
   metrics?: MeshMetrics
+  /** What each peer did with this origin's work; a fresh record by default. */
+  reputation?: Reputation
+}
+
+/** Losses that count against the peer that had the attempt (a peer giving work back under load shift is within its rights). */
+const FAULT_OF_CAUSE: Partial<Record<Cause['kind'], FaultKind>> = {
+  'lease-expired': 'lease-expired',
+  'peer-gone': 'peer-gone',
+  'transfer-failed': 'transfer',
+  deadline: 'deadline'
 }
 
 /**
@@ -77,7 +89,8 @@ export class OriginMachine implements JobActions {
       armRetry: at => { this.#armRetry(at) },
       latency: new PeerLatency(deps.self),
       work: new WorkEstimates(),
-      metrics: deps.metrics ?? new MeshMetrics()
+      metrics: deps.metrics ?? new MeshMetrics(),
+      reputation: deps.reputation ?? new Reputation()
     }
   }
 
@@ -95,6 +108,8 @@ export class OriginMachine implements JobActions {
   }
 
   record (jobId: string): JobRecord | undefined { return this.#jobs.get(jobId)?.record }
+  /** What this origin has seen each peer do with its work (`mesh peers`, metrics). */
+  get reputation (): Reputation { return this.#ctx.reputation }
   job (jobId: string): JobView | undefined { return this.#jobs.get(jobId)?.view }
   jobs (): JobView[] { return [...this.#jobs.values()].map(j => j.view) }
 
@@ -221,6 +236,10 @@ export class OriginMachine implements JobActions {
               changed = true
             }
           }
+          // A lease proves a peer answers, not that it works: the origin holds attempts to their deadlines itself.
+          const deadlines = checkDeadlines(job, now, this.#ctx.init.leaseMs)
+          for (const { t, at, detail } of deadlines.expired) this.lose(job, t, { kind: 'deadline', at: now, peer: at.peer, detail }, a => a === at)
+          if (deadlines.expired.length > 0 || deadlines.backups) changed = true
           if (findStragglers(job, now)) changed = true
           if (changed) this.pump(job)
         }
@@ -287,13 +306,23 @@ export class OriginMachine implements JobActions {
     let lost: AttemptRecord | undefined
     for (const at of liveAttempts(t)) {
       if (!which(at)) continue
-      endAttempt(t, at, 'lost', cause, reason)
+      endAttempt(job, t, at, 'lost', cause, reason)
+      const fault = FAULT_OF_CAUSE[cause.kind]
+      if (fault !== undefined) this.fault(job, at.peer, fault)
       this.#ctx.metrics.inc('meshwork_migrations_total', { cause: cause.kind })
       lost = at
       this.emit(job, { type: 'task-migrated', jobId: job.id, taskId: t.id, attempt: at.attempt, peer: at.peer, reason, at: cause.at })
       this.send(at.peer, taskMsg.cancel(job.id, reason, [{ taskId: t.id, attempt: at.attempt }]))
     }
     if (lost !== undefined && liveAttempts(t).length === 0) this.retry(job, t, cause, lost.peer, 0)
+  }
+
+  /** `peer` did not do what it was given: it counts in its reputation, and (if it weighs) in this job. */
+  fault (job: JobRecord, peer: string, kind: FaultKind): void {
+    this.#ctx.reputation.fault(peer, kind, this.#ctx.now())
+    if (FAULT_WEIGHTS[kind] >= 0.5) job.noteFault(peer)
+    this.#ctx.metrics.inc('meshwork_peer_faults_total', { kind })
+    this.#out.push({ type: 'log', level: 'warn', fields: { jobId: job.id, peer, kind, reliability: this.#ctx.reputation.reliability(peer, this.#ctx.now()) }, msg: 'a peer failed the work it was given' })
   }
 
   /** Try the task again with a new attempt number after `delayMs`, preferring a peer other than `avoid`. */

@@ -16,6 +16,7 @@ import type { JobEvent, JobView } from './job-view.ts'
 import type { MeshMetrics } from '../metrics.ts'
 import type { RoundRecord } from './round-log.ts'
 import { OriginMachine } from './origin-machine.ts'
+import type { Reputation } from './reputation.ts'
 import { timerKey, type FetchedResult, type OriginEffect, type OriginEvent, type OriginInit } from './origin-context.ts'
 import type { LivePeer } from './why.ts'
 
@@ -108,6 +109,8 @@ export class Origin {
   jobs (): JobView[] { return this.#machine.jobs() }
   /** The last auction rounds this origin closed, oldest first, with their bids and winners. */
   recentRounds (): readonly RoundRecord[] { return this.#machine.rounds.recent() }
+  /** What this origin has seen each peer do with its work. */
+  get reputation (): Reputation { return this.#machine.reputation }
 
   /** Accept a validated job: journal it (durable before this resolves), then start auctioning its ready tasks. */
   async submit (job: JournalJob): Promise<JobView> {

@@ -13,6 +13,7 @@ import { liveAttempts, markCheckpoint, outputTail } from './job-record.ts'
 import type { FetchedResult, OriginContext, OriginEffect } from './origin-context.ts'
 import { accepted, endAttempt, failTask, finish, started, type Cause } from './task-transitions.ts'
 import { workKey } from './task-messages.ts'
+import type { FaultKind } from './reputation.ts'
 
 /** What reports need from the rest of the origin machine. */
 export interface JobActions {
@@ -26,6 +27,8 @@ export interface JobActions {
   lose: (job: JobRecord, t: TaskRecord, cause: Cause, which: (a: AttemptRecord) => boolean) => void
   retry: (job: JobRecord, t: TaskRecord, cause: Cause, avoid: string | undefined, delayMs: number) => void
   endJob: (job: JobRecord, state: 'done' | 'failed' | 'cancelled', error?: string) => void
+  /** The peer failed the work it was given (reputation.ts). */
+  fault: (job: JobRecord, peer: string, kind: FaultKind) => void
 }
 
 export function onReport (job: JobRecord | undefined, from: string, msg: ExecutorToOrigin, ctx: OriginContext, act: JobActions): void {
@@ -48,7 +51,8 @@ export function onReport (job: JobRecord | undefined, from: string, msg: Executo
         const t = job.tasks.get(a.taskId)
         const at = job.currentAttempt(a.taskId, a.attempt, from)
         if (t === undefined || at === undefined) continue
-        endAttempt(t, at, 'rejected', cause('rejected', a.reason), a.reason)
+        endAttempt(job, t, at, 'rejected', cause('rejected', a.reason), a.reason)
+        act.fault(job, from, 'rejected')
         // A rejected backup leaves its straggler running; anything else goes back to be announced.
         if (liveAttempts(t).length === 0) act.retry(job, t, cause('rejected', a.reason), undefined, 0)
       }
@@ -155,6 +159,9 @@ export function onResultJournaled (job: JobRecord | undefined, f: FetchedResult,
   if (t === undefined || at === undefined || !wanted(job, f.from, res)) { act.ack(f.from, job.id, [res]); return }
   const now = ctx.now()
   const others = finish(job, t, at, { value: f.value, outputs: f.outputs, durationMs: res.durationMs }, { kind: 'result', at: now, peer: f.from })
+  ctx.reputation.delivered(f.from, now)
+  // An attempt far past its promise that its backup beat: it did not do the work it took.
+  for (const other of others) if (other.overdue === true) act.fault(job, other.peer, 'deadline')
   // Teach later jobs what this work takes, as work at speed 1.0.
   ctx.work.record(workKey(t.inst.spec), res.durationMs * (ctx.speedOf(f.from) ?? 1))
   // First result wins: stop the other attempt (a straggler or its backup).
@@ -187,18 +194,22 @@ function takeFailure (job: JobRecord, from: string, res: Extract<TaskResult, { o
     return
   }
   const cause: Cause = { kind: 'failed', at: now, peer: from, detail: res.error }
-  endAttempt(t, at, 'failed', cause, res.error)
+  endAttempt(job, t, at, 'failed', cause, res.error)
   const output = outputTail(res.value)
   if (output !== undefined) job.keepOutput(at, output)
-  // Another attempt of the task still runs (a backup): let it finish.
-  const stillRunning = liveAttempts(t).length > 0
-  const willRetry = stillRunning || (res.retryable && t.retriesLeft > 0)
+  // Every failed attempt spends a retry, a backup's too: `retries` bounds how many attempts of a
+  // task may fail, however many ran at once. Past it the task fails, and any other attempt stops.
+  const willRetry = res.retryable && t.retriesLeft > 0
   act.emit(job, { type: 'task-failed', jobId: job.id, taskId: t.id, attempt: res.attempt, peer: from, error: res.error, willRetry, at: now })
-  if (stillRunning) return
   if (willRetry) {
     t.retriesLeft--
-    act.retry(job, t, cause, from, Math.min(1000 * 2 ** (t.attempt - 1), 30_000))
+    // Another attempt of the task still runs (a backup): let it finish.
+    if (liveAttempts(t).length === 0) act.retry(job, t, cause, from, Math.min(1000 * 2 ** (t.attempt - 1), 30_000))
   } else {
+    for (const other of liveAttempts(t)) {
+      endAttempt(job, t, other, 'cancelled', cause, `attempt ${res.attempt} failed for good`)
+      act.send(other.peer, taskMsg.cancel(job.id, 'another attempt of the task failed for good', [{ taskId: t.id, attempt: other.attempt }]))
+    }
     failTask(job, t, res.error, cause)
     act.endJob(job, 'failed', `task ${t.id} failed: ${res.error}`)
   }

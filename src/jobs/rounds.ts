@@ -7,14 +7,15 @@
  */
 import { AUCTION_LIMITS, auctionMsg, type Bid, type CallForBids, type OpenTask } from '../../protocols/auction.ts'
 import type { AwardedTask } from '../../protocols/task.ts'
-import { better, chooseWinners, type ReceivedBid } from '../auction/award.ts'
+import { better, chooseWinners, type ReceivedBid, type WinnerLimits } from '../auction/award.ts'
 import { etaMs } from '../auction/bidder.ts'
 import { whyNobody, whyNot } from '../auction/feasibility.ts'
 import { fitCount, fitsIn, queueDepthFor, toUnits, type Units } from '../resources/ledger.ts'
 import type { JobRecord, TaskRecord } from './job-record.ts'
 import type { OriginContext } from './origin-context.ts'
 import { announce, award, unannounce } from './task-transitions.ts'
-import { awardedTask, openTask, workMsOf } from './task-messages.ts'
+import { awardedTask, openTask, workKnown, workMsOf } from './task-messages.ts'
+import { FAULTS_BEFORE_SHUNNED } from './reputation.ts'
 import { upwardRanks } from './expand.ts'
 import { requirementsOf } from '../auction/requirements.ts'
 import type { LivePeer, RoundOutcome } from './why.ts'
@@ -190,12 +191,20 @@ function roundSize (job: JobRecord, ctx: OriginContext, peers: LivePeer[], sampl
  */
 export function addBid (r: Round, from: string, bid: Bid, ctx: OriginContext): boolean {
   const extraMs = ctx.latency.of(from)
+  const speed = r.bidders.get(from)?.speed
+  const now = ctx.now()
   for (const b of bid.bids) {
     const open = r.tasks.get(b.taskId)
     if (open === undefined || open.attempt !== b.attempt || open.exclude.includes(from)) continue
+    // No bid promises less than the task's work at the bidder's own advertised speed: an ETA of 0
+    // from a peer that says it runs at speed 1 is a lie, and is read as that bound.
+    const floor = speed === undefined ? 0 : Math.round(etaMs(open, speed, 0) * 10) / 10
     // Only a start-now bid pays the latency: behind a queue, a few ms of network are noise, and
     // charging them would pile a job's queue onto its origin, whose CPU also runs the auction.
-    const received = { peer: from, taskId: b.taskId, attempt: b.attempt, etaMs: b.queued === true ? b.etaMs : b.etaMs + extraMs, load: bid.load, queued: b.queued === true }
+    const promiseMs = Math.max(b.etaMs, floor) + (b.queued === true ? 0 : extraMs)
+    // Priced by what this origin saw the bidder do with earlier work (reputation.ts).
+    const priced = ctx.reputation.adjustedEtaMs(from, promiseMs, ctx.init.leaseMs + open.workMs, now)
+    const received = { peer: from, taskId: b.taskId, attempt: b.attempt, etaMs: priced, promiseMs, load: bid.load, queued: b.queued === true }
     r.bids.push(received)
     const best = r.best.get(b.taskId)
     if (best === undefined || better(received, best)) r.best.set(b.taskId, received)
@@ -213,7 +222,7 @@ export function addBid (r: Round, from: string, bid: Bid, ctx: OriginContext): b
 export function closeRound (job: JobRecord, r: Round, ctx: OriginContext): Map<string, AwardedTask[]> {
   const now = ctx.now()
   job.lastClosedAt = now
-  const winners = chooseWinners(r.bids)
+  const winners = chooseWinners(r.bids, winnerLimits(job, r, ctx))
   const awards = new Map<string, AwardedTask[]>()
   const give = (peer: string, t: TaskRecord): void => {
     const task = awardedTask(job, t, r.tasks.get(t.id))
@@ -248,7 +257,8 @@ export function closeRound (job: JobRecord, r: Round, ctx: OriginContext): Map<s
         if (t.backup === 'announced') t.backup = t.status === 'running' ? 'wanted' : undefined
         continue
       }
-      award(job, t, w.peer, open.attempt, { kind: 'won', at: now, peer: w.peer, detail: `backup, round ${r.round}` })
+      const backup = award(job, t, w.peer, open.attempt, { kind: 'won', at: now, peer: w.peer, detail: `backup, round ${r.round}` })
+      if (workKnown(job, t.inst.name, ctx.work)) backup.promisedMs = w.promiseMs
       ctx.out({ type: 'emit', jobId: job.id, event: { type: 'backup-started', jobId: job.id, taskId, attempt: t.attempt, peer: w.peer, reason: 'straggler: running far past the typical duration', at: now } })
       give(w.peer, t)
       continue
@@ -264,7 +274,9 @@ export function closeRound (job: JobRecord, r: Round, ctx: OriginContext): Map<s
       unannounce(job, t, { kind: 'deferred', at: now, peer: w.peer, detail: `round ${r.round}: a queue slot won while a peer had room now` })
       deferred++
     } else {
-      award(job, t, w.peer, t.attempt, { kind: 'won', at: now, peer: w.peer, detail: `round ${r.round}, ETA ${w.etaMs} ms` })
+      const at = award(job, t, w.peer, t.attempt, { kind: 'won', at: now, peer: w.peer, detail: `round ${r.round}, ETA ${w.promiseMs ?? w.etaMs} ms` })
+      // A promise is held to only where the work was known when it was bid for (deadlines.ts).
+      if (workKnown(job, t.inst.name, ctx.work)) at.promisedMs = w.promiseMs
       t.unbidRounds = 0
       give(w.peer, t)
       awarded++
@@ -282,6 +294,33 @@ export function closeRound (job: JobRecord, r: Round, ctx: OriginContext): Map<s
     job.idleBackoffMs = 0
   }
   return awards
+}
+
+/**
+ * No bidder wins more than its advertised capacity and queue can run, less what
+ * this job already has out there; a peer this job has seen fail a few times
+ * wins only what nobody else bid for.
+ */
+function winnerLimits (job: JobRecord, r: Round, ctx: OriginContext): WinnerLimits {
+  const works = [...r.tasks.values()].map(o => o.workMs).sort((a, b) => a - b)
+  const depth = queueDepthFor(works[Math.floor(works.length / 2)] ?? 100, ctx.init.queueDepth, 2 * r.windowMs)
+  const shunned = (peer: string): boolean => job.faultsOf(peer) >= FAULTS_BEFORE_SHUNNED
+  return {
+    roomOf: peer => {
+      const p = r.bidders.get(peer)
+      if (p === undefined) return undefined
+      const room: Units = new Map()
+      const out = job.liveDemandOn(peer)
+      for (const [k, v] of toUnits(p.capacity)) room.set(k, v * (1 + depth) - (out.get(k) ?? 0))
+      return room
+    },
+    demandOf: taskId => toUnits(r.tasks.get(taskId)!.demand),
+    shunned,
+    othersCanRun: taskId => {
+      const open = r.tasks.get(taskId)!
+      return [...r.bidders.values()].some(p => !shunned(p.id) && whyNot(p, open, ctx.self) === undefined)
+    }
+  }
 }
 
 /** Rounds in a row a task may go without a bid before the peers it was kept off are asked again. */
@@ -328,7 +367,8 @@ function outcomeKnown (r: Round, ctx: OriginContext): boolean {
       if (p.speed === undefined) return false
       if (whyNot(p, open) !== undefined) continue
       // Bids carry ETAs rounded to 0.1 ms: so does the bound (plus what using that peer costs).
-      if (best.etaMs >= Math.round(etaMs(open, p.speed, 0) * 10) / 10 + ctx.latency.of(p.id)) return false
+      const bound = Math.round(etaMs(open, p.speed, 0) * 10) / 10 + ctx.latency.of(p.id)
+      if (best.etaMs >= ctx.reputation.adjustedEtaMs(p.id, bound, ctx.init.leaseMs + open.workMs, ctx.now())) return false
     }
   }
   return true

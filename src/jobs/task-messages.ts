@@ -66,6 +66,12 @@ export function workMsOf (job: JobRecord, name: string, learned?: WorkEstimates)
   return s.estimateMs ?? job.typicalMs(name) ?? learned?.estimate(workKey(s)) ?? 100
 }
 
+/** Is the task's work known (its estimate, or durations measured here or in earlier jobs), not the 100 ms guess? */
+export function workKnown (job: JobRecord, name: string, learned?: WorkEstimates): boolean {
+  const s = job.spec.tasks[name]!
+  return s.estimateMs !== undefined || job.typicalMs(name) !== undefined || learned?.estimate(workKey(s)) !== undefined
+}
+
 /** Bytes an executor fetches before it can start: the exec task's input files (blobs travel from the origin). */
 function inputBytes (job: JobRecord, t: TaskRecord): number {
   const s = t.inst.spec

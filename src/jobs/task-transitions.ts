@@ -7,12 +7,12 @@
  * carries on (docs/ARCHITECTURE.md §14).
  */
 import type { FileData } from '../../protocols/task.ts'
-import { liveAttempts, type AttemptRecord, type AttemptState, type JobRecord, type TaskRecord, type TaskStatus } from './job-record.ts'
+import { LIVE, liveAttempts, type AttemptRecord, type AttemptState, type JobRecord, type TaskRecord, type TaskStatus } from './job-record.ts'
 
 export type CauseKind =
   | 'upstream-done' | 'announced' | 'won' | 'no-bid' | 'deferred' | 'accepted' | 'rejected' | 'started'
   | 'result' | 'failed' | 'lost' | 'released' | 'lease-expired' | 'peer-gone' | 'job-ended' | 'restored'
-  | 'transfer-failed'
+  | 'transfer-failed' | 'deadline'
 
 /** Why a state changed: what happened, when, and where it came from. */
 export interface Cause { kind: CauseKind, at: number, peer?: string, detail?: string }
@@ -65,8 +65,10 @@ export function setStatus (job: JobRecord, t: TaskRecord, to: TaskStatus, cause:
 }
 
 /** The one place an attempt's state is written. */
-function setAttempt (t: TaskRecord, at: AttemptRecord, to: AttemptState, cause: Cause, reason?: string): void {
+function setAttempt (job: JobRecord, t: TaskRecord, at: AttemptRecord, to: AttemptState, cause: Cause, reason?: string): void {
   if (!ATTEMPT_MOVES[at.state].includes(to)) throw new TransitionError(`attempt ${t.id}#${at.attempt} on ${at.peer}`, at.state, to, cause)
+  // What the job has out on each peer: an attempt that stops being live gives its demand back.
+  if (LIVE.has(at.state) && !LIVE.has(to)) job.liveOn(at.peer, t.inst.spec.resources, -1)
   at.state = to
   if (to === 'running') at.startedAt = cause.at
   if (ATTEMPT_MOVES[to].length === 0) at.endedAt = cause.at
@@ -94,6 +96,7 @@ export function unannounce (job: JobRecord, t: TaskRecord, cause: Cause): void {
 /** The round's winner gets attempt `attempt` (for a backup: a second live attempt of a running task). */
 export function award (job: JobRecord, t: TaskRecord, peer: string, attempt: number, cause: Cause): AttemptRecord {
   const record: AttemptRecord = { attempt, peer, state: 'awarded', awardedAt: cause.at, lastHeartbeat: cause.at }
+  job.liveOn(peer, t.inst.spec.resources, 1)
   if (t.backup === 'announced' && t.status === 'running') {
     t.backup = undefined
     t.backups = (t.backups ?? 0) + 1
@@ -108,14 +111,14 @@ export function award (job: JobRecord, t: TaskRecord, peer: string, attempt: num
 /** The executor accepted the award: queued there (or about to start). */
 export function accepted (job: JobRecord, t: TaskRecord, at: AttemptRecord, cause: Cause): void {
   if (at.state !== 'awarded') return
-  setAttempt(t, at, 'queued', cause)
+  setAttempt(job, t, at, 'queued', cause)
   at.lastHeartbeat = cause.at
   if (t.status === 'awarded') setStatus(job, t, 'queued', cause)
 }
 
 /** The executor says the attempt runs. */
 export function started (job: JobRecord, t: TaskRecord, at: AttemptRecord, cause: Cause): void {
-  setAttempt(t, at, 'running', cause)
+  setAttempt(job, t, at, 'running', cause)
   if (t.status !== 'running') setStatus(job, t, 'running', cause)
 }
 
@@ -123,8 +126,8 @@ export function started (job: JobRecord, t: TaskRecord, at: AttemptRecord, cause
  * End a live attempt without a result (rejected, failed, lost, cancelled).
  * The task's status is left to the caller: another attempt may still live.
  */
-export function endAttempt (t: TaskRecord, at: AttemptRecord, to: 'rejected' | 'failed' | 'lost' | 'cancelled', cause: Cause, reason: string): void {
-  setAttempt(t, at, to, cause, reason)
+export function endAttempt (job: JobRecord, t: TaskRecord, at: AttemptRecord, to: 'rejected' | 'failed' | 'lost' | 'cancelled', cause: Cause, reason: string): void {
+  setAttempt(job, t, at, to, cause, reason)
 }
 
 /**
@@ -145,14 +148,14 @@ export function requeue (job: JobRecord, t: TaskRecord, cause: Cause, opts: { de
  * live attempts (a straggler or its backup), now cancelled, for the caller to stop.
  */
 export function finish (job: JobRecord, t: TaskRecord, at: AttemptRecord, r: { value: unknown, outputs: Record<string, FileData>, durationMs: number }, cause: Cause): AttemptRecord[] {
-  setAttempt(t, at, 'done', cause)
+  setAttempt(job, t, at, 'done', cause)
   at.startedAt ??= cause.at - r.durationMs
   setStatus(job, t, 'done', cause)
   t.backup = undefined
   t.result = r.value
   t.outputs = r.outputs
   const others = liveAttempts(t)
-  for (const other of others) setAttempt(t, other, 'cancelled', cause, `attempt ${at.attempt} finished first`)
+  for (const other of others) setAttempt(job, t, other, 'cancelled', cause, `attempt ${at.attempt} finished first`)
   job.recordDuration(t.inst.name, r.durationMs)
   return others
 }
@@ -167,7 +170,7 @@ export function failTask (job: JobRecord, t: TaskRecord, error: string, cause: C
 export function cancelTask (job: JobRecord, t: TaskRecord, cause: Cause): AttemptRecord[] {
   if (t.status === 'done' || t.status === 'failed' || t.status === 'cancelled') return []
   const live = liveAttempts(t)
-  for (const at of live) setAttempt(t, at, 'cancelled', cause, cause.detail ?? 'job ended')
+  for (const at of live) setAttempt(job, t, at, 'cancelled', cause, cause.detail ?? 'job ended')
   setStatus(job, t, 'cancelled', cause)
   return live
 }

@@ -15,7 +15,9 @@ import { TASK_PROTOCOL, taskMsg, type TaskResult } from '../../protocols/task.ts
 import { auctionMsg, type OpenTask } from '../../protocols/auction.ts'
 import { FrameReader, frameHeader } from '../../node/libp2p/frames.ts'
 import { makeMesh, mesh, peersJson, ROOT, type LocalDaemon } from '../helpers/daemons.ts'
-import { Rogue } from '../helpers/rogue.ts'
+import { Rogue, acceptAwards, bidForEverything, heartbeatForever } from '../helpers/rogue.ts'
+import { RESOURCES_TOPIC } from '../../protocols/resources.ts'
+import { multiaddr } from '@multiformats/multiaddr'
 import { sleep, waitFor } from '../helpers/wait.ts'
 
 let daemons: LocalDaemon[]
@@ -199,6 +201,81 @@ describe('a rogue peer with the swarm key', () => {
     // The holds lapse within the widest real window plus a grace (3 s); the job never waits for the 60 s.
     expect(Date.now() - started).toBeLessThan(30_000)
   }, 60_000)
+
+  it('cannot hold a job forever by heartbeating work it never finishes', async () => {
+    // The rogue bids ETA 0 for every task, takes its awards and reports them running forever.
+    const r = await rogue()
+    r.advertise({ handlers: ['pi.sample', 'pi.reduce'] })
+    const origin = daemons[1]!
+    await waitFor('the origin to list the rogue alive', async () => (await peersJson(origin.config)).peers.some(p => p.id === r.id && p.state === 'alive'), { timeoutMs: 5000 })
+    bidForEverything(r, 0, [origin.peerId])
+    const stop = heartbeatForever(r)
+    try {
+      const out = await runPi(origin, 60_000)
+      expect(out.state).toBe('done')
+      expect(out.counts.done).toBe(33)
+      const record = (await peersJson(origin.config)).peers.find(p => p.id === r.id)?.record
+      expect(record?.byKind.deadline ?? 0).toBeGreaterThan(0)
+    } finally { stop() }
+  }, 90_000)
+
+  it('a black hole is shunned after two failures and priced out of the next job', async () => {
+    // It bids ETA 0 for everything, accepts its awards, and is never heard of again for them.
+    const r = await rogue()
+    r.advertise({ handlers: ['pi.sample', 'pi.reduce'] })
+    const origin = daemons[2]!
+    await waitFor('the origin to list the rogue alive', async () => (await peersJson(origin.config)).peers.some(p => p.id === r.id && p.state === 'alive'), { timeoutMs: 5000 })
+    bidForEverything(r, 0, [origin.peerId])
+    const awarded: Array<{ jobId: string, at: number, n: number }> = []
+    const cancelled = new Map<string, number>()
+    acceptAwards(r, (_o, a) => { awarded.push({ jobId: a.jobId, at: Date.now(), n: a.tasks.length }) })
+    // The origin sends a cancel for each attempt it gives up: the first tells when it saw a failure.
+    r.onTask((_from, msg) => { if (msg.type === 'cancel' && !cancelled.has(msg.jobId)) cancelled.set(msg.jobId, Date.now()) })
+    const first = await runPi(origin, 60_000) as unknown as { state: string, id: string }
+    expect(first.state).toBe('done')
+    // Whatever it took before its failures were seen (bounded by the cap on what one bidder wins), nothing after.
+    const seen = cancelled.get(first.id)
+    expect(seen).toBeDefined()
+    expect(awarded.filter(a => a.jobId === first.id && a.at > seen!)).toEqual([])
+    const second = await runPi(origin, 60_000) as unknown as { state: string, id: string }
+    expect(second.state).toBe('done')
+    expect(awarded.filter(a => a.jobId === second.id)).toEqual([])
+    const record = (await peersJson(origin.config)).peers.find(p => p.id === r.id)?.record
+    expect(record?.reliability).toBeLessThan(0.2)
+  }, 120_000)
+
+  it('a flood of invalid gossip gets its sender cut off, and costs the daemons little', async () => {
+    const r = await rogue()
+    r.advertise()
+    await waitFor('every daemon to list the rogue', async () => {
+      for (const d of daemons) if (!(await peersJson(d.config)).peers.some(p => p.id === r.id)) return false
+      return true
+    }, { timeoutMs: 5000 })
+    const before = daemons.map(rssMB)
+    let sent = 0
+    for (let i = 0; i < 20_000; i++) {
+      // Signed by the rogue, so each is attributed to it; not an ad any decoder accepts.
+      await r.publish(RESOURCES_TOPIC, randomBytes(64 + (i % 512)))
+      sent++
+      if (i % 500 === 0) await sleep(1)
+      if (daemons.every(d => !r.isConnectedTo(d.peerId))) break
+    }
+    await waitFor('every daemon to have cut the rogue off', async () => {
+      for (const d of daemons) {
+        const view = (await peersJson(d.config)).peers.find(p => p.id === r.id)
+        if (view?.quarantinedUntil === undefined) return false
+      }
+      return !daemons.some(d => r.isConnectedTo(d.peerId))
+    }, { timeoutMs: 20_000, intervalMs: 500 })
+    // Cut off long before all 20,000 were sent; RSS stayed within a few MB of where it was.
+    expect(sent).toBeLessThan(20_000)
+    for (const [i, d] of daemons.entries()) expect(rssMB(d) - before[i]!).toBeLessThan(40)
+    // It cannot come straight back.
+    await r.node.dial(multiaddr(`/ip4/127.0.0.1/tcp/${daemons[0]!.port}/p2p/${daemons[0]!.peerId}`)).catch(() => {})
+    await sleep(500)
+    expect(r.isConnectedTo(daemons[0]!.peerId)).toBe(false)
+    await meshIntact()
+  }, 90_000)
 
   it('cannot pin memory with half-sent frames: a daemon holds at most its per-peer share', async () => {
     const r = await rogue()

@@ -348,4 +348,76 @@ describe('OriginMachine, event by event', () => {
     expect(t.status).toBe('awarded')
     expect(['p', 'q']).toContain(t.attempts.at(-1)!.peer)
   })
+
+  it('an attempt that heartbeats but never finishes, far past its promise, gets a backup; losing to it counts against its peer', () => {
+    // in real life… a peer bids ETA 0, takes the task and reports "running" forever: its lease never lapses.
+    const { m, submit, feed, advance, now } = setup([peer('o', {}, { free: { ...CPU2, cpu: 0 } }), peer('r'), peer('p')])
+    feed({ type: 'start' })
+    submit({ name: 'h', tasks: { a: { kind: 'handler', handler: 'sq', estimateMs: 100 } } })
+    feed({ type: 'bid', from: 'r', bid: { v: 1, jobId: 'j1', round: 0, load: 0, validMs: 500, bids: [{ taskId: 'a', attempt: 1, etaMs: 0 }] } })
+    feed({ type: 'bid', from: 'p', bid: { v: 1, jobId: 'j1', round: 0, load: 0, validMs: 500, bids: [{ taskId: 'a', attempt: 1, etaMs: 300 }] } })
+    feed({ type: 'timer', timer: { kind: 'round', jobId: 'j1' } })
+    feed({ type: 'awards-journaled', jobId: 'j1' })
+    const t = m.record('j1')!.tasks.get('a')!
+    // ETA 0 from a speed-1 peer is read as the work at that speed: 100 ms.
+    expect(t.attempts[0]).toMatchObject({ peer: 'r', promisedMs: 100 })
+    feed({ type: 'report', from: 'r', msg: { v: 1, type: 'progress', jobId: 'j1', items: [{ taskId: 'a', attempt: 1, running: true }] } })
+    let backup: CallForBids | undefined
+    for (let i = 0; i < 8 && backup === undefined; i++) {
+      advance(500)
+      feed({ type: 'report', from: 'r', msg: { v: 1, type: 'progress', jobId: 'j1', items: [{ taskId: 'a', attempt: 1, running: true }] } })
+      backup = of(feed({ type: 'timer', timer: { kind: 'lease' } }), 'publish').map(e => e.msg as CallForBids).find(c => c.tasks.some(x => x.id === 'a'))
+    }
+    // Past 3 × its 100 ms promise and a second: a backup, kept off r, at any point of the job.
+    expect(backup?.tasks[0]).toMatchObject({ id: 'a', attempt: 2, exclude: ['r'] })
+    expect(now() - t.attempts[0]!.awardedAt).toBeLessThanOrEqual(2000)
+    feed({ type: 'bid', from: 'p', bid: { v: 1, jobId: 'j1', round: backup!.round, load: 0, validMs: 500, bids: [{ taskId: 'a', attempt: 2, etaMs: 100 }] } })
+    feed({ type: 'timer', timer: { kind: 'round', jobId: 'j1' } })
+    feed({ type: 'awards-journaled', jobId: 'j1' })
+    const fx = feed({ type: 'report', from: 'p', msg: { v: 1, type: 'result', jobId: 'j1', results: [{ taskId: 'a', attempt: 2, ok: true, value: 4, durationMs: 100 }] } })
+    const done = feed({ type: 'result-journaled', fetched: of(fx, 'journal-result')[0]!.fetched })
+    expect(t.status).toBe('done')
+    expect(of(done, 'send')).toContainEqual(expect.objectContaining({ peer: 'r', msg: expect.objectContaining({ type: 'cancel' }) }))
+    expect(m.reputation.view(now()).find(v => v.peer === 'r')).toMatchObject({ byKind: { deadline: 1 } })
+  })
+
+  it('an attempt still running past its task\'s timeout and a grace is given up by the origin itself', () => {
+    const { m, submit, feed, advance } = setup([peer('o', {}, { free: { ...CPU2, cpu: 0 } }), peer('r')])
+    feed({ type: 'start' })
+    submit({ name: 'to', tasks: { a: { kind: 'handler', handler: 'sq', timeoutMs: 1000 } } })
+    feed({ type: 'bid', from: 'r', bid: { v: 1, jobId: 'j1', round: 0, load: 0, validMs: 500, bids: [{ taskId: 'a', attempt: 1, etaMs: 10 }] } })
+    feed({ type: 'timer', timer: { kind: 'round', jobId: 'j1' } })
+    feed({ type: 'awards-journaled', jobId: 'j1' })
+    feed({ type: 'report', from: 'r', msg: { v: 1, type: 'progress', jobId: 'j1', items: [{ taskId: 'a', attempt: 1, running: true }] } })
+    const t = m.record('j1')!.tasks.get('a')!
+    for (let i = 0; i < 14; i++) {
+      advance(500)
+      feed({ type: 'report', from: 'r', msg: { v: 1, type: 'progress', jobId: 'j1', items: [{ taskId: 'a', attempt: 1, running: true }] } })
+      feed({ type: 'timer', timer: { kind: 'lease' } })
+    }
+    expect(t.attempts[0]).toMatchObject({ state: 'lost', reason: expect.stringMatching(/past its 1000 ms timeout/) })
+    // Announced again at once, as attempt 2, and it counted against r.
+    expect(t.attempt).toBe(2)
+    expect(m.reputation.view(0).find(v => v.peer === 'r')?.byKind).toEqual({ deadline: 1 })
+  })
+
+  it('a peer that lost the attempts it won in one job is priced out of the next one', () => {
+    const { m, submit, feed, advance } = setup([peer('o', {}, { free: { ...CPU2, cpu: 0 } }), peer('hole'), peer('p')])
+    feed({ type: 'start' })
+    submit({ name: 'one', tasks: { a: { kind: 'handler', handler: 'sq', count: 2, estimateMs: 100 } } })
+    feed({ type: 'bid', from: 'hole', bid: { v: 1, jobId: 'j1', round: 0, load: 0, validMs: 500, bids: [{ taskId: 'a[0]', attempt: 1, etaMs: 0 }, { taskId: 'a[1]', attempt: 1, etaMs: 0 }] } })
+    feed({ type: 'timer', timer: { kind: 'round', jobId: 'j1' } })
+    feed({ type: 'awards-journaled', jobId: 'j1' })
+    advance(2500)
+    feed({ type: 'timer', timer: { kind: 'lease' } })
+    expect(m.record('j1')!.tasks.get('a[0]')!.attempts[0]!.state).toBe('lost')
+    expect(m.record('j1')!.faultsOf('hole')).toBe(2)
+    // The next job: the black hole bids 0 again; p bids a full second. p wins.
+    const fx = submit({ name: 'two', tasks: { b: { kind: 'handler', handler: 'sq', estimateMs: 100 } } }, 'j2')
+    const cfb = of(fx, 'publish')[0]!.msg as CallForBids
+    feed({ type: 'bid', from: 'hole', bid: { v: 1, jobId: 'j2', round: cfb.round, load: 0, validMs: 500, bids: [{ taskId: 'b', attempt: 1, etaMs: 0 }] } })
+    feed({ type: 'bid', from: 'p', bid: { v: 1, jobId: 'j2', round: cfb.round, load: 0, validMs: 500, bids: [{ taskId: 'b', attempt: 1, etaMs: 1000 }] } })
+    feed({ type: 'timer', timer: { kind: 'round', jobId: 'j2' } })
+    expect(m.record('j2')!.tasks.get('b')!.attempts[0]!.peer).toBe('p')
+  })
 })
