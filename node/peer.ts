@@ -231,7 +231,7 @@ export async function createPeer (opts: CreatePeerOptions = {}): Promise<Peer> {
   const late: { core?: MeshPeer } = {}
   const libp2p = await createMeshLibp2p({
     quarantine,
-    appScore: peer => late.core === undefined ? 0 : gossipScore(late.core.origin.reputation.reliability(peer, Date.now())),
+    appScore: peer => late.core === undefined ? 0 : gossipScore(late.core.origin.reputation.conduct(peer, Date.now())),
     ...(metricsRegistry !== undefined ? { metricsRegistry } : {}),
     privateKey,
     listen: config.listen,

@@ -49,7 +49,6 @@ export interface OriginMachineDeps {
 /** Losses that count against the peer that had the attempt (a peer giving work back under load shift is within its rights). */
 const FAULT_OF_CAUSE: Partial<Record<Cause['kind'], FaultKind>> = {
   'lease-expired': 'lease-expired',
-  'peer-gone': 'peer-gone',
   'transfer-failed': 'transfer',
   deadline: 'deadline'
 }
@@ -174,14 +173,25 @@ export class OriginMachine implements JobActions {
         return
       }
       case 'report': onReport(this.record(e.msg.jobId), e.from, e.msg, this.#ctx, this); return
-      case 'peer-gone':
+      case 'peer-gone': {
         this.#ctx.latency.forget(e.peer)
+        let held = false
         for (const { record: job } of this.#jobs.values()) {
           if (job.state !== 'running') continue
-          for (const t of job.tasks.values()) this.lose(job, t, { kind: 'peer-gone', at: this.#ctx.now(), peer: e.peer, detail: 'peer gone' }, a => a.peer === e.peer)
+          for (const t of job.tasks.values()) {
+            const had = liveAttempts(t).some(a => a.peer === e.peer)
+            this.lose(job, t, { kind: 'peer-gone', at: this.#ctx.now(), peer: e.peer, detail: 'peer gone' }, a => a.peer === e.peer)
+            held ||= had
+          }
           this.pump(job)
         }
+        // A crash counts once, however much work it took with it.
+        if (held) {
+          this.#ctx.reputation.fault(e.peer, 'peer-gone', this.#ctx.now())
+          this.#ctx.metrics.inc('meshwork_peer_faults_total', { kind: 'peer-gone' })
+        }
         return
+      }
       case 'capacity-appeared': this.wakeAll(); return
       case 'timer': this.#onTimer(e.timer); return
       case 'awards-journaled': this.#sendAwards(e.jobId, e.error); return
@@ -320,7 +330,8 @@ export class OriginMachine implements JobActions {
   /** `peer` did not do what it was given: it counts in its reputation, and (if it weighs) in this job. */
   fault (job: JobRecord, peer: string, kind: FaultKind): void {
     this.#ctx.reputation.fault(peer, kind, this.#ctx.now())
-    if (FAULT_WEIGHTS[kind] >= 0.5) job.noteFault(peer)
+    // In this job, only faults a whole attempt's weight shun the peer (not a lost race, a failed transfer).
+    if (FAULT_WEIGHTS[kind] >= 1) job.noteFault(peer)
     this.#ctx.metrics.inc('meshwork_peer_faults_total', { kind })
     this.#out.push({ type: 'log', level: 'warn', fields: { jobId: job.id, peer, kind, reliability: this.#ctx.reputation.reliability(peer, this.#ctx.now()) }, msg: 'a peer failed the work it was given' })
   }

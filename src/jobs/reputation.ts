@@ -14,11 +14,11 @@
  * result when each failure costs the time to notice it and to redo the work.
  */
 
-/** What counts against a peer, and how much. */
+/** What counts against a peer, and how much (per attempt; a crash, per crash). */
 export const FAULT_WEIGHTS = {
   /** The attempt's lease lapsed: no heartbeat, no result (a black hole, or a frozen peer). */
   'lease-expired': 1,
-  /** The peer went away with the attempt (a crash; honest, but the work is lost). */
+  /** The peer went away holding attempts (a crash: honest, but the work is lost); once per departure. */
   'peer-gone': 0.5,
   /** Ran past its deadline: the task's timeout, or far past its own promise, overtaken by a backup. */
   deadline: 1,
@@ -32,18 +32,35 @@ export const FAULT_WEIGHTS = {
 
 export type FaultKind = keyof typeof FAULT_WEIGHTS
 
+/**
+ * Faults only a peer that is alive and answering can commit: it heartbeats
+ * work it does not finish, or sends results that disagree. A crash, a freeze or
+ * a network cut can explain every other kind; these feed the gossip score.
+ */
+const MISCONDUCT: ReadonlySet<FaultKind> = new Set(['deadline', 'wrong-result'])
+
 /** Observations fade with this half-life. */
 const HALF_LIFE_MS = 3_600_000
 /** Peers remembered at most; the least recently seen are forgotten first. */
 const MAX_PEERS = 10_000
 /** Below this many recent faults a peer is not shunned in a job (see `JobRecord.faultsOf`). */
 export const FAULTS_BEFORE_SHUNNED = 2
+/**
+ * Below this reliability (three times more weighted faults than deliveries,
+ * lately) a peer is shunned in every job: given only work no other live peer
+ * could run, until its record fades (half-life an hour) or it earns it back.
+ * Pricing alone does not keep it out: where it is the only bidder, even a
+ * badly priced bid would win.
+ */
+export const SHUNNED_BELOW_RELIABILITY = 0.25
 
 export interface PeerRecord {
   /** Results delivered (decayed). */
   delivered: number
   /** Weighted faults (decayed). */
   faults: number
+  /** The weighted faults that are misconduct (decayed). */
+  misconduct: number
   /** Each kind of fault, counted (not decayed), for operators. */
   byKind: Partial<Record<FaultKind, number>>
   /** Results that agreed with the majority in a row, for adaptive replication (reset by a disagreement). */
@@ -62,6 +79,7 @@ export class Reputation {
   fault (peer: string, kind: FaultKind, now: number): void {
     const r = this.#touch(peer, now)
     r.faults += FAULT_WEIGHTS[kind]
+    if (MISCONDUCT.has(kind)) r.misconduct += FAULT_WEIGHTS[kind]
     r.byKind[kind] = (r.byKind[kind] ?? 0) + 1
     if (kind === 'wrong-result') r.agreedInARow = 0
   }
@@ -77,6 +95,14 @@ export class Reputation {
     if (r === undefined) return 1
     const f = decay(now - r.at)
     return (r.delivered * f + 1) / (r.delivered * f + r.faults * f + 1)
+  }
+
+  /** Like `reliability`, counting misconduct only: what the gossip score follows. */
+  conduct (peer: string, now: number): number {
+    const r = this.#peers.get(peer)
+    if (r === undefined) return 1
+    const f = decay(now - r.at)
+    return (r.delivered * f + 1) / (r.delivered * f + r.misconduct * f + 1)
   }
 
   /**
@@ -102,12 +128,13 @@ export class Reputation {
   #touch (peer: string, now: number): PeerRecord {
     let r = this.#peers.get(peer)
     if (r === undefined) {
-      r = { delivered: 0, faults: 0, byKind: {}, agreedInARow: 0, at: now }
+      r = { delivered: 0, faults: 0, misconduct: 0, byKind: {}, agreedInARow: 0, at: now }
     } else {
       // Bring it up to now, and to the end of the map (most recently seen).
       const f = decay(now - r.at)
       r.delivered *= f
       r.faults *= f
+      r.misconduct *= f
       r.at = now
       this.#peers.delete(peer)
     }
@@ -118,13 +145,15 @@ export class Reputation {
 }
 
 /**
- * The gossip score this reputation is worth (gossipsub's `appSpecificScore`):
- * 0 down to a reliability of ½, then falling to −100 at 0. A peer that lost
- * 16 attempts and delivered none (1/17) is at −88, under the graylist
- * threshold (−80): its gossip is ignored and it is cut off for a while.
+ * The gossip score a peer's conduct is worth (gossipsub's `appSpecificScore`):
+ * 0 down to ½, then falling to −100 at 0. A peer that heartbeat 16 attempts
+ * it never finished, or lied in results, and delivered nothing, is at −88,
+ * under the graylist threshold (−80): its gossip is ignored and it is cut off
+ * for a while. Crashes and lost leases only price its bids (`reliability`):
+ * an honest peer that froze is not banished.
  */
-export function gossipScore (reliability: number): number {
-  return reliability >= 0.5 ? 0 : -100 * (1 - 2 * reliability)
+export function gossipScore (conduct: number): number {
+  return conduct >= 0.5 ? 0 : -100 * (1 - 2 * conduct)
 }
 
 function decay (ms: number): number {

@@ -15,7 +15,7 @@ import type { JobRecord, TaskRecord } from './job-record.ts'
 import type { OriginContext } from './origin-context.ts'
 import { announce, award, unannounce } from './task-transitions.ts'
 import { awardedTask, openTask, workKnown, workMsOf } from './task-messages.ts'
-import { FAULTS_BEFORE_SHUNNED } from './reputation.ts'
+import { FAULTS_BEFORE_SHUNNED, SHUNNED_BELOW_RELIABILITY } from './reputation.ts'
 import { upwardRanks } from './expand.ts'
 import { requirementsOf } from '../auction/requirements.ts'
 import type { LivePeer, RoundOutcome } from './why.ts'
@@ -298,13 +298,14 @@ export function closeRound (job: JobRecord, r: Round, ctx: OriginContext): Map<s
 
 /**
  * No bidder wins more than its advertised capacity and queue can run, less what
- * this job already has out there; a peer this job has seen fail a few times
- * wins only what nobody else bid for.
+ * this job already has out there; a peer this job has seen fail a few times,
+ * or whose record is bad across jobs, wins only what no other live peer could run.
  */
 function winnerLimits (job: JobRecord, r: Round, ctx: OriginContext): WinnerLimits {
   const works = [...r.tasks.values()].map(o => o.workMs).sort((a, b) => a - b)
   const depth = queueDepthFor(works[Math.floor(works.length / 2)] ?? 100, ctx.init.queueDepth, 2 * r.windowMs)
-  const shunned = (peer: string): boolean => job.faultsOf(peer) >= FAULTS_BEFORE_SHUNNED
+  const now = ctx.now()
+  const shunned = (peer: string): boolean => job.faultsOf(peer) >= FAULTS_BEFORE_SHUNNED || ctx.reputation.reliability(peer, now) < SHUNNED_BELOW_RELIABILITY
   return {
     roomOf: peer => {
       const p = r.bidders.get(peer)
