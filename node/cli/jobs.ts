@@ -98,12 +98,23 @@ export async function statusCommand (job: string | undefined, opts: Common & { a
     t.push([
       task.id, task.status, task.peer === undefined ? '-' : shortId(task.peer), task.attempts.length,
       last?.durationMs === undefined ? '-' : `${(last.durationMs / 1000).toFixed(2)} s`,
-      [task.waiting, ...reasons].filter(x => x !== undefined).join('\n').slice(0, 300)
+      [verificationLine(task.verification), task.waiting, ...reasons].filter(x => x !== undefined).join('\n').slice(0, 300)
     ])
   }
   out(t.toString())
   for (const line of whyLines(snap)) out(line)
   return 0
+}
+
+/** A verified task's verdict: `verified: 2 of 2 agreed`, `verified: 2 of 3 agreed; disagreed: 8a1c… from …tRpw`, `trusted alone`. */
+function verificationLine (v: NonNullable<JobSnapshot['tasks']>[number]['verification']): string | undefined {
+  if (v === undefined) return undefined
+  if (v.verdict === 'trusted') return 'verified: trusted alone (a long record of agreement)'
+  const agreed = v.results.filter(r => r.agreed === true).length
+  const against = v.results.filter(r => r.agreed === false).map(r => `${r.digest} from ${shortId(r.peer)}`)
+  if (v.verdict === 'agreed') return `verified: ${agreed} of ${v.of} agreed${against.length > 0 ? `; disagreed: ${against.join(', ')}` : ''}`
+  if (v.verdict === 'failed') return `verification failed: no majority among ${v.results.length} results`
+  return `verifying: ${v.results.length} of ${v.of} results in`
 }
 
 /**

@@ -49,6 +49,9 @@ function describe (e: JobEvent): string | undefined {
     case 'task-migrated': return color('yellow', `task ${e.taskId} moved off ${shortId(e.peer)}: ${e.reason}`)
     case 'backup-started': return color('yellow', `task ${e.taskId}: backup attempt ${e.attempt} on ${shortId(e.peer)} (${e.reason})`)
     case 'task-waiting': return color('yellow', `task ${e.taskId} waits: ${e.reason}`)
+    case 'task-verified':
+      if (e.verdict === 'failed') return color('red', `task ${e.taskId}: replicas disagree (${e.disagreeing.map(shortId).join(', ')})`)
+      return e.disagreeing.length > 0 ? color('yellow', `task ${e.taskId} verified by ${e.agreeing.map(shortId).join(', ')}; ${e.disagreeing.map(shortId).join(', ')} disagreed`) : undefined
     case 'job-failed': return color('red', `job failed: ${e.error ?? ''}`)
     case 'job-cancelled': return color('red', `job cancelled${e.error !== undefined ? `: ${e.error}` : ''}`)
     default: return undefined

@@ -53,6 +53,12 @@ export function checkDeadlines (job: JobRecord, now: number, leaseMs: number): D
         out.expired.push({ t, at, detail: `not started ${now - at.awardedAt} ms after its award, which promised a result in ${Math.round(due)} ms` })
         continue
       }
+      // A verified task's replica this late is given up, and another replica asked for: the
+      // verdict would otherwise wait on it for as long as its peer keeps up the pretence.
+      if (t.inst.spec.verify !== undefined) {
+        out.expired.push({ t, at, detail: `running ${now - at.awardedAt} ms after its award, which promised a result in ${Math.round(due)} ms` })
+        continue
+      }
       at.overdue = true
       if (t.backup === undefined && (t.backups ?? 0) < MAX_BACKUPS && liveAttempts(t).length === 1) {
         t.backup = 'wanted'

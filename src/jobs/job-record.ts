@@ -13,9 +13,10 @@ import type { JournalJob } from './journal.ts'
 import type { JobSpec } from './spec.ts'
 import type { Cause } from './task-transitions.ts'
 import type { RoundOutcome } from './why.ts'
+import type { ReplicaState } from './replicas.ts'
 
 export type TaskStatus = 'blocked' | 'pending' | 'announced' | 'awarded' | 'queued' | 'running' | 'done' | 'failed' | 'cancelled'
-export type AttemptState = 'awarded' | 'queued' | 'running' | 'done' | 'failed' | 'rejected' | 'lost' | 'cancelled'
+export type AttemptState = 'awarded' | 'queued' | 'running' | 'reported' | 'done' | 'failed' | 'rejected' | 'lost' | 'cancelled'
 export type JobState = 'running' | 'done' | 'failed' | 'cancelled'
 
 export interface AttemptRecord {
@@ -93,6 +94,8 @@ export interface TaskRecord {
   backups?: number
   /** Rounds in a row this task was announced in without a bid (rounds.ts lifts its exclusions after a few). */
   unbidRounds?: number
+  /** Replicas of a verified task and their results (replicas.ts); absent until the task is first awarded or reported. */
+  replica?: ReplicaState
   /** Attempts whose peer could not fetch the task's inputs or artifacts (counted against those peers, up to a limit). */
   transferFailures?: number
 }
@@ -105,6 +108,8 @@ export type JobEvent =
   | { type: 'task-waiting', jobId: string, taskId: string, reason: string, at: number }
   | { type: 'task-migrated', jobId: string, taskId: string, attempt: number, peer: string, reason: string, at: number }
   | { type: 'backup-started', jobId: string, taskId: string, attempt: number, peer: string, reason: string, at: number }
+  /** A verified task's verdict: its replicas agreed, its peer was trusted alone (adaptive), or no majority formed (failed). */
+  | { type: 'task-verified', jobId: string, taskId: string, verdict: 'agreed' | 'trusted' | 'disagreed' | 'failed', agreeing: string[], disagreeing: string[], at: number }
   | { type: 'job-done' | 'job-failed' | 'job-cancelled', jobId: string, at: number, error?: string }
 
 /** Attempt states that may still produce a result. */

@@ -150,6 +150,7 @@ export class JobView {
               ...(t.cause !== undefined ? { cause: t.cause } : {}),
               error: t.error,
               ...artifactTotals(t.attempts),
+              ...verificationOf(t),
               attempts: t.attempts.map(a => ({
                 attempt: a.attempt,
                 peer: a.peer,
@@ -193,8 +194,33 @@ export interface JobSnapshot {
     error?: string
     /** Artifact bytes its attempts fetched over the network and found in their peers' caches (tasks that name artifacts). */
     artifactBytes?: ArtifactBytes
+    /** A verified task (`verify`): the replicas' results and the verdict, once there is one. */
+    verification?: Verification
     attempts: Array<{ attempt: number, peer: string, state: AttemptState, reason?: string, durationMs?: number, artifactBytes?: ArtifactBytes }>
   }>
+}
+
+export interface Verification {
+  /** How many replicas the verdict is out of now (1 when one peer was trusted alone), and the most allowed. */
+  of: number
+  max: number
+  verdict?: 'agreed' | 'trusted' | 'disagreed' | 'failed'
+  /** Each replica whose result is in: its peer, attempt, result digest (12 hex digits), and whether it agreed with the accepted one. */
+  results: Array<{ peer: string, attempt: number, digest: string, agreed?: boolean }>
+}
+
+function verificationOf (t: TaskRecord): { verification?: Verification } {
+  const r = t.replica
+  if (r === undefined) return {}
+  const verdict = r.accepted?.verdict ?? (t.status === 'failed' && r.results.length > 0 && t.error?.startsWith('replicas disagree') === true ? 'failed' : undefined)
+  return {
+    verification: {
+      of: r.of,
+      max: r.max,
+      ...(verdict !== undefined ? { verdict } : {}),
+      results: r.results.map(x => ({ peer: x.peer, attempt: x.attempt, digest: x.digest.slice(0, 12), ...(r.accepted !== undefined ? { agreed: x.digest === r.accepted.digest } : {}) }))
+    }
+  }
 }
 
 /** Summed over the attempts that reported: a retried task counts every fetch it made. */

@@ -96,4 +96,6 @@ export interface OriginContext {
   metrics: MeshMetrics
   /** What each peer did with the work this origin gave it, across jobs: prices its bids. */
   reputation: Reputation
+  /** A draw in [0, 1) nobody else can predict (adaptive replication picks the results it checks with it). */
+  random: () => number
 }

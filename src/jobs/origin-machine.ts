@@ -44,6 +44,8 @@ export interface OriginMachineDeps {
   metrics?: MeshMetrics
   /** What each peer did with this origin's work; a fresh record by default. */
   reputation?: Reputation
+  /** Draws in [0, 1) for adaptive replication; `Math.random` by default (the simulator gives a seeded one). */
+  random?: () => number
 }
 
 /** Losses that count against the peer that had the attempt (a peer giving work back under load shift is within its rights). */
@@ -89,7 +91,8 @@ export class OriginMachine implements JobActions {
       latency: new PeerLatency(deps.self),
       work: new WorkEstimates(),
       metrics: deps.metrics ?? new MeshMetrics(),
-      reputation: deps.reputation ?? new Reputation()
+      reputation: deps.reputation ?? new Reputation(),
+      random: deps.random ?? Math.random
     }
   }
 

@@ -13,6 +13,7 @@ import { liveAttempts, markCheckpoint, outputTail } from './job-record.ts'
 import type { FetchedResult, OriginContext, OriginEffect } from './origin-context.ts'
 import { accepted, endAttempt, failTask, finish, started, type Cause } from './task-transitions.ts'
 import { workKey } from './task-messages.ts'
+import { heldReplica, isAcceptedReplica, settleReplicas, takeReplica } from './verification.ts'
 import type { FaultKind } from './reputation.ts'
 
 /** What reports need from the rest of the origin machine. */
@@ -114,11 +115,24 @@ function stopStale (from: string, msg: ProgressMsg, act: JobActions): void {
 
 /** Is this the result the task is waiting for (its live attempt's, the task not finished)? */
 function wanted (job: JobRecord, from: string, res: TaskResult): boolean {
+  return attemptFor(job, from, res) !== undefined
+}
+
+/** The attempt whose result this may be: a live one, or the verified task's replica its verdict accepted. */
+function attemptFor (job: JobRecord, from: string, res: TaskResult): AttemptRecord | undefined {
   const t = job.tasks.get(res.taskId)
-  return t !== undefined && job.state === 'running' && t.status !== 'done' && t.status !== 'failed' && job.currentAttempt(res.taskId, res.attempt, from) !== undefined
+  if (t === undefined || job.state !== 'running' || t.status === 'done' || t.status === 'failed') return undefined
+  return job.currentAttempt(res.taskId, res.attempt, from) ?? (isAcceptedReplica(t, res.attempt, from) ? heldReplica(t, res.attempt, from) : undefined)
 }
 
 function takeResult (job: JobRecord, from: string, res: TaskResult, ctx: OriginContext, act: JobActions): void {
+  const t = job.tasks.get(res.taskId)
+  // A replica's result waits for the verdict unacknowledged: its resends wait too. The accepted
+  // one's resend goes on as a result (its blobs could not be fetched the first time).
+  if (t !== undefined && heldReplica(t, res.attempt, from) !== undefined) {
+    if (res.ok && isAcceptedReplica(t, res.attempt, from) && job.state === 'running') bringHome(job, from, res, ctx, act)
+    return
+  }
   // Fencing: one result per task, from its current attempt. Stale or duplicate results are acknowledged and dropped.
   if (!wanted(job, from, res)) { act.ack(from, job.id, [res]); return }
   // A short task's start notice is left out of the flush that carries its result: the result says it ran.
@@ -131,7 +145,13 @@ function takeResult (job: JobRecord, from: string, res: TaskResult, ctx: OriginC
     act.emit(job, { type: 'task-started', jobId: job.id, taskId: t.id, attempt: at.attempt, peer: from, at: startedAt })
   }
   if (!res.ok) { takeFailure(job, from, res, ctx, act); return }
-  // Bring blobs home before acknowledging: the executor may leave once it is acked.
+  const task = job.tasks.get(res.taskId)!
+  if (task.inst.spec.verify !== undefined) { takeReplica(job, task, at, res, ctx, act, (peer, r) => { bringHome(job, peer, r, ctx, act) }); return }
+  bringHome(job, from, res, ctx, act)
+}
+
+/** Bring the result's blobs home (before it is acknowledged: the executor may leave once it is), then journal it. */
+function bringHome (job: JobRecord, from: string, res: Extract<TaskResult, { ok: true }>, ctx: OriginContext, act: JobActions): void {
   const hasBlobs = res.valueBlob !== undefined || Object.values(res.outputs ?? {}).some(d => 'blob' in d)
   if (hasBlobs) ctx.out({ type: 'fetch-result', from, jobId: job.id, result: res })
   else onResultFetched(job, { from, jobId: job.id, result: res, value: res.value, outputs: res.outputs ?? {} }, ctx, act)
@@ -155,11 +175,12 @@ export function onResultJournaled (job: JobRecord | undefined, f: FetchedResult,
   }
   const res = f.result
   const t = job.tasks.get(res.taskId)
-  const at = job.currentAttempt(res.taskId, res.attempt, f.from)
-  if (t === undefined || at === undefined || !wanted(job, f.from, res)) { act.ack(f.from, job.id, [res]); return }
+  const at = attemptFor(job, f.from, res)
+  if (t === undefined || at === undefined) { act.ack(f.from, job.id, [res]); return }
   const now = ctx.now()
   const others = finish(job, t, at, { value: f.value, outputs: f.outputs, durationMs: res.durationMs }, { kind: 'result', at: now, peer: f.from })
   ctx.reputation.delivered(f.from, now)
+  settleReplicas(job, t, ctx, act)
   // An attempt far past its promise that its backup beat: it did not do the work it took.
   for (const other of others) if (other.overdue === true) act.fault(job, other.peer, 'deadline')
   // Teach later jobs what this work takes, as work at speed 1.0.

@@ -16,6 +16,9 @@ import type { OriginContext } from './origin-context.ts'
 import { announce, award, unannounce } from './task-transitions.ts'
 import { awardedTask, openTask, workKnown, workMsOf } from './task-messages.ts'
 import { FAULTS_BEFORE_SHUNNED, SHUNNED_BELOW_RELIABILITY } from './reputation.ts'
+import { missing, replicaState } from './replicas.ts'
+import { liveAttempts } from './job-record.ts'
+import type { VerifySpec } from './spec.ts'
 import { upwardRanks } from './expand.ts'
 import { requirementsOf } from '../auction/requirements.ts'
 import type { LivePeer, RoundOutcome } from './why.ts'
@@ -75,6 +78,8 @@ export function openRound (job: JobRecord, ctx: OriginContext): Round | undefine
   for (let i = job.scanFrom; i < job.order.length && scanned < MAX_SCAN; i++) {
     const t = job.order[i]!
     if (t.status === 'running' && t.backup === 'wanted') { ready.push(t); continue }
+    // A verified task out on fewer peers than its verdict needs: auction the replicas missing.
+    if (t.replica !== undefined && t.backup === undefined && t.status !== 'pending' && missing(t.replica, liveAttempts(t).length) > 0) { ready.push(t); continue }
     if (t.status !== 'pending') continue
     if (t.nextTryAt > now) { nextTry = Math.min(nextTry, t.nextTryAt); continue }
     scanned++
@@ -118,7 +123,8 @@ export function openRound (job: JobRecord, ctx: OriginContext): Round | undefine
   if (ready.length === 0) return undefined
 
   const tasks = new Map(ready.map(t => [t.id, opens.get(t.id) ?? openTask(job, t, now, ctx.work)]))
-  const backups = new Set(ready.filter(t => t.status === 'running').map(t => t.id))
+  // Tasks already out (a straggler's backup, a verified task's missing replicas): another attempt beside those running.
+  const backups = new Set(ready.filter(t => t.status !== 'pending').map(t => t.id))
   const bidders = new Map(peers.filter(p => [...tasks.values()].some(o => whyNot(p, o, ctx.self) === undefined)).map(p => [p.id, p]))
   if (job.windowMs === 0) job.windowMs = ctx.init.bidWindowMs
   const round = job.nextRound++
@@ -251,6 +257,20 @@ export function closeRound (job: JobRecord, r: Round, ctx: OriginContext): Map<s
     const t = job.tasks.get(taskId)
     if (t === undefined) continue
     const w = winners.get(taskId)
+    if (r.backups.has(taskId) && t.replica !== undefined) {
+      // A verified task's missing replicas, each on a peer that has none of its attempts.
+      t.backup = undefined
+      if (w === undefined || t.replica.accepted !== undefined || FINISHED.has(t.status)) continue
+      const taken = new Set([...liveAttempts(t).map(a => a.peer), ...t.replica.results.map(x => x.peer)])
+      for (const b of [w, ...moreBids(r, taskId, taken, missing(t.replica, liveAttempts(t).length) - 1)]) {
+        if (taken.has(b.peer)) continue
+        taken.add(b.peer)
+        const at = award(job, t, b.peer, t.attempt + 1, { kind: 'won', at: now, peer: b.peer, detail: `replica, round ${r.round}` }, true)
+        if (workKnown(job, t.inst.name, ctx.work)) at.promisedMs = b.promiseMs
+        give(b.peer, t)
+      }
+      continue
+    }
     if (r.backups.has(taskId)) {
       // The straggler may have finished (or been lost) while its backup was auctioned.
       if (t.status !== 'running' || t.backup !== 'announced' || w === undefined) {
@@ -280,6 +300,18 @@ export function closeRound (job: JobRecord, r: Round, ctx: OriginContext): Map<s
       t.unbidRounds = 0
       give(w.peer, t)
       awarded++
+      const verify = t.inst.spec.verify
+      if (verify !== undefined) {
+        // Verified: the first replica's peer may be trusted alone (adaptive); else the others go now, to the next best bidders.
+        t.replica ??= replicaState(verify, trustedAlone(verify, w.peer, ctx))
+        const taken = new Set([w.peer, ...t.replica.results.map(x => x.peer)])
+        for (const b of moreBids(r, taskId, taken, missing(t.replica, liveAttempts(t).length))) {
+          taken.add(b.peer)
+          const extra = award(job, t, b.peer, t.attempt + 1, { kind: 'won', at: now, peer: b.peer, detail: `replica, round ${r.round}` }, true)
+          if (workKnown(job, t.inst.name, ctx.work)) extra.promisedMs = b.promiseMs
+          give(b.peer, t)
+        }
+      }
     }
   }
   // Nobody had room for some tasks: wait until capacity appears (a result, an ad), or a backoff
@@ -294,6 +326,31 @@ export function closeRound (job: JobRecord, r: Round, ctx: OriginContext): Map<s
     job.idleBackoffMs = 0
   }
   return awards
+}
+
+/** Up to `n` more bids for the task, best first, each from a different peer not in `taken`. */
+function moreBids (r: Round, taskId: string, taken: ReadonlySet<string>, n: number): ReceivedBid[] {
+  if (n <= 0) return []
+  const out: ReceivedBid[] = []
+  const seen = new Set(taken)
+  for (const b of r.bids.filter(x => x.taskId === taskId).sort((a, b) => better(a, b) ? -1 : better(b, a) ? 1 : 0)) {
+    if (seen.has(b.peer)) continue
+    seen.add(b.peer)
+    out.push(b)
+    if (out.length === n) break
+  }
+  return out
+}
+
+/**
+ * Adaptive replication: is `peer` trusted to run this verified task alone? Only
+ * when its last `after` checked results all agreed, and then not at random
+ * `rate` of the time (the origin's own draw, which no peer can predict).
+ */
+function trustedAlone (verify: VerifySpec, peer: string, ctx: OriginContext): string | undefined {
+  if (verify.adaptive === undefined) return undefined
+  if (ctx.reputation.agreedInARow(peer) < verify.adaptive.after) return undefined
+  return ctx.random() < verify.adaptive.rate ? undefined : peer
 }
 
 /**

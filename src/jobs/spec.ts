@@ -27,6 +27,8 @@ export const JOB_LIMITS = {
   /** The whole spec, as UTF-8 JSON: it is journalled and travels to the origin whole. */
   maxSpecBytes: 16 * 1024 * 1024,
   maxRetries: 100,
+  /** `verify.replicas`: peers that run the same task to compare results. */
+  maxReplicas: 7,
   maxPriority: 1000,
   maxTimeoutMs: 7 * 24 * 3600_000,
   /** Larger than any machine, so a typo (`"cpu": 4000`) is caught rather than never scheduled. */
@@ -73,6 +75,19 @@ interface TaskSpecBase {
    * that name. Peers cache them by sha-256 and fetch them from each other.
    */
   artifacts: Record<string, ArtifactSource>
+  /**
+   * Run the task on `replicas` peers and accept the result most of them agree
+   * on (by digest); on disagreement run more, up to `max`, then fail naming
+   * the peers that disagreed. `adaptive`: a peer whose last `after` checked
+   * results all agreed is trusted alone, except at random `rate` of the time.
+   */
+  verify?: VerifySpec
+}
+
+export interface VerifySpec {
+  replicas: number
+  max: number
+  adaptive?: { after: number, rate: number }
 }
 
 /**
@@ -176,7 +191,19 @@ const base = {
   timeoutMs: whole(1, JOB_LIMITS.maxTimeoutMs, 'a whole number of milliseconds', ' (7 days)').optional(),
   artifacts: z.record(scratchPath, artifactSource)
     .refine(r => Object.keys(r).length <= MAX_TASK_ARTIFACTS, { error: `at most ${MAX_TASK_ARTIFACTS} artifacts per task` })
-    .default({})
+    .default({}),
+  verify: z.strictObject({
+    replicas: whole(2, JOB_LIMITS.maxReplicas),
+    max: whole(2, JOB_LIMITS.maxReplicas + 4).optional(),
+    adaptive: z.strictObject({
+      after: whole(1, 1000).default(10),
+      rate: z.number({ error: 'must be a number from 0 to 1' }).min(0, { error: 'must be a number from 0 to 1' }).max(1, { error: 'must be a number from 0 to 1' }).default(0.1)
+    }).optional()
+  }).transform((v, ctx) => {
+    const max = v.max ?? v.replicas + 2
+    if (max < v.replicas) ctx.addIssue({ code: 'custom', path: ['max'], message: `must be at least replicas (${v.replicas})` })
+    return { replicas: v.replicas, max, ...(v.adaptive !== undefined ? { adaptive: v.adaptive } : {}) }
+  }).optional()
 }
 
 const handlerTaskSchema = z.strictObject({

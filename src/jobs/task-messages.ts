@@ -28,9 +28,10 @@ export function workKey (s: TaskSpec): string {
  */
 export function openTask (job: JobRecord, t: TaskRecord, now: number, learned?: WorkEstimates): OpenTask {
   const s = t.inst.spec
-  // A backup is a new attempt, kept off the peers that already run the task.
-  const backup = t.status === 'running'
-  const busy = backup ? liveAttempts(t).map(a => a.peer) : []
+  // A backup, or another replica of a verified task, is a new attempt, kept off the peers that
+  // already run the task (and, for replicas, those whose results are in).
+  const backup = t.status !== 'pending' && t.status !== 'announced'
+  const busy = [...(backup ? liveAttempts(t).map(a => a.peer) : []), ...(t.replica?.results.map(r => r.peer) ?? [])]
   return {
     id: t.id,
     attempt: backup ? t.attempt + 1 : t.attempt,

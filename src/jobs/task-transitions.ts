@@ -37,9 +37,11 @@ const RESTORE_MOVES: Partial<Record<TaskStatus, readonly TaskStatus[]>> = {
 }
 
 const ATTEMPT_MOVES: Record<AttemptState, readonly AttemptState[]> = {
-  awarded: ['queued', 'running', 'done', 'failed', 'rejected', 'lost', 'cancelled'],
-  queued: ['running', 'done', 'failed', 'lost', 'cancelled'],
-  running: ['done', 'failed', 'lost', 'cancelled'],
+  awarded: ['queued', 'running', 'reported', 'done', 'failed', 'rejected', 'lost', 'cancelled'],
+  queued: ['running', 'reported', 'done', 'failed', 'lost', 'cancelled'],
+  running: ['reported', 'done', 'failed', 'lost', 'cancelled'],
+  // A replica's result is in; the verdict decides (replicas.ts).
+  reported: ['done', 'failed', 'cancelled'],
   done: [],
   failed: [],
   rejected: [],
@@ -93,11 +95,17 @@ export function unannounce (job: JobRecord, t: TaskRecord, cause: Cause): void {
   setStatus(job, t, 'pending', cause)
 }
 
-/** The round's winner gets attempt `attempt` (for a backup: a second live attempt of a running task). */
-export function award (job: JobRecord, t: TaskRecord, peer: string, attempt: number, cause: Cause): AttemptRecord {
+/**
+ * The round's winner gets attempt `attempt` (for a backup: a second live
+ * attempt of a running task; with `replica`, another replica of a verified
+ * task already out on other peers: the task's status stays as it is).
+ */
+export function award (job: JobRecord, t: TaskRecord, peer: string, attempt: number, cause: Cause, replica = false): AttemptRecord {
   const record: AttemptRecord = { attempt, peer, state: 'awarded', awardedAt: cause.at, lastHeartbeat: cause.at }
   job.liveOn(peer, t.inst.spec.resources, 1)
-  if (t.backup === 'announced' && t.status === 'running') {
+  if (replica && t.status !== 'pending' && t.status !== 'announced') {
+    // Another replica beside those out: the task keeps its status.
+  } else if (t.backup === 'announced' && t.status === 'running') {
     t.backup = undefined
     t.backups = (t.backups ?? 0) + 1
   } else {
@@ -120,6 +128,16 @@ export function accepted (job: JobRecord, t: TaskRecord, at: AttemptRecord, caus
 export function started (job: JobRecord, t: TaskRecord, at: AttemptRecord, cause: Cause): void {
   setAttempt(job, t, at, 'running', cause)
   if (t.status !== 'running') setStatus(job, t, 'running', cause)
+}
+
+/** A replica's result is in; it waits for the verdict (replicas.ts), no longer on a lease. */
+export function reported (job: JobRecord, t: TaskRecord, at: AttemptRecord, cause: Cause): void {
+  setAttempt(job, t, at, 'reported', cause)
+}
+
+/** The verdict on a reported replica: its result agreed with the accepted one (done), or not (failed); or the task ended first (cancelled). */
+export function judge (job: JobRecord, t: TaskRecord, at: AttemptRecord, to: 'done' | 'failed' | 'cancelled', cause: Cause, reason?: string): void {
+  setAttempt(job, t, at, to, cause, reason)
 }
 
 /**
@@ -171,6 +189,7 @@ export function cancelTask (job: JobRecord, t: TaskRecord, cause: Cause): Attemp
   if (t.status === 'done' || t.status === 'failed' || t.status === 'cancelled') return []
   const live = liveAttempts(t)
   for (const at of live) setAttempt(job, t, at, 'cancelled', cause, cause.detail ?? 'job ended')
+  for (const at of t.attempts) if (at.state === 'reported') setAttempt(job, t, at, 'cancelled', cause, cause.detail ?? 'job ended')
   setStatus(job, t, 'cancelled', cause)
   return live
 }

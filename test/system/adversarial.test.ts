@@ -15,7 +15,7 @@ import { TASK_PROTOCOL, taskMsg, type TaskResult } from '../../protocols/task.ts
 import { auctionMsg, type OpenTask } from '../../protocols/auction.ts'
 import { FrameReader, frameHeader } from '../../node/libp2p/frames.ts'
 import { makeMesh, mesh, peersJson, ROOT, type LocalDaemon } from '../helpers/daemons.ts'
-import { Rogue, acceptAwards, bidForEverything, heartbeatForever } from '../helpers/rogue.ts'
+import { Rogue, acceptAwards, answerWith, bidForEverything, heartbeatForever } from '../helpers/rogue.ts'
 import { RESOURCES_TOPIC } from '../../protocols/resources.ts'
 import { multiaddr } from '@multiformats/multiaddr'
 import { sleep, waitFor } from '../helpers/wait.ts'
@@ -275,6 +275,38 @@ describe('a rogue peer with the swarm key', () => {
     await sleep(500)
     expect(r.isConnectedTo(daemons[0]!.peerId)).toBe(false)
     await meshIntact()
+  }, 90_000)
+
+  it('a liar is caught by verify: {replicas: 2} every time, and the job\'s answer is right', async () => {
+    // It bids ETA 0 for every task and answers each award at once with a wrong count.
+    const r = await rogue()
+    r.advertise({ handlers: ['pi.sample', 'pi.reduce'] })
+    const origin = daemons[0]!
+    await waitFor('the origin to list the rogue alive', async () => (await peersJson(origin.config)).peers.some(p => p.id === r.id && p.state === 'alive'), { timeoutMs: 5000 })
+    bidForEverything(r, 0, [origin.peerId])
+    let lies = 0
+    answerWith(r, () => { lies++; return { inside: 1, samples: 1 } })
+    const job = join(dir, 'verified-pi.json')
+    writeFileSync(job, JSON.stringify({
+      name: 'verified-pi',
+      tasks: {
+        sample: { kind: 'handler', handler: 'pi.sample', input: { samples: 200_000 }, count: 8, estimateMs: 30, verify: { replicas: 2 } },
+        reduce: { kind: 'handler', handler: 'pi.reduce', after: ['sample'], resources: { cpu: 0.1 }, verify: { replicas: 2 } }
+      }
+    }))
+    const res = await mesh(['submit', job, '--wait', '--json', '--config', origin.config], { timeoutMs: 60_000 })
+    expect(res.code, res.stderr + res.stdout).toBe(0)
+    const out = JSON.parse(res.stdout) as { id: string, results: { reduce: { pi: number } } }
+    expect(Math.abs(out.results.reduce.pi - Math.PI)).toBeLessThan(0.01)
+    const status = JSON.parse((await mesh(['status', out.id, '--json', '--config', origin.config])).stdout) as { tasks: Array<{ id: string, verification?: { verdict?: string, results: Array<{ peer: string, agreed?: boolean }> } }> }
+    const fromLiar = status.tasks.flatMap(t => t.verification?.results.filter(x => x.peer === r.id) ?? [])
+    expect(lies).toBeGreaterThan(0)
+    // Every result it gave was out-voted; none was accepted.
+    expect(fromLiar.length).toBeGreaterThan(0)
+    expect(fromLiar.every(x => x.agreed === false)).toBe(true)
+    expect(status.tasks.every(t => t.verification?.verdict === 'agreed')).toBe(true)
+    const record = (await peersJson(origin.config)).peers.find(p => p.id === r.id)?.record
+    expect(record?.byKind['wrong-result']).toBe(fromLiar.length)
   }, 90_000)
 
   it('cannot pin memory with half-sent frames: a daemon holds at most its per-peer share', async () => {

@@ -4,34 +4,14 @@
  * the tasks' states (and the cause of each change).
  */
 import { describe, it, expect } from 'vitest'
-import { OriginMachine } from '../../src/jobs/origin-machine.ts'
-import type { OriginEffect, OriginEvent } from '../../src/jobs/origin-context.ts'
-import type { LivePeer } from '../../src/jobs/why.ts'
+import type { OriginEffect } from '../../src/jobs/origin-context.ts'
 import { parseJobSpec, type JobSpecInput } from '../../src/jobs/spec.ts'
+import { CPU2, of, peer, setup } from '../helpers/origin.ts'
 import { setStatus, TransitionError } from '../../src/jobs/task-transitions.ts'
 import { JobRecord } from '../../src/jobs/job-record.ts'
 import { expandJob } from '../../src/jobs/expand.ts'
 import type { CallForBids } from '../../protocols/auction.ts'
 import type { AwardMsg } from '../../protocols/task.ts'
-
-const CPU2 = { cpu: 2, memoryMB: 4096, gpu: 0, custom: {} }
-
-function peer (id: string, caps: Partial<LivePeer['caps']> = {}, extra: Partial<LivePeer> = {}): LivePeer {
-  return { id, capacity: CPU2, free: CPU2, speed: 1, caps: { kinds: ['handler'], handlers: ['sq'], commands: [], tags: [], ...caps }, ...extra }
-}
-
-/** A machine for origin `o` with the given live peers, and a hand-set time. */
-function setup (peers: LivePeer[]) {
-  let now = 1_000_000
-  const live = { peers }
-  const m = new OriginMachine({ self: 'o', init: { bidWindowMs: 50, queueDepth: 1, heartbeatMs: 500, leaseMs: 2000 }, now: () => now, livePeers: () => live.peers })
-  const feed = (e: OriginEvent): OriginEffect[] => m.handle(e)
-  const submit = (spec: JobSpecInput, id = 'j1'): OriginEffect[] => feed({ type: 'submitted', job: { id, spec: parseJobSpec(spec), origin: 'o', submittedAt: now, files: {} } })
-  return { m, feed, submit, live, advance: (ms: number) => { now += ms }, now: () => now }
-}
-
-const of = <T extends OriginEffect['type']>(effects: OriginEffect[], type: T): Array<Extract<OriginEffect, { type: T }>> =>
-  effects.filter((e): e is Extract<OriginEffect, { type: T }> => e.type === type)
 
 const twoTasks: JobSpecInput = { name: 'two', tasks: { a: { kind: 'handler', handler: 'sq', count: 2, estimateMs: 100 } } }
 
