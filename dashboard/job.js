@@ -6,6 +6,10 @@ import { Chart } from './chart.js'
 import { Timeline } from './timeline.js'
 import { useStream } from './live.js'
 
+/** A verified task's verdict, as a mark in its row and as words in its detail. */
+const VERDICT_MARK = { agreed: '✔', trusted: '✔', disagreed: '⚠', failed: '✘', pending: '…' }
+const VERDICT_TEXT = { agreed: 'replicas agreed', trusted: 'run by one trusted peer (a long record of agreement)', disagreed: 'replicas disagreed', failed: 'no majority: failed', pending: 'waiting for replicas' }
+
 function TaskDetail ({ jobId, taskId, version }) {
   const [detail, setDetail] = useState(undefined)
   const [error, setError] = useState(undefined)
@@ -16,8 +20,13 @@ function TaskDetail ({ jobId, taskId, version }) {
   }, [jobId, taskId, version])
   if (error !== undefined) return html`<p class="bad">${error}</p>`
   if (detail === undefined) return html`<p class="muted">loading…</p>`
+  const v = detail.verification
   return html`<div class="task-detail" data-detail=${taskId}>
     ${detail.why?.length > 0 && html`<h4>Why it is not running</h4><ul class="why-list">${detail.why.map(w => html`<li><b>${short(w.peer)}</b>: ${w.reason}</li>`)}</ul>`}
+    ${v !== undefined && html`<div class="verification" data-verdict=${v.verdict ?? 'pending'}>
+      <h4>Verification: ${VERDICT_TEXT[v.verdict ?? 'pending']} <span class="muted small">(${v.results.length} result${v.results.length === 1 ? '' : 's'}, verdict out of ${v.of}, at most ${v.max})</span></h4>
+      <ul class="why-list">${v.results.map(r => html`<li class=${r.agreed === false ? 'bad' : ''}><b title=${r.peer}>${short(r.peer)}</b> attempt ${r.attempt}: digest <code>${r.digest}</code>${r.agreed === true ? ' · agreed' : r.agreed === false ? ' · disagreed with the majority' : ''}</li>`)}</ul>
+    </div>`}
     ${detail.attempts.map(a => html`<div class="attempt-row">
       <p><b>attempt ${a.attempt}</b> ${KIND_MARK[a.kind]} on <b title=${a.peer}>${short(a.peer)}</b> · <span class=${`badge ${a.state}`}>${a.state}</span>
         ${a.kind !== 'first' ? ` · ${KIND_TEXT[a.kind]}` : ''}
@@ -33,7 +42,7 @@ function TaskRow ({ t, jobId, open, toggle, version }) {
       <td><a href=${`#/jobs/${encodeURIComponent(jobId)}`} onClick=${e => e.preventDefault()}>${open ? '▾' : '▸'} ${t.id}</a></td>
       <td><span class=${`badge ${t.status}`}>${t.status}</span></td>
       <td>${t.peer !== undefined ? short(t.peer) : '–'}</td>
-      <td>${t.attempts}${t.kinds.slice(1).map(k => ` ${KIND_MARK[k]}`).join('')}</td>
+      <td>${t.attempts}${t.kinds.slice(1).map(k => ` ${KIND_MARK[k]}`).join('')}${t.verdict !== undefined ? html` <span class=${`verdict ${t.verdict}`} title=${VERDICT_TEXT[t.verdict]}>${VERDICT_MARK[t.verdict]}</span>` : ''}</td>
       <td>${t.fraction !== undefined && t.status === 'running' ? `${Math.round(t.fraction * 100)} %` : ''}</td>
       <td class="small">${t.error ?? t.waiting ?? (t.why !== undefined ? t.why.map(w => `${short(w.peer)}: ${w.reason}`).join(' · ') : '')}</td>
     </tr>

@@ -18,16 +18,25 @@ function gpuBars (p) {
   })
 }
 
-function PeerCard ({ p }) {
+/** What this daemon, as an origin, saw the peer do with its work. */
+function Record ({ r }) {
+  const faults = Object.entries(r.byKind).map(([k, n]) => `${k} ${n}`).join(', ')
+  return html`<p class=${`small record${r.reliability < 0.5 ? ' bad' : ''}`} title=${faults}>record here: ${num(r.delivered)} done${r.faults > 0 ? `, ${num(r.faults)} faults (${faults})` : ''} · reliability ${Math.round(r.reliability * 100)} %</p>`
+}
+
+function PeerCard ({ p, now }) {
   const cap = p.capacity
   const free = p.free
   const custom = Object.keys(cap.custom ?? {})
-  return html`<article class=${`peer ${p.state}${p.busy !== undefined ? ' yielding' : ''}`} data-peer=${p.id}>
+  const quarantined = p.quarantinedUntil !== undefined && p.quarantinedUntil > now
+  return html`<article class=${`peer ${p.state}${p.busy !== undefined ? ' yielding' : ''}${quarantined ? ' quarantined' : ''}`} data-peer=${p.id}>
     <header>
       <strong title=${p.id}>${p.self ? '★ ' : ''}${short(p.id)}</strong>
-      <span class=${`badge ${p.state}`}>${stateText(p)}</span>
+      <span class=${`badge ${quarantined ? 'quarantined' : p.state}`}>${quarantined ? 'quarantined' : stateText(p)}</span>
     </header>
+    ${quarantined && html`<p class="why bad">cut off for misbehaving (invalid gossip, or work it failed) for ${Math.ceil((p.quarantinedUntil - now) / 1000)} s more</p>`}
     ${p.busy !== undefined && html`<p class="why">yielding: ${p.busy}</p>`}
+    ${p.record !== undefined && html`<${Record} r=${p.record} />`}
     <p class="muted small">${p.cpuModel}${p.speed > 0 ? ` · speed ${num(p.speed, 2)}` : ''}</p>
     <${Bar} label="CPU" used=${cap.cpu - free.cpu} total=${cap.cpu} text=${`${num(cap.cpu - free.cpu)} / ${num(cap.cpu)} cores reserved`} />
     <${Bar} label="memory" used=${cap.memoryMB - free.memoryMB} total=${cap.memoryMB} text=${`${gb(cap.memoryMB - free.memoryMB)} / ${gb(cap.memoryMB)} reserved`} />
@@ -55,7 +64,7 @@ export function MeshView ({ state, samples }) {
       <div class="tile"><b>${num(reserved)}</b> of ${num(cores)} cores reserved</div>
       <div class="tile"><b>${state.jobs.filter(j => j.state === 'running').length}</b> jobs running here</div>
     </div>
-    <div class="peers" id="peers">${peers.map(p => html`<${PeerCard} key=${p.id} p=${p} />`)}</div>
+    <div class="peers" id="peers">${peers.map(p => html`<${PeerCard} key=${p.id} p=${p} now=${state.at} />`)}</div>
     ${ids.length > 0 && html`<${Chart} id="running-chart" title="Tasks running on each peer" stepped series=${series} data=${data} yLabel="tasks" />`}
   </section>`
 }

@@ -5,7 +5,7 @@
  * output, and the recent auction rounds. Every list is bounded, so a page
  * costs the daemon the same however long its history or large its jobs.
  */
-import type { JobView, TaskInfo } from '../../src/jobs/job-view.ts'
+import { verificationOf, type JobView, type TaskInfo } from '../../src/jobs/job-view.ts'
 import { outputTail, type AttemptRecord } from '../../src/jobs/job-record.ts'
 import type { Peer } from '../peer.ts'
 
@@ -138,7 +138,8 @@ function taskRow (job: JobView, t: TaskInfo): unknown {
     why,
     error: t.error,
     attempts: t.attempts.length,
-    kinds: t.attempts.map((_a, i) => attemptKind(t.attempts, i))
+    kinds: t.attempts.map((_a, i) => attemptKind(t.attempts, i)),
+    ...(t.replica !== undefined ? { verdict: verificationOf(t).verification?.verdict ?? 'pending' } : {})
   }
 }
 
@@ -155,6 +156,7 @@ export function taskState (peer: Peer, jobId: string, taskId: string): unknown {
     error: t.error,
     waiting: t.waiting,
     why: job.why(t.id),
+    ...verificationOf(t),
     attempts: t.attempts.map((a, i) => ({
       attempt: a.attempt,
       peer: a.peer,

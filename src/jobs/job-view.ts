@@ -209,7 +209,8 @@ export interface Verification {
   results: Array<{ peer: string, attempt: number, digest: string, agreed?: boolean }>
 }
 
-function verificationOf (t: TaskRecord): { verification?: Verification } {
+/** A verified task's replicas and verdict, for status displays. */
+export function verificationOf (t: Pick<TaskRecord, 'replica' | 'status' | 'error'>): { verification?: Verification } {
   const r = t.replica
   if (r === undefined) return {}
   const verdict = r.accepted?.verdict ?? (t.status === 'failed' && r.results.length > 0 && t.error?.startsWith('replicas disagree') === true ? 'failed' : undefined)

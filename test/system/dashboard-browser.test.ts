@@ -77,7 +77,9 @@ describe('the dashboard in Chromium', () => {
   })
 
   it('shows a new job live, first running, then done', async () => {
-    const running = run(['--', 'sleep', '1'])
+    // Long enough to be seen running: the page updates every 250 ms, or 20× its last build time
+    // when that is more (a cold daemon's first builds are slow), and a 1 s job was once missed.
+    const running = run(['--', 'sleep', '3'])
     await page.locator('#jobs tr', { hasText: 'run sleep' }).filter({ hasText: 'running' }).waitFor({ timeout: 10_000 })
     await page.screenshot({ path: join(SHOTS, 'mesh.png'), fullPage: true })
     await running
