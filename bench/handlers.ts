@@ -25,6 +25,12 @@ export function burn (input: unknown): number {
   return cpu() - start
 }
 
+/** `burn`, returning what a deterministic task would: a value that depends only on its input and index (verified results compare it). */
+export function crunch (input: unknown, ctx: { index: number }): number {
+  burn(input)
+  return ctx.index * 7919
+}
+
 /** Sleeps `input.ms`, after logging its start (`taskId attempt epochMs pid`) to `input.log`. */
 export async function sleeper (input: unknown, ctx: { taskId: string, attempt: number }): Promise<number> {
   const { ms, log } = (input ?? {}) as { ms?: number, log?: string }

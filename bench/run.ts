@@ -11,11 +11,14 @@
  *   --only footprint --baseline DIR
  *             the footprint of another checkout (with its node_modules), the
  *             "before" of a change, into results/footprint-baseline.json
+ *   --only adversarial --baseline DIR
+ *             the black hole's cost also on that checkout's daemons (the "before")
  *
  * Figures are measured here, never asserted in tests. Workloads run one after
  * the other, never concurrently, so each has the machine to itself.
  */
 import { parseArgs } from 'node:util'
+import { benchAdversarial } from './adversarial.ts'
 import { benchArtifacts } from './artifacts.ts'
 import { benchBullmq } from './bullmq.ts'
 import { benchDask } from './dask.ts'
@@ -51,7 +54,8 @@ const benches: Array<{ name: string, run: (o: BenchOptions) => Promise<unknown>,
   { name: 'artifacts', run: benchArtifacts, smoke: true, full: true },
   { name: 'ml', run: benchMl, smoke: false, full: true },
   { name: 'gossip', run: benchGossip, smoke: false },
-  { name: 'scale', run: benchScale, smoke: true }
+  { name: 'scale', run: benchScale, smoke: true },
+  { name: 'adversarial', run: async o => await benchAdversarial({ ...o, baseline: values.baseline }), smoke: false }
 ]
 const only = values.only?.split(',')
 const t0 = Date.now()

@@ -78,8 +78,18 @@ export function openRound (job: JobRecord, ctx: OriginContext): Round | undefine
   for (let i = job.scanFrom; i < job.order.length && scanned < MAX_SCAN; i++) {
     const t = job.order[i]!
     if (t.status === 'running' && t.backup === 'wanted') { ready.push(t); continue }
-    // A verified task out on fewer peers than its verdict needs: auction the replicas missing.
-    if (t.replica !== undefined && t.backup === undefined && t.status !== 'pending' && missing(t.replica, liveAttempts(t).length) > 0) { ready.push(t); continue }
+    // A verified task out on fewer peers than its verdict needs: auction the replicas missing,
+    // unless no live peer that has none could run one (then it waits, saying so, for one to join).
+    if (t.replica !== undefined && t.backup === undefined && t.status !== 'pending' && missing(t.replica, liveAttempts(t).length) > 0) {
+      const nobody = whyNobody(peers, openTask(job, t, now, ctx.work), ctx.self)
+      if (nobody === undefined) { ready.push(t); continue }
+      const reason = `verify needs ${t.replica.of} replicas on distinct peers: ${nobody}`
+      if (t.waiting !== reason) {
+        t.waiting = reason
+        ctx.out({ type: 'emit', jobId: job.id, event: { type: 'task-waiting', jobId: job.id, taskId: t.id, reason, at: now } })
+      }
+      continue
+    }
     if (t.status !== 'pending') continue
     if (t.nextTryAt > now) { nextTry = Math.min(nextTry, t.nextTryAt); continue }
     scanned++

@@ -16,6 +16,8 @@ import type { OriginContext } from './origin-context.ts'
 import { decide, replicaState, resultDigest, type ReplicaState } from './replicas.ts'
 import type { JobActions } from './reports.ts'
 import { endAttempt, failTask, judge, reported, type Cause } from './task-transitions.ts'
+import { openTask } from './task-messages.ts'
+import { whyNobody } from '../auction/feasibility.ts'
 
 /** The replica of `t` on `peer` with this attempt number, when its result is in and waits for the verdict. */
 export function heldReplica (t: TaskRecord, attempt: number, peer: string): AttemptRecord | undefined {
@@ -49,10 +51,18 @@ export function takeReplica (job: JobRecord, t: TaskRecord, at: AttemptRecord, r
       }
       accept(d.replica.peer, d.replica.result)
       return
-    case 'more':
+    case 'more': {
+      // One replica more, if some live peer that has none could run it; else the verdict is in: no majority.
+      const open = openTask(job, t, now, ctx.work)
+      if (whyNobody(ctx.livePeers(), open, ctx.self) !== undefined) {
+        const groups = [...new Map(state.results.map(r => [r.digest, state.results.filter(x => x.digest === r.digest).map(x => x.peer)]))].map(([digest, peers]) => ({ digest, peers }))
+        failVerification(job, t, state, groups, ctx, act, 'no other live peer can run another replica')
+        return
+      }
       state.of++
       act.pump(job)
       return
+    }
     case 'wait':
       act.pump(job)
       return
@@ -91,8 +101,8 @@ export function settleReplicas (job: JobRecord, t: TaskRecord, ctx: OriginContex
   act.emit(job, { type: 'task-verified', jobId: job.id, taskId: t.id, verdict: state.accepted.verdict, agreeing, disagreeing, at: now })
 }
 
-/** No digest won a majority of the most replicas allowed: the task fails, naming who reported what. */
-function failVerification (job: JobRecord, t: TaskRecord, state: ReplicaState, groups: Array<{ digest: string, peers: string[] }>, ctx: OriginContext, act: JobActions): void {
+/** No digest won a majority of the most replicas allowed (or that could run): the task fails, naming who reported what. */
+function failVerification (job: JobRecord, t: TaskRecord, state: ReplicaState, groups: Array<{ digest: string, peers: string[] }>, ctx: OriginContext, act: JobActions, why = `verify.max ${state.max}`): void {
   const now = ctx.now()
   const cause: Cause = { kind: 'failed', at: now, detail: 'replicas disagree' }
   for (const r of state.results) {
@@ -100,7 +110,7 @@ function failVerification (job: JobRecord, t: TaskRecord, state: ReplicaState, g
     if (at !== undefined) judge(job, t, at, 'failed', cause, 'no majority of replicas agreed')
     act.ack(r.peer, job.id, [{ taskId: t.id, attempt: r.attempt }])
   }
-  const error = `replicas disagree after ${state.results.length} results (verify.max ${state.max}): ${groups.map(g => `${g.digest.slice(0, 12)} from ${g.peers.join(', ')}`).join('; ')}`
+  const error = `replicas disagree after ${state.results.length} results (${why}): ${groups.map(g => `${g.digest.slice(0, 12)} from ${g.peers.join(', ')}`).join('; ')}`
   ctx.metrics.inc('meshwork_verifications_total', { verdict: 'failed' })
   act.emit(job, { type: 'task-verified', jobId: job.id, taskId: t.id, verdict: 'failed', agreeing: [], disagreeing: groups.flatMap(g => g.peers), at: now })
   failTask(job, t, error, cause)

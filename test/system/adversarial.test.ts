@@ -58,6 +58,15 @@ async function rogue (): Promise<Rogue> {
   return r
 }
 
+/** A rogue that advertises the π handlers and bids ETA 0 for every task of `origin`'s calls, once `origin` lists it alive. */
+async function greedyRogue (origin: LocalDaemon): Promise<Rogue> {
+  const r = await rogue()
+  r.advertise({ handlers: ['pi.sample', 'pi.reduce'] })
+  await waitFor('the origin to list the rogue alive', async () => (await peersJson(origin.config)).peers.some(p => p.id === r.id && p.state === 'alive'), { timeoutMs: 5000 })
+  bidForEverything(r, 0, [origin.peerId])
+  return r
+}
+
 /** Every daemon still runs, answers its CLI, and lists the three honest peers alive. */
 async function meshIntact (): Promise<void> {
   for (const d of daemons) expect(d.proc?.exitCode ?? null, d.output.join('').slice(-2000)).toBeNull()
@@ -204,11 +213,8 @@ describe('a rogue peer with the swarm key', () => {
 
   it('cannot hold a job forever by heartbeating work it never finishes', async () => {
     // The rogue bids ETA 0 for every task, takes its awards and reports them running forever.
-    const r = await rogue()
-    r.advertise({ handlers: ['pi.sample', 'pi.reduce'] })
     const origin = daemons[1]!
-    await waitFor('the origin to list the rogue alive', async () => (await peersJson(origin.config)).peers.some(p => p.id === r.id && p.state === 'alive'), { timeoutMs: 5000 })
-    bidForEverything(r, 0, [origin.peerId])
+    const r = await greedyRogue(origin)
     const stop = heartbeatForever(r)
     try {
       const out = await runPi(origin, 60_000)
@@ -221,11 +227,8 @@ describe('a rogue peer with the swarm key', () => {
 
   it('a black hole is shunned after two failures and priced out of the next job', async () => {
     // It bids ETA 0 for everything, accepts its awards, and is never heard of again for them.
-    const r = await rogue()
-    r.advertise({ handlers: ['pi.sample', 'pi.reduce'] })
     const origin = daemons[2]!
-    await waitFor('the origin to list the rogue alive', async () => (await peersJson(origin.config)).peers.some(p => p.id === r.id && p.state === 'alive'), { timeoutMs: 5000 })
-    bidForEverything(r, 0, [origin.peerId])
+    const r = await greedyRogue(origin)
     const awarded: Array<{ jobId: string, at: number, n: number }> = []
     const cancelled = new Map<string, number>()
     acceptAwards(r, (_o, a) => { awarded.push({ jobId: a.jobId, at: Date.now(), n: a.tasks.length }) })
@@ -279,11 +282,8 @@ describe('a rogue peer with the swarm key', () => {
 
   it('a liar is caught by verify: {replicas: 2} every time, and the job\'s answer is right', async () => {
     // It bids ETA 0 for every task and answers each award at once with a wrong count.
-    const r = await rogue()
-    r.advertise({ handlers: ['pi.sample', 'pi.reduce'] })
     const origin = daemons[0]!
-    await waitFor('the origin to list the rogue alive', async () => (await peersJson(origin.config)).peers.some(p => p.id === r.id && p.state === 'alive'), { timeoutMs: 5000 })
-    bidForEverything(r, 0, [origin.peerId])
+    const r = await greedyRogue(origin)
     let lies = 0
     answerWith(r, () => { lies++; return { inside: 1, samples: 1 } })
     const job = join(dir, 'verified-pi.json')

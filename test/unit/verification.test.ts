@@ -126,4 +126,26 @@ describe('verified tasks at the origin', () => {
     const closed = t.feed({ type: 'timer', timer: { kind: 'round', jobId: 'j2' } })
     expect(awards([...closed, ...t.feed({ type: 'awards-journaled', jobId: 'j2' })])).toEqual([['p', 1], ['q', 2]])
   })
+
+  it('when no other live peer could run one replica more, the split is the verdict: the task fails', () => {
+    const t = setup([peer('o', { handlers: [] }), peer('p'), peer('q')])
+    t.feed({ type: 'start' })
+    runRound(t, ['p', 'q'], t.submit(verified({ replicas: 2, max: 4 })))
+    result(t, 'p', 1, 1)
+    result(t, 'q', 2, 2)
+    expect(t.m.record('j1')!.state).toBe('failed')
+    expect(t.m.record('j1')!.error).toMatch(/no other live peer can run another replica/)
+  })
+
+  it('a task needing more distinct peers than can run it waits, saying so', () => {
+    const t = setup([peer('o', { handlers: [] }), peer('p'), peer('q')])
+    t.feed({ type: 'start' })
+    expect(runRound(t, ['p', 'q'], t.submit(verified({ replicas: 3 })))).toEqual([['p', 1], ['q', 2]])
+    t.advance(6000)
+    const fx = t.feed({ type: 'timer', timer: { kind: 'retry' } })
+    const task = t.m.record('j1')!.tasks.get('a')!
+    expect(task.waiting).toMatch(/verify needs 3 replicas on distinct peers/)
+    // Not announced in vain: nobody could bid.
+    expect(of(fx, 'publish')).toEqual([])
+  })
 })
