@@ -7,18 +7,16 @@
  */
 import { AUCTION_LIMITS, auctionMsg, type Bid, type CallForBids, type OpenTask } from '../../protocols/auction.ts'
 import type { AwardedTask } from '../../protocols/task.ts'
-import { better, chooseWinners, type ReceivedBid, type WinnerLimits } from '../auction/award.ts'
+import { better, chooseWinners, type ReceivedBid } from '../auction/award.ts'
 import { etaMs } from '../auction/bidder.ts'
 import { whyNobody, whyNot } from '../auction/feasibility.ts'
 import { fitCount, fitsIn, queueDepthFor, toUnits, type Units } from '../resources/ledger.ts'
-import type { JobRecord, TaskRecord } from './job-record.ts'
+import { liveAttempts, type JobRecord, type TaskRecord } from './job-record.ts'
 import type { OriginContext } from './origin-context.ts'
 import { announce, award, unannounce } from './task-transitions.ts'
 import { awardedTask, openTask, workKnown, workMsOf } from './task-messages.ts'
-import { FAULTS_BEFORE_SHUNNED, SHUNNED_BELOW_RELIABILITY } from './reputation.ts'
 import { missing, replicaState } from './replicas.ts'
-import { liveAttempts } from './job-record.ts'
-import type { VerifySpec } from './spec.ts'
+import { awardReplicas, keepAskingSomeone, trustedAlone, winnerLimits } from './round-awards.ts'
 import { upwardRanks } from './expand.ts'
 import { requirementsOf } from '../auction/requirements.ts'
 import type { LivePeer, RoundOutcome } from './why.ts'
@@ -270,15 +268,7 @@ export function closeRound (job: JobRecord, r: Round, ctx: OriginContext): Map<s
     if (r.backups.has(taskId) && t.replica !== undefined) {
       // A verified task's missing replicas, each on a peer that has none of its attempts.
       t.backup = undefined
-      if (w === undefined || t.replica.accepted !== undefined || FINISHED.has(t.status)) continue
-      const taken = new Set([...liveAttempts(t).map(a => a.peer), ...t.replica.results.map(x => x.peer)])
-      for (const b of [w, ...moreBids(r, taskId, taken, missing(t.replica, liveAttempts(t).length) - 1)]) {
-        if (taken.has(b.peer)) continue
-        taken.add(b.peer)
-        const at = award(job, t, b.peer, t.attempt + 1, { kind: 'won', at: now, peer: b.peer, detail: `replica, round ${r.round}` }, true)
-        if (workKnown(job, t.inst.name, ctx.work)) at.promisedMs = b.promiseMs
-        give(b.peer, t)
-      }
+      if (w !== undefined && t.replica.accepted === undefined && !FINISHED.has(t.status)) awardReplicas(job, t, r, [w], ctx, give)
       continue
     }
     if (r.backups.has(taskId)) {
@@ -314,13 +304,7 @@ export function closeRound (job: JobRecord, r: Round, ctx: OriginContext): Map<s
       if (verify !== undefined) {
         // Verified: the first replica's peer may be trusted alone (adaptive); else the others go now, to the next best bidders.
         t.replica ??= replicaState(verify, trustedAlone(verify, w.peer, ctx))
-        const taken = new Set([w.peer, ...t.replica.results.map(x => x.peer)])
-        for (const b of moreBids(r, taskId, taken, missing(t.replica, liveAttempts(t).length))) {
-          taken.add(b.peer)
-          const extra = award(job, t, b.peer, t.attempt + 1, { kind: 'won', at: now, peer: b.peer, detail: `replica, round ${r.round}` }, true)
-          if (workKnown(job, t.inst.name, ctx.work)) extra.promisedMs = b.promiseMs
-          give(b.peer, t)
-        }
+        awardReplicas(job, t, r, [], ctx, give)
       }
     }
   }
@@ -336,77 +320,6 @@ export function closeRound (job: JobRecord, r: Round, ctx: OriginContext): Map<s
     job.idleBackoffMs = 0
   }
   return awards
-}
-
-/** Up to `n` more bids for the task, best first, each from a different peer not in `taken`. */
-function moreBids (r: Round, taskId: string, taken: ReadonlySet<string>, n: number): ReceivedBid[] {
-  if (n <= 0) return []
-  const out: ReceivedBid[] = []
-  const seen = new Set(taken)
-  for (const b of r.bids.filter(x => x.taskId === taskId).sort((a, b) => better(a, b) ? -1 : better(b, a) ? 1 : 0)) {
-    if (seen.has(b.peer)) continue
-    seen.add(b.peer)
-    out.push(b)
-    if (out.length === n) break
-  }
-  return out
-}
-
-/**
- * Adaptive replication: is `peer` trusted to run this verified task alone? Only
- * when its last `after` checked results all agreed, and then not at random
- * `rate` of the time (the origin's own draw, which no peer can predict).
- */
-function trustedAlone (verify: VerifySpec, peer: string, ctx: OriginContext): string | undefined {
-  if (verify.adaptive === undefined) return undefined
-  if (ctx.reputation.agreedInARow(peer) < verify.adaptive.after) return undefined
-  return ctx.random() < verify.adaptive.rate ? undefined : peer
-}
-
-/**
- * No bidder wins more than its advertised capacity and queue can run, less what
- * this job already has out there; a peer this job has seen fail a few times,
- * or whose record is bad across jobs, wins only what no other live peer could run.
- */
-function winnerLimits (job: JobRecord, r: Round, ctx: OriginContext): WinnerLimits {
-  const works = [...r.tasks.values()].map(o => o.workMs).sort((a, b) => a - b)
-  const depth = queueDepthFor(works[Math.floor(works.length / 2)] ?? 100, ctx.init.queueDepth, 2 * r.windowMs)
-  const now = ctx.now()
-  const shunned = (peer: string): boolean => job.faultsOf(peer) >= FAULTS_BEFORE_SHUNNED || ctx.reputation.reliability(peer, now) < SHUNNED_BELOW_RELIABILITY
-  return {
-    roomOf: peer => {
-      const p = r.bidders.get(peer)
-      if (p === undefined) return undefined
-      const room: Units = new Map()
-      const out = job.liveDemandOn(peer)
-      for (const [k, v] of toUnits(p.capacity)) room.set(k, v * (1 + depth) - (out.get(k) ?? 0))
-      return room
-    },
-    demandOf: taskId => toUnits(r.tasks.get(taskId)!.demand),
-    shunned,
-    othersCanRun: taskId => {
-      const open = r.tasks.get(taskId)!
-      return [...r.bidders.values()].some(p => !shunned(p.id) && whyNot(p, open, ctx.self) === undefined)
-    }
-  }
-}
-
-/** Rounds in a row a task may go without a bid before the peers it was kept off are asked again. */
-const UNBID_ROUNDS_BEFORE_UNEXCLUDING = 2
-
-/**
- * Exclusions are a preference ("preferably on another peer"), and must never
- * leave a task with no one to ask: a peer that can run it but never bids (a
- * busy one, or one that keeps its ads up and answers nothing) would otherwise
- * hold it forever once every other capable peer had been excluded. After a few
- * rounds in a row without a bid, the excluded peers may bid again.
- */
-function keepAskingSomeone (t: TaskRecord): void {
-  t.unbidRounds = (t.unbidRounds ?? 0) + 1
-  if (t.exclude.length > 0 && t.unbidRounds >= UNBID_ROUNDS_BEFORE_UNEXCLUDING) {
-    t.exclude = []
-    t.unbidRounds = 0
-  }
 }
 
 function roundOutcome (r: Round, now: number): RoundOutcome {
