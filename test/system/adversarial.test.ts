@@ -140,12 +140,12 @@ describe('a rogue peer with the swarm key', () => {
     expect(readFileSync(join(dir, 'copy-out', 'copy', 'out.bin')).equals(data)).toBe(true)
   }, 90_000)
 
-  it('an input sent as fast as the sender can write reaches the executor whole', async () => {
-    // The rogue is an origin (any peer may submit here) whose blob server writes a 3 MiB input
+  it.each([3, 64])('an input of %i MiB sent as fast as the sender can write reaches the executor whole', async mib => {
+    // The rogue is an origin (any peer may submit here) whose blob server writes the input
     // without waiting for its reader: before flow control the executor's 2 MiB buffer overflowed.
     const r = await rogue()
     r.advertise()
-    const data = randomBytes(3 * 1024 * 1024)
+    const data = randomBytes(mib * 1024 * 1024)
     const sha = createHash('sha256').update(data).digest('hex')
     await r.node.handle(BLOB_PROTOCOL, async (stream: Stream) => {
       const frames = new FrameReader(stream, { peer: 'x', maxFrameBytes: 256 })
@@ -163,14 +163,14 @@ describe('a rogue peer with the swarm key', () => {
     const result = new Promise<TaskResult>(resolve => { r.onTask((from, msg) => { if (from === executor.peerId && msg.type === 'result') resolve(msg.results[0]!) }) })
     const demand = { cpu: 0.5, memoryMB: 0, gpu: 0, custom: {} }
     await waitFor('the rogue\'s call to reach the executor', async () => {
-      await r.publishAuction(auctionMsg.callForBids({ jobId: 'fast-input', round: 0, origin: r.id, windowMs: 500, tasks: [{ id: 'copy', attempt: 1, demand, workMs: 100, inputBytes: data.byteLength, kind: 'exec', command: 'cp', tags: [], priority: 0, ageMs: 0, exclude: [] }] }))
+      await r.publishAuction(auctionMsg.callForBids({ jobId: `fast-input-${mib}`, round: 0, origin: r.id, windowMs: 500, tasks: [{ id: 'copy', attempt: 1, demand, workMs: 100, inputBytes: data.byteLength, kind: 'exec', command: 'cp', tags: [], priority: 0, ageMs: 0, exclude: [] }] }))
       return await Promise.race([bid.then(() => true), sleep(500).then(() => false)])
     }, { timeoutMs: 10_000 })
-    await r.sendTask(executor.peerId, taskMsg.award('fast-input', 0, [{ taskId: 'copy', attempt: 1, index: 0, kind: 'exec', demand, upstream: {}, exec: { command: ['cp', 'in.bin', 'out.bin'], env: {}, inputs: { 'in.bin': { blob: { sha256: sha, size: data.byteLength } } }, outputs: ['out.bin'], shell: false } }]))
-    const res = await Promise.race([result, sleep(20_000).then(() => undefined)])
+    await r.sendTask(executor.peerId, taskMsg.award(`fast-input-${mib}`, 0, [{ taskId: 'copy', attempt: 1, index: 0, kind: 'exec', demand, upstream: {}, exec: { command: ['cp', 'in.bin', 'out.bin'], env: {}, inputs: { 'in.bin': { blob: { sha256: sha, size: data.byteLength } } }, outputs: ['out.bin'], shell: false } }]))
+    const res = await Promise.race([result, sleep(40_000).then(() => undefined)])
     expect(res, 'no result from the executor').toBeDefined()
     expect(res).toMatchObject({ ok: true, outputs: { 'out.bin': { blob: { size: data.byteLength } } } })
-  }, 60_000)
+  }, 90_000)
 
   it('cannot hijack awards: forged awards for the origin\'s tasks do not displace the real ones', async () => {
     // The origin runs no exec tasks, so every task goes over the wire. On each of its calls for bids
