@@ -25,7 +25,7 @@ export const SERIES = {
   meshwork_attempts_total: { type: 'counter', help: 'Attempts of this origin\'s tasks that ended, by outcome (done, failed, migrated).' },
   meshwork_migrations_total: { type: 'counter', help: 'Attempts of this origin\'s tasks moved to another peer, by cause (peer-gone, lease-expired, released: given back by a busy peer).' },
   meshwork_jobs_ended_total: { type: 'counter', help: 'Jobs this peer was the origin of that ended, by state (done, failed, cancelled).' },
-  meshwork_peer_faults_total: { type: 'counter', help: 'Work this origin gave a peer that the peer did not do, by kind (lease-expired, peer-gone, deadline, transfer, rejected, wrong-result).' },
+  meshwork_peer_faults_total: { type: 'counter', help: 'Work this origin gave a peer that the peer did not do, by kind (lease-expired, peer-gone, deadline, stalled, transfer, rejected, wrong-result).' },
   meshwork_verifications_total: { type: 'counter', help: 'Verdicts on verified tasks at this origin, by verdict (agreed: a majority of replicas agreed; trusted: one peer with a long record of agreement ran it alone; failed: no majority within verify.max).' },
   meshwork_peers_quarantined_total: { type: 'counter', help: 'Peers this peer cut off for a while because their gossip score fell below the graylist threshold (invalid messages, or work they failed).' },
   meshwork_contained_errors_total: { type: 'counter', help: 'Errors that escaped every handler (uncaught exceptions, unhandled rejections), logged and survived by the daemon, by where (uncaught, rejection).' }

@@ -35,15 +35,30 @@ export interface WinnerLimits {
 }
 
 export function chooseWinners (bids: ReceivedBid[], limits?: WinnerLimits): Map<string, ReceivedBid> {
-  if (limits === undefined) {
-    const best = new Map<string, ReceivedBid>()
-    for (const b of bids) {
-      const cur = best.get(b.taskId)
-      if (cur === undefined || better(b, cur)) best.set(b.taskId, b)
-    }
-    return best
+  const best = new Map<string, ReceivedBid>()
+  for (const b of bids) {
+    const cur = best.get(b.taskId)
+    if (cur === undefined || better(b, cur)) best.set(b.taskId, b)
   }
+  // Most rounds: every best bid within its bidder's room and from a peer in good standing.
+  if (limits === undefined || withinBounds(best, limits)) return best
   return withinLimits(bids, limits)
+}
+
+/** Do the plain winners keep to the limits: no shunned winner, none over its room? */
+function withinBounds (best: Map<string, ReceivedBid>, limits: WinnerLimits): boolean {
+  const won = new Map<string, Units>()
+  for (const [taskId, w] of best) {
+    if (limits.shunned(w.peer)) return false
+    let total = won.get(w.peer)
+    if (total === undefined) won.set(w.peer, total = new Map())
+    for (const [k, v] of limits.demandOf(taskId)) total.set(k, (total.get(k) ?? 0) + v)
+  }
+  for (const [peer, total] of won) {
+    const room = limits.roomOf(peer)
+    if (room !== undefined && !fitsIn(total, room)) return false
+  }
+  return true
 }
 
 /**

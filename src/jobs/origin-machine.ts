@@ -52,7 +52,8 @@ export interface OriginMachineDeps {
 const FAULT_OF_CAUSE: Partial<Record<Cause['kind'], FaultKind>> = {
   'lease-expired': 'lease-expired',
   'transfer-failed': 'transfer',
-  deadline: 'deadline'
+  deadline: 'deadline',
+  stalled: 'stalled'
 }
 
 /**
@@ -251,7 +252,7 @@ export class OriginMachine implements JobActions {
           }
           // A lease proves a peer answers, not that it works: the origin holds attempts to their deadlines itself.
           const deadlines = checkDeadlines(job, now, this.#ctx.init.leaseMs)
-          for (const { t, at, detail } of deadlines.expired) this.lose(job, t, { kind: 'deadline', at: now, peer: at.peer, detail }, a => a === at)
+          for (const { t, at, detail, kind } of deadlines.expired) this.lose(job, t, { kind: kind === 'timeout' ? 'deadline' : 'stalled', at: now, peer: at.peer, detail }, a => a === at)
           if (deadlines.expired.length > 0 || deadlines.backups) changed = true
           if (findStragglers(job, now)) changed = true
           if (changed) this.pump(job)

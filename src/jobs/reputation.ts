@@ -22,6 +22,8 @@ export const FAULT_WEIGHTS = {
   'peer-gone': 0.5,
   /** Ran past its deadline: the task's timeout, or far past its own promise, overtaken by a backup. */
   deadline: 1,
+  /** Never started (or, a replica, never finished) long after its own promise: given up. */
+  stalled: 1,
   /** Could not fetch the task's inputs. */
   transfer: 0.5,
   /** Won the round, then refused the award (honest races happen: little weight). */

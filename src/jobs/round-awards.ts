@@ -16,8 +16,8 @@ import { award } from './task-transitions.ts'
 import { workKnown } from './task-messages.ts'
 
 /**
- * No bidder wins more than its advertised capacity and queue can run, less what
- * this job already has out there; a peer this job has seen fail a few times,
+ * No bidder wins more than twice what its advertised capacity and queue can
+ * run, less what this job already has out there; a peer this job has seen fail a few times,
  * or whose record is bad across jobs, wins only what no other live peer could run.
  */
 export function winnerLimits (job: JobRecord, r: Round, ctx: OriginContext): WinnerLimits {
@@ -31,7 +31,10 @@ export function winnerLimits (job: JobRecord, r: Round, ctx: OriginContext): Win
       if (p === undefined) return undefined
       const room: Units = new Map()
       const out = job.liveDemandOn(peer)
-      for (const [k, v] of toUnits(p.capacity)) room.set(k, v * (1 + depth) - (out.get(k) ?? 0))
+      // Twice what its capacity and queue hold: what the origin counts out there lags what the
+      // peer has already finished (results in flight), and an honest bidder never bids past its
+      // real room, so a tight cap refused honest bids (the trivial-task bench lost 20 %).
+      for (const [k, v] of toUnits(p.capacity)) room.set(k, 2 * v * (1 + depth) - (out.get(k) ?? 0))
       return room
     },
     demandOf: taskId => toUnits(r.tasks.get(taskId)!.demand),

@@ -284,7 +284,12 @@ export function closeRound (job: JobRecord, r: Round, ctx: OriginContext): Map<s
       continue
     }
     if (t.status !== 'announced') continue
-    if (w === undefined) {
+    if (w === undefined && r.best.has(taskId)) {
+      // Bid for, but every bid was past its bidder's cap or from a shunned peer: announced again
+      // like a deferral, not backed off as if nobody had room.
+      unannounce(job, t, { kind: 'deferred', at: now, detail: `round ${r.round}: its bids were over their bidders' caps, or from peers that failed this job` })
+      deferred++
+    } else if (w === undefined) {
       unannounce(job, t, { kind: 'no-bid', at: now, detail: `round ${r.round}` })
       outcome ??= roundOutcome(r, now)
       t.lastRound = outcome

@@ -12,7 +12,7 @@ import { LIVE, liveAttempts, type AttemptRecord, type AttemptState, type JobReco
 export type CauseKind =
   | 'upstream-done' | 'announced' | 'won' | 'no-bid' | 'deferred' | 'accepted' | 'rejected' | 'started'
   | 'result' | 'failed' | 'lost' | 'released' | 'lease-expired' | 'peer-gone' | 'job-ended' | 'restored'
-  | 'transfer-failed' | 'deadline'
+  | 'transfer-failed' | 'deadline' | 'stalled'
 
 /** Why a state changed: what happened, when, and where it came from. */
 export interface Cause { kind: CauseKind, at: number, peer?: string, detail?: string }

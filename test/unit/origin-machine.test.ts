@@ -400,4 +400,27 @@ describe('OriginMachine, event by event', () => {
     feed({ type: 'timer', timer: { kind: 'round', jobId: 'j2' } })
     expect(m.record('j2')!.tasks.get('b')!.attempts[0]!.peer).toBe('p')
   })
+
+  it('a queued attempt waits well past its promise before it counts as stalled: queue waits are where estimates err', () => {
+    // in real life… a loaded peer's queue drains slower than it estimated: the trivial-task bench
+    // saw honest queued attempts migrated by the hundred at 3× their promise.
+    const { m, submit, feed, advance } = setup([peer('o', {}, { free: { ...CPU2, cpu: 0 } }), peer('p')])
+    feed({ type: 'start' })
+    submit({ name: 'q', tasks: { a: { kind: 'handler', handler: 'sq', estimateMs: 100 } } })
+    feed({ type: 'bid', from: 'p', bid: { v: 1, jobId: 'j1', round: 0, load: 0, validMs: 500, bids: [{ taskId: 'a', attempt: 1, etaMs: 100, queued: true }] } })
+    feed({ type: 'timer', timer: { kind: 'round', jobId: 'j1' } })
+    feed({ type: 'awards-journaled', jobId: 'j1' })
+    feed({ type: 'report', from: 'p', msg: { v: 1, type: 'accept', jobId: 'j1', accepted: [{ taskId: 'a', attempt: 1 }], rejected: [] } })
+    const t = m.record('j1')!.tasks.get('a')!
+    const tick = (): void => {
+      advance(500)
+      feed({ type: 'report', from: 'p', msg: { v: 1, type: 'progress', jobId: 'j1', items: [{ taskId: 'a', attempt: 1, running: false }] } })
+      feed({ type: 'timer', timer: { kind: 'lease' } })
+    }
+    for (let i = 0; i < 20; i++) tick()
+    expect(t.attempts[0]!.state).toBe('queued')
+    for (let i = 0; i < 45 && t.attempts[0]!.state === 'queued'; i++) tick()
+    expect(t.attempts[0]).toMatchObject({ state: 'lost', reason: expect.stringMatching(/^not started \d+ ms after its award/) })
+    expect(m.reputation.view(0).find(v => v.peer === 'p')?.byKind).toEqual({ stalled: 1 })
+  })
 })
