@@ -75,7 +75,6 @@ export async function runDaemon (configPath?: string, out: (line: string) => voi
   process.on('SIGTERM', () => { void stop('SIGTERM') })
 }
 
-
 /** Logged in full this many times a minute at most; past that, only counted. */
 const CONTAINED_LOGS_PER_MINUTE = 20
 

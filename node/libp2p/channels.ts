@@ -7,8 +7,9 @@
  */
 import type { Connection, PeerId, Stream } from '@libp2p/interface'
 import type { Logger } from '../../src/logger.ts'
+import type { InboundLimits } from '../../src/transport.ts'
 import type { MeshLibp2p } from './create.ts'
-import { FrameError, FrameReader, writeFrame, writeOnly, type FrameBudget, type FrameProblem } from './frames.ts'
+import { FrameError, FrameReader, writeFrame, writeOnly, type FrameBudget } from './frames.ts'
 import { parsePeerId } from './transport.ts'
 
 /** Largest frame: the task protocol's 16 MiB cap plus envelope room. */
@@ -21,14 +22,6 @@ const WRITE_TIMEOUT_MS = 10_000
  * a broken stream the other side has not noticed yet.
  */
 const INBOUND_STREAMS = 8
-
-/** What a protocol's inbound frames may be, and who hears of a peer that sends a bad one. */
-export interface InboundLimits {
-  /** The largest frame this protocol's messages can legitimately be. */
-  maxFrameBytes: number
-  /** A frame refused before it was decoded (too large, too slow, over the peer's memory share, not a frame). */
-  onBad?: (peer: string, problem: FrameProblem, detail: string) => void
-}
 
 interface Channel { stream: Stream, tail: Promise<unknown> }
 
@@ -101,7 +94,7 @@ export class Channels {
   async handle (protocol: string, handler: (from: string, data: Uint8Array) => void, limits: InboundLimits): Promise<void> {
     await this.#node.handle(protocol, async (stream: Stream, connection: Connection) => {
       const from = connection.remotePeer.toString()
-      const frames = new FrameReader(stream, { peer: from, maxFrameBytes: limits.maxFrameBytes, budget: this.budget })
+      const frames = new FrameReader(stream, { peer: from, maxFrameBytes: limits.maxBytes, budget: this.budget })
       try {
         for (let frame = await frames.read(); frame !== undefined; frame = await frames.read()) handler(from, frame)
       } catch (err) {

@@ -65,7 +65,7 @@ export class Libp2pTransport implements Transport {
     const guarded = (from: string, data: Uint8Array): void => {
       try { handler(from, data) } catch (err) { this.#log.error({ protocol, err }, 'protocol handler threw') }
     }
-    this.channels.handle(protocol, guarded, { maxFrameBytes: limits.maxBytes, ...(limits.onBad !== undefined ? { onBad: limits.onBad } : {}) }).catch((err: Error) => { this.#log.error({ protocol, err: err.message }, 'cannot register protocol handler') })
+    this.channels.handle(protocol, guarded, limits).catch((err: Error) => { this.#log.error({ protocol, err: err.message }, 'cannot register protocol handler') })
     return () => { void this.channels.unhandle(protocol).catch(() => {}) }
   }
 

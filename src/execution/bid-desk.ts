@@ -86,9 +86,6 @@ export class BidDesk {
     })
   }
 
-  /** Origins whose calls are answered without holding capacity, for status displays and tests. */
-  get quietOrigins (): ReadonlySet<string> { return this.#quiet }
-
   /** `origin` left the mesh: what it held here is free now, not when its bids expire. */
   originGone (origin: string): boolean {
     const jobs = this.#roundHolds.get(origin)

@@ -183,9 +183,7 @@ export class OriginMachine implements JobActions {
         for (const { record: job } of this.#jobs.values()) {
           if (job.state !== 'running') continue
           for (const t of job.tasks.values()) {
-            const had = liveAttempts(t).some(a => a.peer === e.peer)
-            this.lose(job, t, { kind: 'peer-gone', at: this.#ctx.now(), peer: e.peer, detail: 'peer gone' }, a => a.peer === e.peer)
-            held ||= had
+            if (this.lose(job, t, { kind: 'peer-gone', at: this.#ctx.now(), peer: e.peer, detail: 'peer gone' }, a => a.peer === e.peer)) held = true
           }
           this.pump(job)
         }
@@ -313,9 +311,10 @@ export class OriginMachine implements JobActions {
   /**
    * Mark the task's live attempts that `which` selects lost (and stop them);
    * run the task again, preferably elsewhere, unless another attempt still lives.
+   * Returns whether any attempt was lost.
    */
-  lose (job: JobRecord, t: TaskRecord, cause: Cause, which: (a: AttemptRecord) => boolean): void {
-    if (t.status !== 'awarded' && t.status !== 'queued' && t.status !== 'running') return
+  lose (job: JobRecord, t: TaskRecord, cause: Cause, which: (a: AttemptRecord) => boolean): boolean {
+    if (t.status !== 'awarded' && t.status !== 'queued' && t.status !== 'running') return false
     const reason = cause.detail ?? cause.kind
     let lost: AttemptRecord | undefined
     for (const at of liveAttempts(t)) {
@@ -329,6 +328,7 @@ export class OriginMachine implements JobActions {
       this.send(at.peer, taskMsg.cancel(job.id, reason, [{ taskId: t.id, attempt: at.attempt }]))
     }
     if (lost !== undefined && liveAttempts(t).length === 0) this.retry(job, t, cause, lost.peer, 0)
+    return lost !== undefined
   }
 
   /** `peer` did not do what it was given: it counts in its reputation, and (if it weighs) in this job. */

@@ -41,7 +41,7 @@ export type Decision =
   | { kind: 'accept', replica: ReplicaResult, verdict: Verdict, agreeing: string[], disagreeing: string[] }
   | { kind: 'wait' }
   | { kind: 'more' }
-  | { kind: 'fail', groups: Array<{ digest: string, peers: string[] }> }
+  | { kind: 'fail' }
 
 /** The state for a task verified with `spec` (absent: the task is not verified). */
 export function replicaState (spec: VerifySpec, trusted?: string): ReplicaState {
@@ -57,12 +57,7 @@ export function majority (of: number): number { return Math.floor(of / 2) + 1 }
  * replica; or give up.
  */
 export function decide (s: ReplicaState, live: number): Decision {
-  const groups = new Map<string, ReplicaResult[]>()
-  for (const r of s.results) {
-    const g = groups.get(r.digest)
-    if (g === undefined) groups.set(r.digest, [r])
-    else g.push(r)
-  }
+  const groups = byDigest(s.results)
   for (const [digest, g] of groups) {
     if (g.length < majority(s.of)) continue
     const disagreeing = s.results.filter(r => r.digest !== digest).map(r => r.peer)
@@ -74,7 +69,18 @@ export function decide (s: ReplicaState, live: number): Decision {
   if (s.results.length + live < s.of) return { kind: 'wait' }
   if (s.of < s.max) return { kind: 'more' }
   if (live > 0) return { kind: 'wait' }
-  return { kind: 'fail', groups: [...groups].map(([digest, g]) => ({ digest, peers: g.map(r => r.peer) })) }
+  return { kind: 'fail' }
+}
+
+/** The results in, grouped by digest, in the order each digest was first reported. */
+export function byDigest (results: readonly ReplicaResult[]): Map<string, ReplicaResult[]> {
+  const groups = new Map<string, ReplicaResult[]>()
+  for (const r of results) {
+    const g = groups.get(r.digest)
+    if (g === undefined) groups.set(r.digest, [r])
+    else g.push(r)
+  }
+  return groups
 }
 
 /** Replicas still to ask for: the verdict's count less the results in and the replicas running. */

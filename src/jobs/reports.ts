@@ -25,7 +25,8 @@ export interface JobActions {
   wake: (job: JobRecord) => void
   wakeAll: () => void
   unblock: (job: JobRecord) => void
-  lose: (job: JobRecord, t: TaskRecord, cause: Cause, which: (a: AttemptRecord) => boolean) => void
+  /** Returns whether any attempt was lost. */
+  lose: (job: JobRecord, t: TaskRecord, cause: Cause, which: (a: AttemptRecord) => boolean) => boolean
   retry: (job: JobRecord, t: TaskRecord, cause: Cause, avoid: string | undefined, delayMs: number) => void
   endJob: (job: JobRecord, state: 'done' | 'failed' | 'cancelled', error?: string) => void
   /** The peer failed the work it was given (reputation.ts). */
@@ -134,19 +135,17 @@ function takeResult (job: JobRecord, from: string, res: TaskResult, ctx: OriginC
     return
   }
   // Fencing: one result per task, from its current attempt. Stale or duplicate results are acknowledged and dropped.
-  if (!wanted(job, from, res)) { act.ack(from, job.id, [res]); return }
+  if (t === undefined || !wanted(job, from, res)) { act.ack(from, job.id, [res]); return }
   // A short task's start notice is left out of the flush that carries its result: the result says it ran.
   const at = job.currentAttempt(res.taskId, res.attempt, from)!
   if (res.artifactBytes !== undefined) at.artifactBytes = res.artifactBytes
   if (at.state !== 'running') {
-    const t = job.tasks.get(res.taskId)!
     const startedAt = ctx.now() - res.durationMs
     started(job, t, at, { kind: 'started', at: startedAt, peer: from })
     act.emit(job, { type: 'task-started', jobId: job.id, taskId: t.id, attempt: at.attempt, peer: from, at: startedAt })
   }
   if (!res.ok) { takeFailure(job, from, res, ctx, act); return }
-  const task = job.tasks.get(res.taskId)!
-  if (task.inst.spec.verify !== undefined) { takeReplica(job, task, at, res, ctx, act, (peer, r) => { bringHome(job, peer, r, ctx, act) }); return }
+  if (t.inst.spec.verify !== undefined) { takeReplica(job, t, at, res, ctx, act, (peer, r) => { bringHome(job, peer, r, ctx, act) }); return }
   bringHome(job, from, res, ctx, act)
 }
 

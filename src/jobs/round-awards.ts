@@ -89,7 +89,6 @@ export function trustedAlone (verify: VerifySpec, peer: string, ctx: OriginConte
   return ctx.random() < verify.adaptive.rate ? undefined : peer
 }
 
-
 /**
  * Award a verified task's missing replicas: to `first` (bids already chosen),
  * then to the round's next best bidders, each a peer with no attempt of it yet.

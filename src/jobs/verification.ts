@@ -13,7 +13,7 @@ import type { TaskResult } from '../../protocols/task.ts'
 import { taskMsg } from '../../protocols/task.ts'
 import { liveAttempts, type AttemptRecord, type JobRecord, type TaskRecord } from './job-record.ts'
 import type { OriginContext } from './origin-context.ts'
-import { decide, replicaState, resultDigest, type ReplicaState } from './replicas.ts'
+import { byDigest, decide, replicaState, resultDigest, type ReplicaState } from './replicas.ts'
 import type { JobActions } from './reports.ts'
 import { endAttempt, failTask, judge, reported, type Cause } from './task-transitions.ts'
 import { openTask } from './task-messages.ts'
@@ -55,8 +55,7 @@ export function takeReplica (job: JobRecord, t: TaskRecord, at: AttemptRecord, r
       // One replica more, if some live peer that has none could run it; else the verdict is in: no majority.
       const open = openTask(job, t, now, ctx.work)
       if (whyNobody(ctx.livePeers(), open, ctx.self) !== undefined) {
-        const groups = [...new Map(state.results.map(r => [r.digest, state.results.filter(x => x.digest === r.digest).map(x => x.peer)]))].map(([digest, peers]) => ({ digest, peers }))
-        failVerification(job, t, state, groups, ctx, act, 'no other live peer can run another replica')
+        failVerification(job, t, state, ctx, act, 'no other live peer can run another replica')
         return
       }
       state.of++
@@ -66,7 +65,7 @@ export function takeReplica (job: JobRecord, t: TaskRecord, at: AttemptRecord, r
     case 'wait':
       act.pump(job)
       return
-    case 'fail': failVerification(job, t, state, d.groups, ctx, act)
+    case 'fail': failVerification(job, t, state, ctx, act)
   }
 }
 
@@ -102,8 +101,9 @@ export function settleReplicas (job: JobRecord, t: TaskRecord, ctx: OriginContex
 }
 
 /** No digest won a majority of the most replicas allowed (or that could run): the task fails, naming who reported what. */
-function failVerification (job: JobRecord, t: TaskRecord, state: ReplicaState, groups: Array<{ digest: string, peers: string[] }>, ctx: OriginContext, act: JobActions, why = `verify.max ${state.max}`): void {
+function failVerification (job: JobRecord, t: TaskRecord, state: ReplicaState, ctx: OriginContext, act: JobActions, why = `verify.max ${state.max}`): void {
   const now = ctx.now()
+  const groups = [...byDigest(state.results)].map(([digest, g]) => ({ digest, peers: g.map(r => r.peer) }))
   const cause: Cause = { kind: 'failed', at: now, detail: 'replicas disagree' }
   for (const r of state.results) {
     const at = heldReplica(t, r.attempt, r.peer)

@@ -66,11 +66,11 @@ export class Rogue {
     await rogue.channels.handle(TASK_PROTOCOL, (from, data) => {
       const d = decodeTaskMessage(data)
       if (d.ok) for (const h of rogue.#taskHandlers) h(from, d.value)
-    }, { maxFrameBytes: 16 << 20 })
+    }, { maxBytes: 16 << 20 })
     await rogue.channels.handle(BID_PROTOCOL, (from, data) => {
       const d = decodeBid(data)
       if (d.ok) for (const h of rogue.#bidHandlers) h(from, d.value)
-    }, { maxFrameBytes: 64 << 10 })
+    }, { maxBytes: 64 << 10 })
     await Promise.all(opts.dial.map(async a => { await node.dial(multiaddr(a)).catch(() => {}) }))
     return rogue
   }
