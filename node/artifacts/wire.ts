@@ -33,40 +33,22 @@ export interface ArtifactSource {
 export async function serveArtifacts (node: MeshLibp2p, source: ArtifactSource, log: Logger, budget?: FrameBudget): Promise<void> {
   await node.handle(ARTIFACT_PROTOCOL, async (stream: Stream, connection) => {
     // Requests are tiny; one that is not, or a stream that sends nothing for IDLE_MS, ends the stream.
-    const frames = new FrameReader(stream, { peer: connection.remotePeer.toString(), maxFrameBytes: MAX_REQUEST_FRAME, ...(budget !== undefined ? { budget } : {}) })
-    const idle = new IdleTimer(IDLE_MS, () => { stream.abort(new Error('idle')) })
+    const frames = new FrameReader(stream, { peer: connection.remotePeer.toString(), maxFrameBytes: MAX_REQUEST_FRAME, idleMs: IDLE_MS, ...(budget !== undefined ? { budget } : {}) })
     try {
       for (let raw = await frames.read(); raw !== undefined; raw = await frames.read()) {
-        idle.reset()
         const req = decodeArtifactRequest(raw)
         if (!req.ok) { stream.abort(new Error(req.detail)); return }
         await writeFrame(stream, encodeArtifactMessage(await answer(source, req.value.sha256, req.value.op === 'chunk' ? req.value.index : undefined)), AbortSignal.timeout(ASK_TIMEOUT_MS))
       }
       await stream.close().catch(() => {})
     } catch (err) {
-      if (!(err instanceof FrameError) && stream.status !== 'open') return // closed by the fetcher, or idle
+      if (!(err instanceof FrameError) && stream.status !== 'open') return // closed by the fetcher
       log.debug({ err: (err as Error).message }, 'artifact request failed')
       stream.abort(err as Error)
     } finally {
-      idle.stop()
       frames.close()
     }
   }, { maxInboundStreams: INBOUND_STREAMS })
-}
-
-/** Calls `onIdle` once `ms` pass without a `reset`. */
-class IdleTimer {
-  #timer: NodeJS.Timeout
-  readonly #ms: number
-  readonly #onIdle: () => void
-  constructor (ms: number, onIdle: () => void) {
-    this.#ms = ms
-    this.#onIdle = onIdle
-    this.#timer = setTimeout(onIdle, ms)
-  }
-
-  reset (): void { clearTimeout(this.#timer); this.#timer = setTimeout(this.#onIdle, this.#ms) }
-  stop (): void { clearTimeout(this.#timer) }
 }
 
 async function answer (source: ArtifactSource, sha: string, index: number | undefined): Promise<ArtifactReply> {
@@ -87,7 +69,7 @@ export async function openArtifactChannel (node: MeshLibp2p, peer: string): Prom
   if (id === undefined) throw new Error(`bad peer id ${peer}`)
   const stream = await node.dialProtocol(id, ARTIFACT_PROTOCOL, { signal: AbortSignal.timeout(10_000) })
   // Replies are read with the stream paused between them: a holder cannot send more than was asked for.
-  const frames = new FrameReader(stream, { peer, maxFrameBytes: MAX_ARTIFACT_FRAME, graceMs: ASK_TIMEOUT_MS })
+  const frames = new FrameReader(stream, { peer, maxFrameBytes: MAX_ARTIFACT_FRAME, graceMs: ASK_TIMEOUT_MS, idleMs: ASK_TIMEOUT_MS })
   return {
     ask: async (req) => {
       await writeFrame(stream, encodeArtifactMessage(req), AbortSignal.timeout(ASK_TIMEOUT_MS))

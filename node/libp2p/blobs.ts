@@ -22,8 +22,9 @@ const REQUEST_TIMEOUT_MS = 10_000
 /** Streams one connection may have open for requests at once. */
 const INBOUND_STREAMS = 16
 /**
- * A fetch may wait this long for each frame (plus its length at 256 KiB/s): a
- * holder that stops sending is given up on, and the fetch fails.
+ * A fetch waits this long for each frame to begin, and as long again (plus its
+ * length at 256 KiB/s) for it to arrive: a holder that stops sending is given
+ * up on, and the fetch fails.
  */
 const CHUNK_GRACE_MS = 30_000
 
@@ -96,7 +97,7 @@ export class Libp2pBlobStore implements BlobStore {
     const stream = await this.#node.dialProtocol(id, BLOB_PROTOCOL, { signal: AbortSignal.timeout(10_000) })
     // The reply is read frame by frame with the stream paused between them: the holder
     // writes only as fast as this side takes chunks, whatever the blob's size.
-    const frames = new FrameReader(stream, { peer, maxFrameBytes: MAX_CHUNK_FRAME, graceMs: CHUNK_GRACE_MS })
+    const frames = new FrameReader(stream, { peer, maxFrameBytes: MAX_CHUNK_FRAME, graceMs: CHUNK_GRACE_MS, idleMs: CHUNK_GRACE_MS })
     try {
       await writeFrame(stream, encodeBlobMessage({ v: BLOB_VERSION, sha256: ref.sha256 }), AbortSignal.timeout(10_000))
       const header = decodeBlobHeader(await next(frames))
@@ -127,7 +128,7 @@ export class Libp2pBlobStore implements BlobStore {
   }
 
   async #serve (stream: Stream, peer: string): Promise<void> {
-    const frames = new FrameReader(stream, { peer, maxFrameBytes: MAX_REQUEST_FRAME, graceMs: REQUEST_TIMEOUT_MS, ...(this.#budget !== undefined ? { budget: this.#budget } : {}) })
+    const frames = new FrameReader(stream, { peer, maxFrameBytes: MAX_REQUEST_FRAME, graceMs: REQUEST_TIMEOUT_MS, idleMs: REQUEST_TIMEOUT_MS, ...(this.#budget !== undefined ? { budget: this.#budget } : {}) })
     try {
       const req = decodeBlobRequest(await next(frames))
       if (!req.ok) { stream.abort(new Error(req.detail)); return }

@@ -23,7 +23,8 @@ import type { Stream } from '@libp2p/interface'
 /** Bytes buffered beyond the frame in hand before the stream is paused (the next frame's header, a small frame). */
 const SLACK_BYTES = 64 * 1024
 
-export type FrameProblem = 'oversize' | 'malformed' | 'slow' | 'budget'
+/** `idle`: no frame began within the reader's `idleMs` (readers of long-lived streams set none). */
+export type FrameProblem = 'oversize' | 'malformed' | 'slow' | 'budget' | 'idle'
 
 /** A frame the reader refused; the caller aborts the stream and counts `problem` against the peer. */
 export class FrameError extends Error {
@@ -91,6 +92,12 @@ export interface FrameReaderOptions {
   graceMs?: number
   /** The slowest a frame may arrive, once begun. */
   minBytesPerSecond?: number
+  /**
+   * The longest a read waits for a frame to begin (ms): a request, or the next
+   * part of a reply. Absent: no limit, for long-lived streams that idle between
+   * messages (an idle stream holds nothing, and inbound streams are capped).
+   */
+  idleMs?: number
 }
 
 /** Reads frames from one stream, in order. Not for concurrent `read` calls. */
@@ -111,7 +118,7 @@ export class FrameReader {
 
   constructor (stream: Stream, opts: FrameReaderOptions) {
     this.#stream = stream
-    this.#opts = { graceMs: 10_000, minBytesPerSecond: 256 * 1024, budget: undefined, ...opts }
+    this.#opts = { graceMs: 10_000, minBytesPerSecond: 256 * 1024, idleMs: Infinity, budget: undefined, ...opts }
     stream.addEventListener('message', evt => {
       const data = evt.data
       if (data instanceof Uint8Array) this.#push(data)
@@ -175,6 +182,8 @@ export class FrameReader {
 
   /** Wait for a whole varint length prefix; undefined at a clean end of stream. */
   async #header (): Promise<{ length: number, headerBytes: number } | undefined> {
+    const { idleMs } = this.#opts
+    const deadline = Date.now() + idleMs
     for (;;) {
       const parsed = this.#peekVarint()
       if (parsed !== undefined) {
@@ -186,8 +195,9 @@ export class FrameReader {
         if (this.#buffered === 0 && this.#error === undefined) return undefined
         throw this.#error ?? new FrameError('malformed', 'stream ended inside a frame header')
       }
-      // No deadline between frames: long-lived streams idle, and an idle stream holds nothing.
-      await this.#waitForData(Infinity)
+      const left = deadline - Date.now()
+      if (left <= 0) throw new FrameError('idle', `no frame began within ${idleMs} ms`)
+      await this.#waitForData(left)
     }
   }
 

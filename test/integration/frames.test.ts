@@ -2,7 +2,8 @@
  * Frames read under limits (node/libp2p/frames.ts), between two real libp2p
  * nodes (TCP, noise, yamux): a fast writer is held back to what the reader
  * takes, a frame over the protocol's size is refused from its header, a frame
- * that trickles is refused at its deadline, and one peer's frames in flight
+ * that trickles is refused at its deadline, one that never begins is given
+ * up on where the reader bounds the wait, and one peer's frames in flight
  * stay within its memory share.
  */
 import { generateKeyPair } from '@libp2p/crypto/keys'
@@ -104,6 +105,24 @@ describe('frames', () => {
     stream.send(new Uint8Array(1000))
     await waitFor('the refusal', () => error !== undefined, { timeoutMs: 5000 })
     expect((error as FrameError).problem).toBe('slow')
+  })
+
+  it('gives up on a frame that never begins, when the reader bounds the wait (a request, a reply)', async () => {
+    let first: Uint8Array | undefined
+    let error: unknown
+    onStream = async stream => {
+      const frames = new FrameReader(stream, { peer: 'w', maxFrameBytes: MiB, idleMs: 300 })
+      try {
+        first = await frames.read()
+        await frames.read()
+      } catch (err) { error = err; stream.abort(err as Error) }
+    }
+    const stream = await writer.dialProtocol(reader.peerId, PROTO)
+    // One whole frame, then silence with the stream left open: a holder that stopped mid-reply.
+    await writeFrame(stream, new Uint8Array(10).fill(7))
+    await waitFor('the reader to give up', () => error !== undefined, { timeoutMs: 5000 })
+    expect([...first ?? []]).toEqual(Array(10).fill(7))
+    expect((error as FrameError).problem).toBe('idle')
   })
 
   it('keeps one peer\'s frames in flight within its share: the next waits, and past its grace is refused', async () => {
