@@ -33,6 +33,7 @@ import type { JobView } from '../src/jobs/job-view.ts'
 import type { RoundRecord } from '../src/jobs/round-log.ts'
 import { parseJobSpec, type JobSpecInput } from '../src/jobs/spec.ts'
 import { ExecRunner } from './execution/exec-runner.ts'
+import { detectConfinement } from './execution/confine/from-config.ts'
 import { HandlerRunner, type HandlerFn } from './execution/handler-runner.ts'
 import { PeerRunner } from './execution/runner.ts'
 import { readJobFiles } from './job-files.ts'
@@ -145,6 +146,7 @@ export class Peer {
     this.#stopMdns?.()
     await this.core.stop(opts)
     await this.runner.handlers.close()
+    await this.runner.exec.close()
     await this.libp2p.stop()
     await this.blobs.flush()
     await this.#closeStorage()
@@ -223,6 +225,11 @@ export async function createPeer (opts: CreatePeerOptions = {}): Promise<Peer> {
     privateKey = await loadOrCreateIdentity(config.dataDir)
   }
   const swarmKey = config.swarmKeyFile === null ? null : await readSwarmKey(config.swarmKeyFile)
+  // Before the network: a peer that cannot confine tasks as configured refuses to start (exit 2).
+  const offered = { memoryMB: 0 }
+  const confinement = await detectConfinement(config, opts.ephemeral === true, () => offered.memoryMB)
+  for (const note of confinement.notes) log.warn({ note }, 'exec task confinement')
+  log.info({ ...confinement.enforcement }, 'exec tasks: limits and sandbox')
   // libp2p's metrics plug in when libp2p is made, so asking for them loads prom-client now.
   const metricsRegistry = config.metrics.libp2p ? new (await import('prom-client')).Registry() : undefined
   // Peers that misbehave on gossip, or fail the work they take, are cut off for a while; the
@@ -258,9 +265,11 @@ export async function createPeer (opts: CreatePeerOptions = {}): Promise<Peer> {
   // One worker thread per core this peer offers (declared or probed): the executor admits
   // that much handler work at once, and a pool sized by the machine instead would queue
   // awarded tasks behind each other on a peer that declares more cores than it has.
-  const handlers = new HandlerRunner({ threads: Math.max(1, Math.ceil(computeCapacity(probe.machine, config.resources).cpu)), warmMax: config.executor.warm.max })
+  const capacity = computeCapacity(probe.machine, config.resources)
+  offered.memoryMB = capacity.memoryMB
+  const handlers = new HandlerRunner({ threads: Math.max(1, Math.ceil(capacity.cpu)), warmMax: config.executor.warm.max })
   for (const [name, spec] of Object.entries(config.executor.handlers)) handlers.registerModule(name, spec)
-  const exec = new ExecRunner({ allow: config.executor.exec.allow, scratchRoot: join(opts.ephemeral === true ? (await import('node:os')).tmpdir() : config.dataDir, 'scratch') })
+  const exec = new ExecRunner({ allow: config.executor.exec.allow, scratchRoot: join(opts.ephemeral === true ? tmpdir() : config.dataDir, 'scratch'), confinement })
   const runner = new PeerRunner(handlers, exec)
   // Durable state (journal, outbox, blobs) lives in dataDir; an ephemeral peer keeps it in memory.
   const store = opts.ephemeral === true ? undefined : openStore(config.dataDir, config.durability)

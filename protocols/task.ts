@@ -61,7 +61,9 @@ export const awardedTaskSchema = attemptRef.extend({
     stdin: z.string().optional(),
     inputs: z.record(relPath, fileDataSchema),
     outputs: z.array(relPath).max(1024),
-    shell: z.boolean()
+    shell: z.boolean(),
+    /** The task needs the network: a sandboxed task has none otherwise (optional in v1). */
+    network: z.boolean().optional()
   }).optional(),
   demand: resourcesSchema,
   timeoutMs: z.number().int().min(1).optional(),

@@ -78,7 +78,19 @@ export const configSchema = z.strictObject({
     handlers: z.record(z.string().min(1), z.string().min(1)).default({}),
     exec: z.strictObject({
       /** Programs this peer runs for others (names or absolute paths). */
-      allow: z.array(z.string().min(1)).default([])
+      allow: z.array(z.string().min(1)).default([]),
+      /** Confine exec tasks with bubblewrap: "bwrap" requires it, "auto" uses it where it works, "none" never. */
+      sandbox: z.enum(['auto', 'bwrap', 'none'], { error: 'must be "auto", "bwrap" or "none"' }).default('auto'),
+      /** "cgroup" refuses to start where no cgroup can be written; "auto" falls back to rlimits. */
+      limits: z.enum(['auto', 'cgroup'], { error: 'must be "auto" or "cgroup"' }).default('auto'),
+      /** Processes and threads one attempt may have at once. */
+      pids: z.number({ error: 'must be a whole number from 16 to 1000000' }).int({ error: 'must be a whole number from 16 to 1000000' }).min(16, { error: 'must be at least 16' }).max(1_000_000, { error: 'must be at most 1000000' }).default(1024),
+      /** The most an attempt's scratch directory may hold, MB. */
+      diskMB: z.number({ error: 'must be a whole number of MB' }).int({ error: 'must be a whole number of MB' }).min(1, { error: 'must be at least 1' }).max(1e9).default(10_240),
+      /** Tasks that ask for the network (`"network": true`) may have it; others never do in the sandbox. */
+      network: z.boolean().default(false),
+      /** More host paths shown read-only in the sandbox (a virtualenv, a conda install, model folders). */
+      readOnlyPaths: z.array(z.string().min(1).refine(p => p.startsWith('/') || p.startsWith('~'), { error: 'must be an absolute path' })).max(64).default([])
     }).prefault({}),
     warm: z.strictObject({
       /** `ctx.warm` objects (loaded models) each handler thread keeps, least recently used out. */

@@ -18,9 +18,11 @@
  * - the task's env may not set the loader's variables (see LOADER_ENV).
  *
  * The program's process group is killed when the attempt ends, also after a
- * normal exit: nothing a task starts outlives it. Not enforced here: the
- * task's `memoryMB` and CPU share (no cgroups), and a process that leaves the
- * group (`setsid`) escapes the group kill.
+ * normal exit. With a `Confinement` (every daemon has one), the attempt also
+ * runs inside its jail (confine/): a memory cap, CPU quota and pids limit, a
+ * disk cap on its scratch directory, the sandbox where there is one, and a
+ * kill that reaches processes that left the group (`setsid`). A limit that
+ * ends the attempt fails it with reason `limit` and a sentence naming it.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { createHash } from 'node:crypto'
@@ -30,6 +32,7 @@ import { constants as osConstants } from 'node:os'
 import { dirname, isAbsolute, join, resolve, sep } from 'node:path'
 import { StringDecoder } from 'node:string_decoder'
 import { CHECKPOINT_DIR, prepareCheckpointDir, watchCheckpointDir } from './exec-checkpoint.ts'
+import { JOIN_FAILED, JOIN_MARKER, type AttemptJail, type Confinement, type Enforcement } from './confine/confinement.ts'
 import { gpuEnv, visibleGpuIds } from './gpu-env.ts'
 import type { ExecRequest, ExecValue, RunContext, RunOutcome, RunRequest, TaskRunner } from '../../src/execution/runner.ts'
 import { programAllowed, programOf } from '../../src/auction/requirements.ts'
@@ -45,6 +48,8 @@ export interface ExecRunnerOptions {
   keepScratch?: boolean
   /** The ids device 0, 1… stand for (default: the daemon's own CUDA_VISIBLE_DEVICES list, else 0, 1…). */
   gpuIds?: string[]
+  /** Limits and sandbox for every attempt; without one, attempts run as plain child processes. */
+  confinement?: Confinement
 }
 
 /** Grace between SIGTERM and SIGKILL to the process group. */
@@ -72,8 +77,10 @@ export class ExecRunner implements TaskRunner {
   readonly #capture: number
   readonly #keep: boolean
   readonly #gpuIds: readonly string[] | undefined
+  readonly #confine: Confinement | undefined
 
   constructor (options: ExecRunnerOptions) {
+    this.#confine = options.confinement
     this.#allow = [...options.allow]
     this.#root = resolve(options.scratchRoot)
     this.#capture = Math.max(0, options.captureBytes ?? 1024 * 1024)
@@ -86,20 +93,33 @@ export class ExecRunner implements TaskRunner {
     if (exec === undefined) return fail('error', 'exec task without an exec section', false)
     const program = this.#program(exec)
     if ('error' in program) return program.error
+    if (exec.network === true && this.#confine?.enforcement.network === false) {
+      return fail('refused', 'the task needs the network and this peer does not give it to tasks (executor.exec.network)', false)
+    }
     if (ctx.signal.aborted) return fail('cancelled', 'cancelled', false)
 
     // Under the origin too: a job is (origin, job id), and another peer may name the same job id.
     const originDir = req.origin === undefined ? this.#root : join(this.#root, scratchName(req.origin))
     const jobDir = join(originDir, scratchName(req.jobId))
     const dir = join(jobDir, `${scratchName(req.taskId)}-a${req.attempt}`)
+    let jail: AttemptJail | undefined
     try {
       const staged = await this.#stage(dir, req, exec)
       if (staged !== undefined) return staged
       if (ctx.signal.aborted) return fail('cancelled', 'cancelled', false)
-      return await this.#execute(program.file, program.args, program.argv0, dir, req, ctx)
+      if (this.#confine !== undefined) {
+        jail = await this.#confine.attempt({
+          name: createHash('sha256').update(dir).digest('hex').slice(0, 24),
+          scratch: dir, memoryMB: req.memoryMB, cpu: req.cpu ?? 0, network: exec.network === true,
+          artifacts: this.#sandboxed ? req.artifacts ?? {} : {},
+          gpuIds: (req.gpus ?? []).map(n => this.#gpuIds?.[n] ?? String(n))
+        })
+      }
+      return await this.#execute(program.file, program.args, program.argv0, dir, req, ctx, jail)
     } catch (err) {
       return fail('error', `scratch directory ${dir}: ${(err as Error).message}`, true)
     } finally {
+      await jail?.dispose().catch(() => {})
       if (!this.#keep) {
         await rm(dir, { recursive: true, force: true, maxRetries: 3 }).catch(() => {})
         await rmdir(jobDir).catch(() => {}) // only when no other attempt of the job is using it
@@ -107,6 +127,15 @@ export class ExecRunner implements TaskRunner {
       }
     }
   }
+
+  /** What this runner enforces on attempts (for the peer's ads). */
+  get enforcement (): Enforcement | undefined { return this.#confine?.enforcement }
+
+  /** Removes the runner's cgroups; call once no attempt runs. */
+  async close (): Promise<void> { await this.#confine?.close() }
+
+  /** Artifacts are bound into the sandbox, not linked (the cache is not visible there). */
+  get #sandboxed (): boolean { return this.#confine?.enforcement.sandbox === 'bwrap' }
 
   /** The allow check and the file to spawn. */
   #program (exec: ExecRequest): { file: string, args: string[], argv0: string } | { error: Failure } {
@@ -149,7 +178,8 @@ export class ExecRunner implements TaskRunner {
       if (abs === undefined) return fail('error', `artifact "${rel}" is not a relative path inside the scratch directory`, false)
       try {
         await mkdir(dirname(abs), { recursive: true, mode: 0o700 })
-        await symlink(path, abs)
+        if (this.#sandboxed) await writeFile(abs, '', { mode: 0o444, flag: 'wx' }) // the mount point of its bind
+        else await symlink(path, abs)
       } catch (err) {
         return fail('error', `cannot stage artifact "${rel}": ${(err as Error).message}`, false)
       }
@@ -159,7 +189,7 @@ export class ExecRunner implements TaskRunner {
     return undefined
   }
 
-  async #execute (file: string, args: string[], argv0: string, dir: string, req: RunRequest, ctx: RunContext): Promise<RunOutcome> {
+  async #execute (file: string, args: string[], argv0: string, dir: string, req: RunRequest, ctx: RunContext, jail?: AttemptJail): Promise<RunOutcome> {
     const exec = req.exec as ExecRequest
     const env: Record<string, string> = {}
     for (const key of INHERITED_ENV) {
@@ -175,9 +205,12 @@ export class ExecRunner implements TaskRunner {
       MESHWORK_UPSTREAM_FILE: join(dir, UPSTREAM_FILE),
       MESHWORK_CHECKPOINT_DIR: join(dir, CHECKPOINT_DIR)
     }, gpuEnv(req.gpus ?? [], this.#gpuIds, req.gpuMemoryMB))
+    // In a jail the program starts through a wrapper, so a missing one would show only as exit 127.
+    if (jail !== undefined && !executable(file)) return fail('error', `cannot start "${argv0}": ENOENT (no such program)`, false)
+    const launch = jail?.launch(file, args, env) ?? { file, args, env }
     let child: ChildProcess
     try {
-      child = spawn(file, args, { argv0, cwd: dir, env, detached: true, stdio: ['pipe', 'pipe', 'pipe'] })
+      child = spawn(launch.file, launch.args, { argv0: jail === undefined ? argv0 : launch.file, cwd: dir, env: launch.env, detached: true, stdio: ['pipe', 'pipe', 'pipe'] })
     } catch (err) {
       return fail('error', `cannot start "${argv0}": ${(err as Error).message}`, false)
     }
@@ -192,20 +225,23 @@ export class ExecRunner implements TaskRunner {
 
     const stopWatching = ctx.checkpoint === undefined ? async () => {} : watchCheckpointDir(join(dir, CHECKPOINT_DIR), ctx.checkpoint)
     const group = groupKiller(child.pid)
-    let stop: 'timeout' | 'cancelled' | undefined
-    const halt = (why: 'timeout' | 'cancelled'): void => { if (stop === undefined) { stop = why; group.kill() } }
+    // Everything the attempt started: its process group, and through the jail whatever left it.
+    const killAll = (): void => { group.kill(); void jail?.kill() }
+    let stop: 'timeout' | 'cancelled' | 'limit' | undefined
+    const halt = (why: 'timeout' | 'cancelled' | 'limit'): void => { if (stop === undefined) { stop = why; killAll() } }
     const onAbort = (): void => { halt('cancelled') }
     ctx.signal.addEventListener('abort', onAbort, { once: true })
+    jail?.onLimit(() => { halt('limit') })
     const timer = req.timeoutMs !== undefined && req.timeoutMs > 0
       ? setTimeout(() => { halt('timeout') }, req.timeoutMs)
       : undefined
 
     const ended = await new Promise<Ended>(resolveEnded => {
       child.on('error', (err: NodeJS.ErrnoException) => { if (child.pid === undefined) resolveEnded({ spawnError: err }) })
-      // The leader is done: whatever it left running in its group goes too,
-      // and pipes held by a process that escaped the group are not waited for.
+      // The leader is done: whatever it left running goes too, and pipes
+      // held by a process that escaped are not waited for.
       child.once('exit', () => {
-        group.kill()
+        killAll()
         setTimeout(() => { child.stdout?.destroy(); child.stderr?.destroy() }, PIPE_GRACE_MS).unref()
       })
       child.once('close', (code: number | null, signal: NodeJS.Signals | null) => { resolveEnded({ code, signal }) })
@@ -229,10 +265,28 @@ export class ExecRunner implements TaskRunner {
     }
     if (stop === 'timeout') return { ...fail('timeout', `timed out after ${req.timeoutMs ?? 0} ms`, true), value }
     if (stop === 'cancelled') return { ...fail('cancelled', 'cancelled', false), value }
+    const failed = stop === 'limit' || ended.signal !== null || ended.code !== 0
+    const limit = await jail?.verdict(ended.signal ?? exitSignal(ended.code), failed)
+    if (limit !== undefined) return { ...fail('limit', limit, true), value }
+    if (ended.code === JOIN_FAILED && value.stderr.includes(JOIN_MARKER)) return { ...fail('error', 'the attempt could not be placed in its cgroup on this peer', true), value }
     if (ended.signal !== null) return { ...fail('exit', `killed by ${ended.signal}`, true), value }
     if (ended.code !== 0) return { ...fail('exit', `exit code ${ended.code ?? 'unknown'}`, true), value }
     return await collect(dir, exec.outputs, value)
   }
+}
+
+/** A status above 128 from a wrapper (sh, bwrap) that reports its child's death by signal that way. */
+function exitSignal (code: number | null): NodeJS.Signals | null {
+  if (code === null || code <= 128) return null
+  const entry = Object.entries(osConstants.signals).find(([, n]) => n === code - 128)
+  return (entry?.[0] as NodeJS.Signals | undefined) ?? null
+}
+
+function executable (file: string): boolean {
+  try {
+    accessSync(file, fsConstants.X_OK)
+    return statSync(file).isFile()
+  } catch { return false }
 }
 
 /**

@@ -55,9 +55,9 @@ export async function runAttempt (a: Attempt, d: AttemptRunnerDeps): Promise<Run
     const req: RunRequest = {
       origin: a.origin, jobId: a.jobId, taskId: t.taskId, attempt: t.attempt, index: t.index, count: t.count,
       kind: t.kind, handler: t.handler, input: t.input, timeoutMs: t.timeoutMs,
-      memoryMB: t.demand.memoryMB, upstream: t.upstream, restored: t.restored, gpus: a.gpus ?? [],
+      memoryMB: t.demand.memoryMB, cpu: t.demand.cpu, upstream: t.upstream, restored: t.restored, gpus: a.gpus ?? [],
       ...(a.gpuMemoryMB !== undefined ? { gpuMemoryMB: a.gpuMemoryMB } : {}), artifacts: held?.paths, warm: t.warm,
-      exec: t.exec === undefined ? undefined : { command: t.exec.command, env: t.exec.env, stdin: t.exec.stdin, inputs, outputs: t.exec.outputs, shell: t.exec.shell }
+      exec: t.exec === undefined ? undefined : { command: t.exec.command, env: t.exec.env, stdin: t.exec.stdin, inputs, outputs: t.exec.outputs, shell: t.exec.shell, ...(t.exec.network === true ? { network: true } : {}) }
     }
     const outcome = await d.runner.run(req, {
       signal: a.abort.signal,

@@ -26,8 +26,10 @@ export interface RunRequest {
   exec?: ExecRequest
   /** Kill the attempt after this long (ms). */
   timeoutMs?: number
-  /** Memory the task reserved (MB); runners may enforce it as a limit. 0 = none. */
+  /** Memory the task reserved (MB): the exec runner's hard cap (0: the peer's offered memory). */
   memoryMB: number
+  /** Cores the task reserved: the exec runner's CPU quota. */
+  cpu?: number
   /**
    * Results of the upstream tasks (`after`), by task name: an array ordered by
    * index for a fan-out task, the single value otherwise.
@@ -65,6 +67,8 @@ export interface ExecRequest {
   outputs: string[]
   /** Run `command` through `/bin/sh -c` (joined with spaces) instead of directly. */
   shell: boolean
+  /** The task needs the network (a sandboxed task has none otherwise). */
+  network?: boolean
 }
 
 export interface RunContext {
@@ -96,8 +100,11 @@ export type RunOutcome = (
     ok: false
     /** One line a user can act on: "exit code 2", "timed out after 5000 ms", "TypeError: x is undefined". */
     error: string
-    /** `transfer`: the task's inputs or artifacts could not be fetched here (the peer's trouble, not the task's). */
-    reason: 'error' | 'exit' | 'timeout' | 'cancelled' | 'refused' | 'unknown-handler' | 'transfer'
+    /**
+     * `transfer`: the task's inputs or artifacts could not be fetched here (the peer's trouble, not the task's).
+     * `limit`: the task passed a limit it reserved or the peer sets (memory, disk, processes): its own fault.
+     */
+    reason: 'error' | 'exit' | 'timeout' | 'cancelled' | 'refused' | 'unknown-handler' | 'transfer' | 'limit'
     /** Whether another attempt could succeed (false for a refused program or an unknown handler). */
     retryable: boolean
     /** For exec failures: the captured output, so the user sees why. */
