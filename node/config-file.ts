@@ -20,6 +20,6 @@ export function resolvePaths (config: MeshConfig, baseDir: string): MeshConfig {
     dataDir: fix(config.dataDir),
     swarmKeyFile: config.swarmKeyFile === null ? null : fix(config.swarmKeyFile),
     cache: { ...config.cache, dir: config.cache.dir === null ? null : fix(config.cache.dir) },
-    executor: { ...config.executor, handlers, exec: { ...config.executor.exec, readOnlyPaths: config.executor.exec.readOnlyPaths.map(fix) } }
+    executor: { ...config.executor, handlers, exec: { ...config.executor.exec, readOnlyPaths: config.executor.exec.readOnlyPaths.map(fix), writablePaths: config.executor.exec.writablePaths.map(fix) } }
   }
 }

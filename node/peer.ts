@@ -297,7 +297,8 @@ export async function createPeer (opts: CreatePeerOptions = {}): Promise<Peer> {
     artifacts,
     // Per task of every call for bids: cheap unless the task names artifacts or a warm key.
     setupMs: t => artifacts.setupMs(t) + (t.warm === undefined ? 0 : coldLoadMs(t, handlers.warmKeys(), late.core)),
-    adExtras: () => ({ ...artifacts.adFields(AD_LIMITS.maxArtifacts), warm: handlers.warmKeys().slice(0, AD_LIMITS.maxWarm) })
+    adExtras: () => ({ ...artifacts.adFields(AD_LIMITS.maxArtifacts), warm: handlers.warmKeys().slice(0, AD_LIMITS.maxWarm) }),
+    confinement: { ...confinement.enforcement }
   }, config)
   // Observation for the gossip benchmark: when each ad is taken into this
   // peer's table. Only at log level trace; otherwise nothing is registered.

@@ -54,6 +54,10 @@ export const openTaskSchema = z.object({
   shell: z.boolean().optional(),
   /** Tags a bidder must advertise. */
   tags: z.array(z.string().max(128)).max(32),
+  /** For exec tasks: the confinement a bidder must give, `limits` (cgroups) or `sandbox` (and cgroups) (optional in v1). */
+  isolation: z.string().max(16).optional(),
+  /** For exec tasks: the task needs the network, so a bidder must give it (optional in v1). */
+  network: z.boolean().optional(),
   priority: z.number().finite().min(-1000).max(1000),
   /**
    * The task's upward rank: its work plus the longest chain of work that waits

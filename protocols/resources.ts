@@ -104,7 +104,16 @@ export const resourceAdSchema = z.object({
     commands: z.array(name).max(LIMITS.maxCommands),
     tags: z.array(name).max(LIMITS.maxTags),
     /** Origins whose jobs this peer runs, when not every peer's (trust.submitters); absent = any. */
-    origins: z.array(z.string().min(1).max(128)).max(LIMITS.maxHandlers).optional()
+    origins: z.array(z.string().min(1).max(128)).max(LIMITS.maxHandlers).optional(),
+    /**
+     * How this peer enforces exec tasks' limits: `cgroup-v2`, `cgroup-v1`, `rlimit` or `none`
+     * (a string, so a later kind does not make older peers drop the ad; optional in v1).
+     */
+    limits: z.string().max(16).optional(),
+    /** The exec sandbox: `bwrap` or `none` (optional in v1). */
+    sandbox: z.string().max(16).optional(),
+    /** Exec tasks that ask for the network may have it here (executor.exec.network; optional in v1). */
+    network: z.boolean().optional()
   }),
   /** Set on the last ad of a peer that stops cleanly: mark it gone at once. */
   leaving: z.boolean().optional(),

@@ -63,7 +63,9 @@ export const awardedTaskSchema = attemptRef.extend({
     outputs: z.array(relPath).max(1024),
     shell: z.boolean(),
     /** The task needs the network: a sandboxed task has none otherwise (optional in v1). */
-    network: z.boolean().optional()
+    network: z.boolean().optional(),
+    /** The confinement the task asked for (`limits` or `sandbox`), re-checked by the executor (optional in v1). */
+    isolation: z.string().max(16).optional()
   }).optional(),
   demand: resourcesSchema,
   timeoutMs: z.number().int().min(1).optional(),

@@ -90,7 +90,9 @@ export const configSchema = z.strictObject({
       /** Tasks that ask for the network (`"network": true`) may have it; others never do in the sandbox. */
       network: z.boolean().default(false),
       /** More host paths shown read-only in the sandbox (a virtualenv, a conda install, model folders). */
-      readOnlyPaths: z.array(z.string().min(1).refine(p => p.startsWith('/') || p.startsWith('~'), { error: 'must be an absolute path' })).max(64).default([])
+      readOnlyPaths: z.array(z.string().min(1).refine(p => p.startsWith('/') || p.startsWith('~'), { error: 'must be an absolute path' })).max(64).default([]),
+      /** Host paths shown writable in the sandbox (a shared results folder); every task can write there. */
+      writablePaths: z.array(z.string().min(1).refine(p => p.startsWith('/') || p.startsWith('~'), { error: 'must be an absolute path' })).max(64).default([])
     }).prefault({}),
     warm: z.strictObject({
       /** `ctx.warm` objects (loaded models) each handler thread keeps, least recently used out. */

@@ -50,6 +50,8 @@ export interface MeshPeerComponents {
   setupMs?: (t: OpenTask) => number
   /** What this peer's ad says about its artifact cache and warm models. */
   adExtras?: () => Pick<ResourceAd, 'artifacts' | 'cache' | 'warm'>
+  /** How exec tasks are confined here (limits, sandbox, network), for the ad's caps; absent: nothing said. */
+  confinement?: Pick<ResourceAd['caps'], 'limits' | 'sandbox' | 'network'>
 }
 
 /** One row of `mesh peers`: a peer as this peer sees it. */
@@ -271,6 +273,7 @@ export class MeshPeer {
       handlers: this.#c.handlerNames().slice(0, AD_LIMITS.maxHandlers),
       commands: executor.exec.allow.slice(0, AD_LIMITS.maxCommands),
       tags: this.config.tags,
+      ...(executor.exec.allow.length > 0 ? this.#c.confinement : {}),
       ...(this.config.trust.submitters === 'mesh' ? {} : { origins: this.config.trust.submitters === 'self' ? [this.id] : [this.id, ...this.config.trust.submitters].slice(0, AD_LIMITS.maxHandlers) })
     }
   }

@@ -39,10 +39,20 @@ export function recordCell (p: PeersReply['peers'][number]): string {
   return `${num(r.delivered)} done${faults} (${Math.round(r.reliability * 100)} %)${kinds !== '' ? `\n${color('dim', kinds)}` : ''}`
 }
 
+/** How the peer confines exec tasks: `cgroup-v1` over `sandbox` (or `no sandbox`), `+ network` when tasks may have it. */
+export function execCell (p: PeersReply['peers'][number]): string {
+  const c = p.caps
+  if (!c.kinds.includes('exec')) return '-'
+  if (c.limits === undefined) return color('dim', 'not said')
+  const limits = c.limits === 'rlimit' || c.limits === 'none' ? color('yellow', c.limits) : c.limits
+  const sandbox = c.sandbox === 'bwrap' ? 'sandbox' : color('yellow', 'no sandbox')
+  return `${limits}\n${sandbox}${c.network === true ? color('dim', ', network') : ''}`
+}
+
 export async function renderPeers (reply: PeersReply, now: number): Promise<string> {
   const { default: Table } = await import('cli-table3')
   const table = new Table({
-    head: ['peer', 'state', 'address', 'cpu free/total', 'memory free/total', 'gpu', 'cache', 'load', 'tasks run/queue', 'speed', 'record', 'last seen'],
+    head: ['peer', 'state', 'address', 'cpu free/total', 'memory free/total', 'gpu', 'cache', 'load', 'tasks run/queue', 'speed', 'exec', 'record', 'last seen'],
     style: { head: [], border: [] },
     chars: { mid: '', 'left-mid': '', 'mid-mid': '', 'right-mid': '' }
   })
@@ -61,6 +71,7 @@ export async function renderPeers (reply: PeersReply, now: number): Promise<stri
       `${num(p.load.avg1)} (${Math.round(p.load.cpuBusy)}%)`,
       `${p.tasks.running}/${p.tasks.queued}`,
       num(p.speed),
+      execCell(p),
       recordCell(p),
       p.self ? 'self' : ago(now - p.lastSeen)
     ])

@@ -16,10 +16,12 @@
  * A module task's `timeoutMs` counts from `run()`, so time spent queued for a
  * free thread (more tasks than `threads`) counts too.
  *
- * Memory: one `maxOldGenerationSizeMb` cap (`maxMemoryMB`) applies to every
- * worker of the pool. A task's own `memoryMB` is not enforced per worker:
- * piscina reuses threads across tasks, and a thread's limits are fixed when it
- * starts. The cap only guards the peer against a runaway handler.
+ * Memory: a module task's JavaScript heap is capped from its `memoryMB`
+ * (rounded up to a power of two, at least 64 MB), or at `maxMemoryMB` when it
+ * reserved none. A thread's limits are fixed when it starts, so there is one
+ * pool per heap size; a task that passes its cap fails with reason `limit`.
+ * The cap is V8's old generation: buffers outside the heap are not counted,
+ * and handlers are not sandboxed (they are code the peer's owner installed).
  */
 import { existsSync } from 'node:fs'
 import { availableParallelism } from 'node:os'
@@ -88,7 +90,7 @@ export type HandlerFn = (input: unknown, ctx: HandlerContext) => unknown | Promi
 export interface HandlerRunnerOptions {
   /** Worker threads for module handlers (default: `os.availableParallelism()`). */
   threads?: number
-  /** Old-generation heap cap of every worker thread, in MB (default 1024). */
+  /** Old-generation heap cap of a thread running a task that reserved no memory, in MB (default 1024). */
   maxMemoryMB?: number
   /** A worker idle this long exits (default 30 s); the pool starts threads on demand. */
   idleTimeoutMs?: number
@@ -117,7 +119,8 @@ export class HandlerRunner implements TaskRunner {
   readonly #threads: number
   readonly #maxMemoryMB: number
   readonly #idleTimeoutMs: number
-  #pool: Piscina<WorkerTask, WorkerReply> | undefined
+  /** One pool per heap cap (MB): a thread's resource limits are fixed when it starts. */
+  readonly #pools = new Map<number, Piscina<WorkerTask, WorkerReply>>()
   #closed = false
   /** Where module attempts' progress, checkpoints and ends are dispatched, by attempt id. */
   readonly #attemptListeners = new Map<string, (msg: AttemptMessage) => void>()
@@ -199,11 +202,11 @@ export class HandlerRunner implements TaskRunner {
   /** Stops the worker pool; running module tasks fail. */
   async close (): Promise<void> {
     this.#closed = true
-    const pool = this.#pool
-    this.#pool = undefined
+    const pools = [...this.#pools.values()]
+    this.#pools.clear()
     this.#aborts?.close()
     this.#aborts = undefined
-    if (pool !== undefined) await pool.destroy()
+    await Promise.all(pools.map(async pool => { await pool.destroy() }))
   }
 
   #add (name: string, entry: Entry): void {
@@ -247,7 +250,8 @@ export class HandlerRunner implements TaskRunner {
   }
 
   async #runModule (name: string, entry: Entry & { kind: 'module' }, req: RunRequest, ctx: RunContext): Promise<RunOutcome> {
-    const pool = this.#ensurePool()
+    const heapMB = this.#heapOf(req)
+    const pool = this.#ensurePool(heapMB)
     const attemptId = String(++this.#attemptSeq)
     let ended = (): void => {}
     const endSeen = new Promise<void>(resolve => { ended = resolve })
@@ -282,6 +286,10 @@ export class HandlerRunner implements TaskRunner {
     } catch (err) {
       if (stop === 'timeout') return timedOut(req)
       if (stop === 'cancelled') return cancelled()
+      if ((err as { code?: unknown } | null)?.code === 'ERR_WORKER_OUT_OF_MEMORY') {
+        const from = req.memoryMB > 0 ? `, from the task's memoryMB ${req.memoryMB}` : ''
+        return { ok: false, reason: 'limit', error: `handler "${name}" ran out of memory (worker heap cap ${heapMB} MB${from})`, retryable: true }
+      }
       return { ok: false, reason: 'error', error: this.#describeDeath(name, err), retryable: true }
     } finally {
       unwatch()
@@ -335,17 +343,20 @@ export class HandlerRunner implements TaskRunner {
   }
 
   #describeDeath (name: string, err: unknown): string {
-    const code = (err as { code?: unknown } | null)?.code
-    if (code === 'ERR_WORKER_OUT_OF_MEMORY') {
-      return `handler "${name}" ran out of memory (worker heap cap ${this.#maxMemoryMB} MB)`
-    }
     const exit = /worker exited with code: (-?\d+)/.exec(err instanceof Error ? err.message : '')
     if (exit !== null) return `handler "${name}" ended its worker thread (exit code ${exit[1]})`
     return `handler "${name}": worker thread failed: ${describeError(err)}`
   }
 
-  #ensurePool (): Piscina<WorkerTask, WorkerReply> {
-    if (this.#pool !== undefined) return this.#pool
+  /** The heap cap of a task's thread: its memoryMB rounded up to a power of two (≥ 64 MB), else the runner's default. */
+  #heapOf (req: RunRequest): number {
+    if (req.memoryMB <= 0) return this.#maxMemoryMB
+    return Math.max(64, 2 ** Math.ceil(Math.log2(req.memoryMB)))
+  }
+
+  #ensurePool (heapMB: number): Piscina<WorkerTask, WorkerReply> {
+    const existing = this.#pools.get(heapMB)
+    if (existing !== undefined) return existing
     const pool = new Piscina<WorkerTask, WorkerReply>({
       filename: WORKER_MODULE.href,
       name: 'default',
@@ -356,7 +367,7 @@ export class HandlerRunner implements TaskRunner {
       atomics: 'async',
       maxThreads: this.#threads,
       idleTimeout: this.#idleTimeoutMs,
-      resourceLimits: { maxOldGenerationSizeMb: this.#maxMemoryMB },
+      resourceLimits: { maxOldGenerationSizeMb: heapMB },
       loadBalancer: (task, workers) => this.#pickWorker(task, workers)
     })
     // A worker that dies with no task on it (a stray timer throwing after the
@@ -370,9 +381,11 @@ export class HandlerRunner implements TaskRunner {
     })
     // A thread that ends (idle timeout, terminated after a stop, died) takes its warm objects with it.
     pool.on('workerDestroy', (worker: PiscinaWorker) => { this.#warm.delete(worker.id) })
-    this.#aborts = new BroadcastChannel(this.#abortChannelName)
-    this.#aborts.unref()
-    this.#pool = pool
+    if (this.#aborts === undefined) {
+      this.#aborts = new BroadcastChannel(this.#abortChannelName)
+      this.#aborts.unref()
+    }
+    this.#pools.set(heapMB, pool)
     return pool
   }
 }

@@ -8,7 +8,7 @@
  */
 import type { OpenTask } from '../../protocols/auction.ts'
 import type { ResourceAd, Resources } from '../../protocols/resources.ts'
-import { acceptsOrigin, programAllowed, requirementsOfOpen, type Requirements } from './requirements.ts'
+import { acceptsOrigin, givesIsolation, programAllowed, requirementsOfOpen, type Requirements } from './requirements.ts'
 
 export interface PeerAbility {
   id: string
@@ -18,7 +18,7 @@ export interface PeerAbility {
   gpus?: ReadonlyArray<{ memoryMB: number }>
 }
 
-export type ShortfallKind = 'excluded' | 'untrusted' | 'kind' | 'handler' | 'program' | 'tag' | 'resource'
+export type ShortfallKind = 'excluded' | 'untrusted' | 'kind' | 'handler' | 'program' | 'isolation' | 'tag' | 'resource'
 export interface Shortfall { kind: ShortfallKind, detail: string }
 
 export interface FeasibilityContext {
@@ -37,6 +37,10 @@ export function shortfall (peer: PeerAbility, req: Requirements, ctx: Feasibilit
   if (req.kind === 'exec' && req.program !== undefined && !programAllowed(peer.caps.commands, req.program, req.shell === true)) {
     return { kind: 'program', detail: req.shell === true ? 'program "sh" for a shell task (executor.exec.allow)' : `program "${req.program}" (executor.exec.allow)` }
   }
+  if (req.kind === 'exec') {
+    const lack = isolationShortfall(peer.caps, req)
+    if (lack !== undefined) return { kind: 'isolation', detail: lack }
+  }
   for (const tag of req.tags) if (!peer.caps.tags.includes(tag)) return { kind: 'tag', detail: `tag ${tag}` }
   const d = req.demand
   if (d.cpu > peer.capacity.cpu) return { kind: 'resource', detail: `cpu ≥ ${d.cpu}` }
@@ -50,6 +54,17 @@ export function shortfall (peer: PeerAbility, req: Requirements, ctx: Feasibilit
     if (big < need) return { kind: 'resource', detail: need === 1 ? `a GPU with ≥ ${gpuMemory} MB memory` : `${need} GPUs with ≥ ${gpuMemory} MB memory each` }
   }
   for (const [k, v] of Object.entries(d.custom)) if (v > (peer.capacity.custom[k] ?? 0)) return { kind: 'resource', detail: `${k} ≥ ${v}` }
+  return undefined
+}
+
+/** What an exec task's `isolation` or `network` asks that the peer's ad does not give. */
+function isolationShortfall (caps: ResourceAd['caps'], req: Requirements): string | undefined {
+  if (!givesIsolation(caps, req.isolation)) {
+    return req.isolation === 'limits' || caps.sandbox === 'bwrap'
+      ? `cgroup limits (it enforces with ${caps.limits ?? 'nothing said'})`
+      : 'a sandbox (executor.exec.sandbox)'
+  }
+  if (req.network === true && caps.network !== true) return 'network for tasks (executor.exec.network)'
   return undefined
 }
 

@@ -20,6 +20,30 @@ export interface Requirements {
   shell?: boolean
   tags: readonly string[]
   demand: Resources
+  /** For exec tasks: the confinement the peer must give (`limits`: cgroups; `sandbox`: bubblewrap and cgroups). */
+  isolation?: Isolation
+  /** For exec tasks: the task needs the network. */
+  network?: boolean
+}
+
+export type Isolation = 'limits' | 'sandbox'
+
+/** Whether a peer whose ad says `limits` and `sandbox` gives a task the `isolation` it asks for. */
+export function givesIsolation (caps: { limits?: string, sandbox?: string }, isolation: Isolation | undefined): boolean {
+  if (isolation === undefined) return true
+  const cgroups = caps.limits === 'cgroup-v1' || caps.limits === 'cgroup-v2'
+  return isolation === 'limits' ? cgroups : cgroups && caps.sandbox === 'bwrap'
+}
+
+/** An isolation name from the wire: unknown values are kept off every peer (judged as the strictest). */
+function isolationOf (v: string | undefined): Isolation | undefined {
+  return v === undefined ? undefined : v === 'limits' ? 'limits' : 'sandbox'
+}
+
+/** The exec-only requirement fields, present only when set. */
+function execExtras (isolation: Isolation | string | undefined, network: boolean | undefined): Pick<Requirements, 'isolation' | 'network'> {
+  const i = isolationOf(isolation)
+  return { ...(i !== undefined ? { isolation: i } : {}), ...(network === true ? { network: true } : {}) }
 }
 
 /** The program an exec task starts: its `command[0]`, or `sh` when it runs through the shell. */
@@ -48,21 +72,21 @@ export function acceptsOrigin (origins: readonly string[] | undefined, origin: s
 
 export function requirementsOf (spec: TaskSpec): Requirements {
   if (spec.kind === 'handler') return { kind: 'handler', handler: spec.handler, tags: spec.tags, demand: spec.resources }
-  return { kind: 'exec', program: programOf(spec), ...(spec.shell ? { shell: true } : {}), tags: spec.tags, demand: spec.resources }
+  return { kind: 'exec', program: programOf(spec), ...(spec.shell ? { shell: true } : {}), tags: spec.tags, demand: spec.resources, ...execExtras(spec.isolation === 'any' ? undefined : spec.isolation, spec.network) }
 }
 
 /** The requirements an open task (a call for bids) carries on the wire. */
 export function requirementsOfOpen (t: OpenTask): Requirements {
-  return { kind: t.kind, handler: t.handler, program: t.command, ...(t.shell === true ? { shell: true } : {}), tags: t.tags, demand: t.demand }
+  return { kind: t.kind, handler: t.handler, program: t.command, ...(t.shell === true ? { shell: true } : {}), tags: t.tags, demand: t.demand, ...execExtras(t.isolation, t.network) }
 }
 
 /** The requirements of an awarded task, re-checked by the executor before it accepts. */
 export function requirementsOfAward (t: AwardedTask): Requirements {
   if (t.kind === 'handler' || t.exec === undefined) return { kind: t.kind, handler: t.handler, tags: [], demand: t.demand }
-  return { kind: 'exec', program: programOf(t.exec), ...(t.exec.shell ? { shell: true } : {}), tags: [], demand: t.demand }
+  return { kind: 'exec', program: programOf(t.exec), ...(t.exec.shell ? { shell: true } : {}), tags: [], demand: t.demand, ...execExtras(t.exec.isolation, t.exec.network) }
 }
 
 /** The fields of an open task that carry its requirements. */
-export function openFields (r: Requirements): Pick<OpenTask, 'kind' | 'handler' | 'command' | 'shell' | 'tags' | 'demand'> {
-  return { kind: r.kind, handler: r.handler, command: r.program, ...(r.shell === true ? { shell: true } : {}), tags: [...r.tags], demand: r.demand }
+export function openFields (r: Requirements): Pick<OpenTask, 'kind' | 'handler' | 'command' | 'shell' | 'tags' | 'demand' | 'isolation' | 'network'> {
+  return { kind: r.kind, handler: r.handler, command: r.program, ...(r.shell === true ? { shell: true } : {}), tags: [...r.tags], demand: r.demand, ...execExtras(r.isolation, r.network) }
 }

@@ -118,6 +118,10 @@ export interface ExecTaskSpec extends TaskSpecBase {
   outputs: string[]
   /** Run through `/bin/sh -c` instead of directly. */
   shell: boolean
+  /** The task needs the network (a sandboxed task has none otherwise); only peers that allow it run it. */
+  network: boolean
+  /** The confinement a peer must give it: `limits` (cgroup-enforced memory, CPU, pids) or `sandbox` (bubblewrap too). */
+  isolation: 'any' | 'limits' | 'sandbox'
 }
 
 export type TaskSpec = HandlerTaskSpec | ExecTaskSpec
@@ -233,6 +237,8 @@ const execTaskSchema = z.strictObject({
     })
   }).default([]),
   shell: z.boolean().default(false),
+  network: z.boolean().default(false),
+  isolation: z.enum(['any', 'limits', 'sandbox'], { error: 'must be "any", "limits" (cgroup-enforced limits) or "sandbox" (bubblewrap and cgroups)' }).default('any'),
   ...base
 })
 

@@ -105,5 +105,6 @@ export function awardedTask (job: JobRecord, t: TaskRecord, open?: Pick<OpenTask
     const data = job.files[src]
     if (data !== undefined) inputs[dest] = data
   }
-  return { ...base, kind: 'exec', exec: { command: s.command, env: s.env, stdin: s.stdin, inputs, outputs: s.outputs, shell: s.shell } }
+  const confine = { ...(s.network ? { network: true } : {}), ...(s.isolation !== 'any' ? { isolation: s.isolation } : {}) }
+  return { ...base, kind: 'exec', exec: { command: s.command, env: s.env, stdin: s.stdin, inputs, outputs: s.outputs, shell: s.shell, ...confine } }
 }

@@ -169,10 +169,24 @@ describe('HandlerRunner', () => {
     small.registerModule('square', `${fixture}#square`)
     try {
       const out = failure(await small.run(handlerReq('hog'), probe().ctx))
+      expect(out).toMatchObject({ reason: 'limit' })
       expect(out.error).toMatch(/ran out of memory \(worker heap cap 32 MB\)/)
       expect(await small.run(handlerReq('square', { input: 5 }), probe().ctx)).toEqual({ ok: true, value: 25 })
     } finally {
       await small.close()
+    }
+  })
+
+  it("caps a module task's heap from its memoryMB", async () => {
+    const roomy = new HandlerRunner({ threads: 1, maxMemoryMB: 2048 })
+    roomy.registerModule('hog', `${fixture}#hog`)
+    roomy.registerModule('square', `${fixture}#square`)
+    try {
+      const out = failure(await roomy.run(handlerReq('hog', { memoryMB: 100 }), probe().ctx))
+      expect(out).toMatchObject({ reason: 'limit', error: 'handler "hog" ran out of memory (worker heap cap 128 MB, from the task\'s memoryMB 100)' })
+      expect(await roomy.run(handlerReq('square', { input: 6, memoryMB: 100 }), probe().ctx)).toEqual({ ok: true, value: 36 })
+    } finally {
+      await roomy.close()
     }
   })
 })

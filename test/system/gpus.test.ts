@@ -18,7 +18,8 @@ let dir: string
 let cleanup: () => Promise<void>
 
 beforeAll(async () => {
-  ({ daemons, dir, cleanup } = await startMesh(1, { resources: { gpu: 2, gpuMemoryMB: [16_384, 24_576] }, executor: { exec: { allow: ['sh'] } } }))
+  // Unsandboxed: the tasks coordinate through files in the test's folder, which a sandbox hides.
+  ({ daemons, dir, cleanup } = await startMesh(1, { resources: { gpu: 2, gpuMemoryMB: [16_384, 24_576] }, executor: { exec: { allow: ['sh'], sandbox: 'none' } } }))
 })
 
 afterAll(async () => { await cleanup() })

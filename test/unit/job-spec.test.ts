@@ -43,7 +43,7 @@ describe('parseJobSpec accepts valid specs and fills in defaults', () => {
 
   it('a minimal exec task', () => {
     expect(parseJobSpec(job({ a: exec() })).tasks.a).toEqual({
-      kind: 'exec', command: ['echo', 'hi'], env: {}, inputs: {}, outputs: [], shell: false, resources: RESOURCE_DEFAULTS, after: [], retries: 0, priority: 0, tags: [], artifacts: {}
+      kind: 'exec', command: ['echo', 'hi'], env: {}, inputs: {}, outputs: [], shell: false, network: false, isolation: 'any', resources: RESOURCE_DEFAULTS, after: [], retries: 0, priority: 0, tags: [], artifacts: {}
     })
   })
 

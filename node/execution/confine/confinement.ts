@@ -36,6 +36,8 @@ export interface ConfineOptions {
   network: boolean
   /** Host paths shown read-only in the sandbox besides the system (allowed programs, `executor.exec.readOnlyPaths`). */
   readOnly: string[]
+  /** Host paths shown writable in the sandbox (`executor.exec.writablePaths`). */
+  writable?: string[]
   /** Host paths never shown in the sandbox (data directory, key, cache, config). */
   hide: string[]
   /** The memory cap of a task that reserved none: what the peer offers (MB), known once the machine is probed. */
@@ -154,7 +156,7 @@ export class Confinement {
           const plan: SandboxPlan = {
             scratch: s.scratch, tmpBytes: o.diskMB * MB, artifacts: s.artifacts, network: s.network && o.network,
             devices: gpuDeviceNodes(s.gpuIds, o.devDir), ...(o.devDir !== undefined ? { devDir: o.devDir } : {}),
-            readOnly: [...o.readOnly, file], hide: o.hide, ...(runAs !== undefined ? { runAs } : {})
+            readOnly: [...o.readOnly, file], writable: o.writable ?? [], hide: o.hide, ...(runAs !== undefined ? { runAs } : {})
           }
           inner.push(this.#bwrap as string, ...bwrapArgs(plan))
         }
@@ -246,7 +248,7 @@ function probeBwrap (o: ConfineOptions): string | undefined {
   if (process.getuid?.() === 0 && onPath('setpriv') === undefined) return 'setpriv (util-linux) is not installed, and a task must not run as root'
   const dir = mkdtempSync(join(tmpdir(), 'meshwork-bwrap-probe-'))
   try {
-    const plan: SandboxPlan = { scratch: dir, tmpBytes: MB, artifacts: {}, devices: [], network: false, readOnly: [], hide: o.hide }
+    const plan: SandboxPlan = { scratch: dir, tmpBytes: MB, artifacts: {}, devices: [], network: false, readOnly: [], writable: [], hide: o.hide }
     const r = spawnSync(bwrap, [...bwrapArgs(plan, systemView()), '/bin/sh', '-c', 'exit 0'], { encoding: 'utf8', timeout: 5000 })
     if (r.error !== undefined) return r.error.message
     if (r.status !== 0) return (r.stderr.split('\n')[0] ?? '').replace(/^bwrap: /, '') || `exit status ${r.status ?? r.signal}`

@@ -22,6 +22,7 @@ export async function detectConfinement (config: MeshConfig, ephemeral: boolean,
     diskMB: e.diskMB,
     network: e.network,
     readOnly: [...new Set([...programs, ...e.readOnlyPaths])],
+    writable: e.writablePaths,
     hide: [...new Set(hide)],
     defaultMemoryMB: offeredMemoryMB
   })

@@ -10,6 +10,7 @@
  *  - a minimal /dev, plus the device nodes of the GPUs it holds;
  *  - new PID, IPC, UTS and cgroup namespaces, and a new network namespace (only
  *    loopback, its own) unless the peer allows the network and the task asks;
+ *  - folders the operator shares writable (`executor.exec.writablePaths`);
  *  - nothing else: not the home directory, not the daemon's data directory,
  *    key, journal, artifact cache or control token (those under a visible path
  *    are masked).
@@ -39,6 +40,8 @@ export interface SandboxPlan {
   network: boolean
   /** More host paths shown read-only at the same path (allowed programs, readOnlyPaths). */
   readOnly: string[]
+  /** Host paths shown writable at the same path (writablePaths): the operator's choice to share. */
+  writable: string[]
   /** Host paths never shown (the daemon's data directory, key, cache, config). */
   hide: string[]
   /** As root: the uid and gid the program runs as. */
@@ -75,6 +78,7 @@ export function bwrapArgs (plan: SandboxPlan, system = systemView()): string[] {
   // /tmp first: a scratch directory under the host's /tmp is then bound inside it, not hidden by it.
   args.push('--perms', '1777', '--size', String(plan.tmpBytes), '--tmpfs', '/tmp', '--bind', plan.scratch, plan.scratch)
   for (const [rel, file] of Object.entries(plan.artifacts)) args.push('--ro-bind', file, join(plan.scratch, rel))
+  for (const p of plan.writable) if (exists(p)) args.push('--bind', p, p)
   args.push('--chdir', plan.scratch, '--')
   if (plan.runAs !== undefined) {
     const { uid, gid } = plan.runAs
