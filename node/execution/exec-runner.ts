@@ -269,8 +269,10 @@ export class ExecRunner implements TaskRunner {
     const limit = await jail?.verdict(ended.signal ?? exitSignal(ended.code), failed)
     if (limit !== undefined) return { ...fail('limit', limit, true), value }
     if (ended.code === JOIN_FAILED && value.stderr.includes(JOIN_MARKER)) return { ...fail('error', 'the attempt could not be placed in its cgroup on this peer', true), value }
-    if (ended.signal !== null) return { ...fail('exit', `killed by ${ended.signal}`, true), value }
-    if (ended.code !== 0) return { ...fail('exit', `exit code ${ended.code ?? 'unknown'}`, true), value }
+    const hint = jail?.hint()
+    const why = (what: string): string => hint === undefined ? what : `${what} (${hint})`
+    if (ended.signal !== null) return { ...fail('exit', why(`killed by ${ended.signal}`), true), value }
+    if (ended.code !== 0) return { ...fail('exit', why(`exit code ${ended.code ?? 'unknown'}`), true), value }
     return await collect(dir, exec.outputs, value)
   }
 }

@@ -76,6 +76,8 @@ export interface AttemptJail {
    * processes only when it failed.
    */
   verdict: (signal: NodeJS.Signals | null, failed: boolean) => Promise<string | undefined>
+  /** Where no cgroup tells which limit a failed attempt hit: what the limits are, for the user to judge. */
+  hint: () => string | undefined
   dispose: () => Promise<void>
 }
 
@@ -178,6 +180,9 @@ export class Confinement {
         if (hits?.pids === true) return `process limit ${o.pids} reached (executor.exec.pids)`
         return undefined
       },
+      hint: () => group === undefined && this.#prlimit !== undefined
+        ? `memory is capped here at ${memoryMB} MB of data per process by rlimit (no cgroup), which a program sees as failed allocations`
+        : undefined,
       dispose: async () => {
         stopDisk()
         await kill()
@@ -260,7 +265,7 @@ function probeBwrap (o: ConfineOptions): string | undefined {
 
 /** The first executable named `name` on this process's PATH, by its real path. */
 export function onPath (name: string): string | undefined {
-  for (const entry of [...(process.env.PATH ?? '').split(':'), '/usr/bin', '/bin', '/usr/sbin', '/sbin']) {
+  for (const entry of (process.env.PATH ?? '').split(':')) {
     if (!entry.startsWith('/')) continue
     const p = join(entry, name)
     try { accessSync(p, fsConstants.X_OK); return realpathSync(p) } catch { /* next */ }
