@@ -5,11 +5,15 @@
  * parsing) is for the daemon, which refuses a bad file before it writes the
  * control.json these commands look for.
  */
-import { readFileSync } from 'node:fs'
 import { homedir } from 'node:os'
 import { dirname, isAbsolute, join, resolve } from 'node:path'
 import { DEFAULT_DATA_DIR } from '../src/config-defaults.ts'
 import { ConfigError, MeshError } from '../src/errors.ts'
+import { FileTooLarge, readFileAtMostSync } from './bounded-read.ts'
+import { JsonInputError, mib, parseJsonText } from './json-input.ts'
+
+/** A config file is a few KB; this bounds what a wrong path (a log, a disk image) costs. */
+export const MAX_CONFIG_FILE_BYTES = 1024 * 1024
 
 /** Where `mesh` looks when no `--config` is given. */
 export function defaultConfigPath (): string {
@@ -22,19 +26,32 @@ export function resolveConfigPath (p: string, baseDir: string): string {
   return isAbsolute(p) ? p : resolve(baseDir, p)
 }
 
-/** The file's JSON; an unreadable file or bad JSON is a MESH_ERR_CONFIG_FILE naming the file. */
+/** The file's JSON; an unreadable, too large or too deeply nested file, or bad JSON, is a MESH_ERR_CONFIG_FILE naming the file. */
 export function readConfigJson (file: string): unknown {
-  let text: string
+  let bytes: Buffer
   try {
-    text = readFileSync(file, 'utf8')
+    bytes = readFileAtMostSync(file, MAX_CONFIG_FILE_BYTES)
   } catch (err) {
+    if (err instanceof FileTooLarge) throw configTooLarge(file, err.size)
     throw new MeshError('MESH_ERR_CONFIG_FILE', `cannot read config ${file}: ${(err as Error).message}`, { cause: err })
   }
+  return parseConfigFile(bytes, file)
+}
+
+/** A config file's bytes as JSON, with readConfigJson's refusals: the part of reading a config that fuzzing drives. */
+export function parseConfigFile (bytes: Uint8Array, file: string): unknown {
+  if (bytes.byteLength > MAX_CONFIG_FILE_BYTES) throw configTooLarge(file, bytes.byteLength)
   try {
-    return JSON.parse(text)
+    return parseJsonText(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8'))
   } catch (err) {
-    throw new MeshError('MESH_ERR_CONFIG_FILE', `config ${file} is not valid JSON: ${(err as Error).message}`, { cause: err })
+    if (err instanceof JsonInputError) throw new MeshError('MESH_ERR_CONFIG_FILE', `config ${file}: ${err.message}`, { cause: err })
+    if (err instanceof SyntaxError) throw new MeshError('MESH_ERR_CONFIG_FILE', `config ${file} is not valid JSON: ${err.message}`, { cause: err })
+    throw err
   }
+}
+
+function configTooLarge (file: string, size: number): MeshError {
+  return new MeshError('MESH_ERR_CONFIG_FILE', `cannot read config ${file}: it is ${mib(size)}, and a config file may be at most ${mib(MAX_CONFIG_FILE_BYTES)}`)
 }
 
 /** The data directory a config file names, resolved as the daemon resolves it. */

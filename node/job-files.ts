@@ -5,18 +5,53 @@
  * spec is validated once, by the peer that accepts it, so this walks the
  * spec's JSON defensively instead of trusting its shape.
  */
-import { readFile } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import { MeshError } from '../src/errors.ts'
 import { instanceValues } from '../src/jobs/placeholder.ts'
+import { FileTooLarge, readFileAtMost } from './bounded-read.ts'
+import { JsonInputError, mib, parseJsonText } from './json-input.ts'
 
-/** A job file's JSON; unreadable or not JSON is a MESH_ERR_JOB_SPEC naming the file. */
+/**
+ * The largest job file read: the daemon takes a spec of at most 16 MiB as JSON
+ * (JOB_LIMITS.maxSpecBytes, which a unit test keeps equal), inline inputs
+ * included, so anything larger is refused before it is read or uploaded.
+ */
+export const MAX_JOB_FILE_BYTES = 16 * 1024 * 1024
+/**
+ * The exec input files of one job, together: they travel base64 (4/3 larger)
+ * in the same 16 MiB request as the spec. Larger data belongs in artifacts,
+ * which the daemon reads from disk itself.
+ */
+export const MAX_INPUT_FILES_BYTES = 12 * 1024 * 1024
+
+/** Where the README says to put large data; every size refusal ends with it. */
+export const USE_ARTIFACTS = 'give a task large data as an artifact instead ("artifacts": {"data.bin": "./data.bin"}; see Artifacts in the README)'
+
+/** A job file's JSON; unreadable, too large, too deeply nested or not JSON is a MESH_ERR_JOB_SPEC naming the file. */
 export async function readJobFile (file: string): Promise<unknown> {
+  let bytes: Buffer
   try {
-    return JSON.parse(await readFile(file, 'utf8'))
+    bytes = await readFileAtMost(file, MAX_JOB_FILE_BYTES)
   } catch (err) {
+    if (err instanceof FileTooLarge) throw jobFileTooLarge(file, err.size)
     throw new MeshError('MESH_ERR_JOB_SPEC', `${file}: ${(err as Error).message}`, { cause: err })
   }
+  return parseJobFile(bytes, file)
+}
+
+/** A job file's bytes as JSON, with readJobFile's refusals: the part of reading a job file that fuzzing drives. */
+export function parseJobFile (bytes: Uint8Array, file: string): unknown {
+  if (bytes.byteLength > MAX_JOB_FILE_BYTES) throw jobFileTooLarge(file, bytes.byteLength)
+  try {
+    return parseJsonText(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8'))
+  } catch (err) {
+    if (err instanceof JsonInputError || err instanceof SyntaxError) throw new MeshError('MESH_ERR_JOB_SPEC', `${file}: ${err.message}`, { cause: err })
+    throw err
+  }
+}
+
+function jobFileTooLarge (file: string, size: number): MeshError {
+  return new MeshError('MESH_ERR_JOB_SPEC', `${file} is ${mib(size)}, but a job file may be at most ${mib(MAX_JOB_FILE_BYTES)} with its inline "input" values: ${USE_ARTIFACTS}`)
 }
 
 /**
@@ -39,13 +74,22 @@ export function * inputPaths (spec: unknown): Generator<string> {
   }
 }
 
-/** Read the job's input files from disk, relative to `baseDir`. */
-export async function readJobFiles (spec: unknown, baseDir: string): Promise<Record<string, Uint8Array>> {
+/**
+ * Read the job's input files from disk, relative to `baseDir`, refusing them
+ * past `maxBytes` together: the CLI passes MAX_INPUT_FILES_BYTES (they go in
+ * one request); `peer.submit` reads them in-process into blobs, uncapped.
+ */
+export async function readJobFiles (spec: unknown, baseDir: string, maxBytes = Infinity): Promise<Record<string, Uint8Array>> {
   const files: Record<string, Uint8Array> = {}
+  let total = 0
   for (const p of inputPaths(spec)) {
     try {
-      files[p] = await readFile(resolve(baseDir, p))
+      files[p] = await readFileAtMost(resolve(baseDir, p), maxBytes - total)
+      total += files[p].byteLength
     } catch (err) {
+      if (err instanceof FileTooLarge) {
+        throw new MeshError('MESH_ERR_JOB_SPEC', `input file ${p} takes the job's exec input files past ${mib(maxBytes)}, the most that travels with a job: ${USE_ARTIFACTS}`)
+      }
       throw new MeshError('MESH_ERR_JOB_SPEC', `input file ${p}: ${(err as Error).message}`, { cause: err })
     }
   }

@@ -3,7 +3,7 @@ import { mkdir, writeFile } from 'node:fs/promises'
 import { basename, dirname, join, resolve } from 'node:path'
 import type { JobSnapshot, ResultsReply, WhyNot } from '../control/api.ts'
 import { ControlClient } from '../control/client.ts'
-import { absoluteArtifactPaths, readJobFile, readJobFiles } from '../job-files.ts'
+import { MAX_INPUT_FILES_BYTES, absoluteArtifactPaths, readJobFile, readJobFiles } from '../job-files.ts'
 import { ago, color, shortId } from './format.ts'
 
 interface Common { config?: string, json?: boolean }
@@ -14,7 +14,7 @@ const out = (s: string): void => { process.stdout.write(s + '\n') }
 export async function submitCommand (file: string, opts: Common & { wait?: boolean }): Promise<number> {
   // Artifacts stay on disk: the daemon (on this machine) reads them itself, by absolute path.
   const spec = absoluteArtifactPaths(await readJobFile(file), dirname(resolve(file)))
-  const files = await readJobFiles(spec, dirname(resolve(file)))
+  const files = await readJobFiles(spec, dirname(resolve(file)), MAX_INPUT_FILES_BYTES)
   return await submitSpec(spec, files, file, opts)
 }
 

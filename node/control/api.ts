@@ -1,7 +1,7 @@
 /**
  * The control API's routes and the shapes of their bodies, shared by the
- * server (server.ts, jobs-routes.ts) and its one client (client.ts). Types
- * only: importing this file loads nothing.
+ * server (server.ts, jobs-routes.ts) and its one client (client.ts). Types,
+ * and one number: importing this file loads nothing.
  *
  *   GET  /v1/health             → HealthReply
  *   GET  /v1/peers              → PeersReply
@@ -14,13 +14,23 @@
  *   POST /v1/jobs/:id/cancel    → CancelReply
  *
  * Every request carries `Authorization: Bearer <token>` (the token is in
- * control.json); any error is an ErrorReply with a 4xx or 5xx status.
+ * control.json); any error is an ErrorReply with a 4xx or 5xx status. A body
+ * is at most CONTROL_BODY_LIMIT bytes (413 beyond), JSON nested at most
+ * MAX_JSON_DEPTH levels (node/json-input.ts; 400 beyond).
  */
 import type { ErrorCode, JobSpecProblem } from '../../src/errors.ts'
 import type { JobEvent, JobSnapshot, WhyNot } from '../../src/jobs/job-view.ts'
 import type { PeerStats, PeerView } from '../../src/peer.ts'
 
 export type { JobEvent, JobSnapshot, PeerStats, PeerView, WhyNot }
+
+/**
+ * The largest request body: a job spec travels whole, with its exec input
+ * files base64, and a spec is at most 16 MiB (JOB_LIMITS.maxSpecBytes). The
+ * CLI checks its request against it before sending (a 300 MB job used to be
+ * uploaded for 13 s, then refused).
+ */
+export const CONTROL_BODY_LIMIT = 16 * 1024 * 1024
 
 export interface HealthReply { ok: true, peerId: string }
 

@@ -20,9 +20,12 @@ import { join } from 'node:path'
 import { JobSpecError, MeshError } from '../../src/errors.ts'
 import { DEFAULT_DATA_DIR } from '../../src/config-defaults.ts'
 import { dataDirOf, defaultConfigPath, resolveConfigPath } from '../config-paths.ts'
-import type {
-  CancelReply, ErrorReply, HealthReply, JobEvent, JobSnapshot, JobsReply, PeersReply, ResultsReply, SubmitReply, SubmitRequest
+import {
+  CONTROL_BODY_LIMIT,
+  type CancelReply, type ErrorReply, type HealthReply, type JobEvent, type JobSnapshot, type JobsReply, type PeersReply, type ResultsReply, type SubmitReply, type SubmitRequest
 } from './api.ts'
+import { USE_ARTIFACTS } from '../job-files.ts'
+import { mib } from '../json-input.ts'
 import { CONTROL_FILE, readControlFile } from './control-file.ts'
 
 const http = process.getBuiltinModule('node:http')
@@ -74,12 +77,13 @@ export class ControlClient {
 
   /**
    * Submit a job; the daemon validates the spec. A bad spec throws a
-   * JobSpecError with every problem, its message prefixed by `source`.
+   * JobSpecError with every problem, its message prefixed by `source`; one
+   * the daemon would refuse for its size is refused here, before uploading.
    */
   async submit (spec: unknown, opts: { files?: Record<string, Uint8Array>, source?: string } = {}): Promise<SubmitReply> {
     const body: SubmitRequest = { spec }
     if (opts.files !== undefined) body.files = Object.fromEntries(Object.entries(opts.files).map(([p, b]) => [p, Buffer.from(b).toString('base64')]))
-    return await this.#json('POST', '/v1/jobs', { body, source: opts.source })
+    return await this.#json('POST', '/v1/jobs', { text: submitText(body, opts.source ?? 'job'), source: opts.source })
   }
 
   async jobs (): Promise<JobSnapshot[]> {
@@ -129,8 +133,8 @@ export class ControlClient {
     }
   }
 
-  async #json<T> (method: string, path: string, opts: { body?: unknown, source?: string } = {}): Promise<T> {
-    const res = await this.#request(method, path, { body: opts.body === undefined ? undefined : JSON.stringify(opts.body) })
+  async #json<T> (method: string, path: string, opts: { text?: string, source?: string } = {}): Promise<T> {
+    const res = await this.#request(method, path, { body: opts.text })
     return JSON.parse((await this.#body(res, opts.source)).toString('utf8')) as T
   }
 
@@ -170,6 +174,22 @@ export class ControlClient {
       throw controlError(this.target, err, timeoutMs)
     }
   }
+}
+
+/** The submit request as JSON text, or a MESH_ERR_JOB_SPEC when the daemon could not take it. */
+function submitText (body: SubmitRequest, source: string): string {
+  let text: string
+  try {
+    text = JSON.stringify(body)
+  } catch (err) {
+    // Nested too deep, or too large for one string (job files are refused sooner; a script's object may not be).
+    throw new MeshError('MESH_ERR_JOB_SPEC', `${source}: the job cannot be sent as JSON: ${(err as Error).message}`, { cause: err })
+  }
+  const bytes = Buffer.byteLength(text)
+  if (bytes > CONTROL_BODY_LIMIT) {
+    throw new MeshError('MESH_ERR_JOB_SPEC', `${source}: the job is ${mib(bytes)} as sent to the daemon (its spec with inline "input" values, and exec input files base64), but the daemon takes at most ${mib(CONTROL_BODY_LIMIT)}: ${USE_ARTIFACTS}`)
+  }
+  return text
 }
 
 function jobPath (id: string): string {

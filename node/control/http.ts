@@ -10,6 +10,7 @@
  * API put together.
  */
 import type { IncomingMessage, Server, ServerResponse } from 'node:http'
+import { JsonInputError, parseJsonText } from '../json-input.ts'
 
 const http = process.getBuiltinModule('node:http')
 
@@ -127,10 +128,20 @@ async function readJson (req: IncomingMessage, limit: number): Promise<unknown> 
     if (size > limit) throw new HttpError(413, `request body larger than ${limit} bytes`)
     chunks.push(chunk)
   }
-  if (size === 0) return undefined
+  return parseJsonBody(Buffer.concat(chunks), limit)
+}
+
+/**
+ * A request body as JSON: undefined when empty; an HttpError (413, 400) for
+ * one too large, too deeply nested or not JSON, and nothing else thrown.
+ */
+export function parseJsonBody (body: Uint8Array, limit: number): unknown {
+  if (body.byteLength > limit) throw new HttpError(413, `request body larger than ${limit} bytes`)
+  if (body.byteLength === 0) return undefined
   try {
-    return JSON.parse(Buffer.concat(chunks).toString('utf8'))
+    return parseJsonText(Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('utf8'))
   } catch (err) {
+    if (err instanceof JsonInputError) throw new HttpError(400, `request body refused: ${err.message}`)
     throw new HttpError(400, `request body is not JSON: ${(err as Error).message}`)
   }
 }

@@ -19,12 +19,7 @@ export function jobRoutes (peer: Peer): Route[] {
       method: 'POST',
       path: '/v1/jobs',
       handle: async ({ body }) => {
-        const { spec, files: encoded } = (body ?? {}) as Partial<SubmitRequest>
-        const files: Record<string, Uint8Array> = {}
-        for (const [p, b64] of Object.entries(encoded ?? {})) {
-          if (typeof b64 !== 'string') throw new HttpError(400, `files.${p}: must be base64 text`)
-          files[p] = Buffer.from(b64, 'base64')
-        }
+        const { spec, files } = submitRequestOf(body)
         try {
           // Validated by submit, which answers a JobSpecError for anything that is not a spec.
           const job = await peer.submit(spec as JobSpecInput, { files })
@@ -94,6 +89,24 @@ export function jobRoutes (peer: Peer): Route[] {
       }
     }
   ]
+}
+
+/**
+ * A submit request's spec and input files, from its parsed body. The spec is
+ * validated by `peer.submit`; this checks the envelope: an object whose
+ * `files` map paths to base64 text. Throws only HttpError (400).
+ */
+export function submitRequestOf (body: unknown): { spec: unknown, files: Record<string, Uint8Array> } {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new HttpError(400, 'request body must be a JSON object: { "spec": …, "files": { path: base64 } }')
+  const { spec, files: encoded } = body as Partial<SubmitRequest>
+  if (encoded !== undefined && (typeof encoded !== 'object' || encoded === null || Array.isArray(encoded))) throw new HttpError(400, 'files: must be an object of path → base64 text')
+  // A null prototype: a file named "__proto__" is a file, not the map's prototype.
+  const files: Record<string, Uint8Array> = Object.create(null) as Record<string, Uint8Array>
+  for (const [p, b64] of Object.entries(encoded ?? {})) {
+    if (typeof b64 !== 'string') throw new HttpError(400, `files.${p}: must be base64 text`)
+    files[p] = Buffer.from(b64, 'base64')
+  }
+  return { spec, files }
 }
 
 const ENDS = new Set<JobEvent['type']>(['job-done', 'job-failed', 'job-cancelled'])

@@ -5,7 +5,7 @@
  */
 import { randomBytes, timingSafeEqual } from 'node:crypto'
 import type { Peer } from '../peer.ts'
-import type { HealthReply, PeersReply } from './api.ts'
+import { CONTROL_BODY_LIMIT, type HealthReply, type PeersReply } from './api.ts'
 import { serve, type HttpServer, type Route } from './http.ts'
 import { jobRoutes } from './jobs-routes.ts'
 import { dashboardRoutes } from './dashboard-routes.ts'
@@ -16,9 +16,6 @@ export interface ControlServer {
   token: string
   close: () => Promise<void>
 }
-
-/** Job specs travel whole (with exec input files, base64), and are capped at 16 MiB as a spec. */
-const BODY_LIMIT = 16 * 1024 * 1024
 
 export async function startControlServer (peer: Peer, host: string, port: number): Promise<ControlServer> {
   const token = randomBytes(24).toString('base64url')
@@ -34,7 +31,7 @@ export async function startControlServer (peer: Peer, host: string, port: number
   ], {
     host,
     port,
-    bodyLimit: BODY_LIMIT,
+    bodyLimit: CONTROL_BODY_LIMIT,
     authorize: (req, path) => {
       // The dashboard's pages take the session cookie its login link sets (sessions.ts), nothing else does.
       if (path[0] === 'dashboard') return path[1] === 'login' || sessions.valid(req)
