@@ -13,6 +13,7 @@ import { placementStudySection } from './report-study.ts'
 import { gossipSection, scaleSection } from './report-mesh.ts'
 import { PLACEMENT_TASKS } from './placement-workload.ts'
 import { adversarialSection } from './report-adversarial.ts'
+import { confineSection } from './report-confine.ts'
 
 import { ms, pct, ratio, read, type Json, type Target } from './report-lib.ts'
 
@@ -29,10 +30,11 @@ export async function writeReport (): Promise<string> {
     mlSection(targets),
     await gossipSection(targets),
     scaleSection(),
-    adversarialSection()
+    adversarialSection(),
+    confineSection()
   ]
   // Workloads can be rerun alone (--only), so each result file says when it was measured.
-  const runs = ['jobs', 'bullmq', 'dask', 'placement', 'placement-study', 'recovery', 'footprint', 'artifacts', 'ml', 'gossip', 'scale', 'adversarial']
+  const runs = ['jobs', 'bullmq', 'dask', 'placement', 'placement-study', 'recovery', 'footprint', 'artifacts', 'ml', 'gossip', 'scale', 'adversarial', 'confine']
     .map(name => [name, (read(name)?.machine?.when ?? read(name)?.when) as string | undefined] as const)
     .filter(([, when]) => when !== undefined)
     .map(([name, when]) => `${name} ${when!.slice(0, 10)}`)

@@ -21,6 +21,7 @@ import { parseArgs } from 'node:util'
 import { benchAdversarial } from './adversarial.ts'
 import { benchArtifacts } from './artifacts.ts'
 import { benchBullmq } from './bullmq.ts'
+import { benchConfine } from './confine.ts'
 import { benchDask } from './dask.ts'
 import { benchGossip } from './gossip.ts'
 import { benchMl } from './ml.ts'
@@ -55,7 +56,8 @@ const benches: Array<{ name: string, run: (o: BenchOptions) => Promise<unknown>,
   { name: 'ml', run: benchMl, smoke: false, full: true },
   { name: 'gossip', run: benchGossip, smoke: false },
   { name: 'scale', run: benchScale, smoke: true },
-  { name: 'adversarial', run: async o => await benchAdversarial({ ...o, baseline: values.baseline }), smoke: false }
+  { name: 'adversarial', run: async o => await benchAdversarial({ ...o, baseline: values.baseline }), smoke: false },
+  { name: 'confine', run: benchConfine, smoke: true }
 ]
 const only = values.only?.split(',')
 const t0 = Date.now()

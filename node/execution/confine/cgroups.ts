@@ -252,18 +252,25 @@ class V1 implements Cgroups {
 
   async create (name: string, limits: AttemptLimits): Promise<AttemptGroup> {
     const dirs = { memory: join(this.#roots.memory, name), cpu: join(this.#roots.cpu, name), pids: join(this.#roots.pids, name) }
-    for (const d of Object.values(dirs)) { await removeTree(d); await mkdir(d) }
+    const all = [dirs.pids, dirs.memory, dirs.cpu]
+    // The three hierarchies are independent: set them up (and tear them down) at once.
+    await Promise.all(all.map(async d => { await removeTree(d); await mkdir(d) }))
     const bytes = String(Math.max(1, Math.floor(limits.memoryMB)) * MB)
-    await writeFile(join(dirs.memory, 'memory.limit_in_bytes'), bytes)
-    // With swap accounting, memory + swap gets the same cap: a task cannot swap the owner's work out.
-    await writeFile(join(dirs.memory, 'memory.memsw.limit_in_bytes'), bytes).catch(() => {})
-    if (limits.cpu > 0) {
-      await writeFile(join(dirs.cpu, 'cpu.cfs_period_us'), String(CPU_PERIOD_US))
-      await writeFile(join(dirs.cpu, 'cpu.cfs_quota_us'), String(Math.max(1000, Math.round(limits.cpu * CPU_PERIOD_US))))
-    }
-    await writeFile(join(dirs.pids, 'pids.max'), String(limits.pids))
+    await Promise.all([
+      (async () => {
+        await writeFile(join(dirs.memory, 'memory.limit_in_bytes'), bytes)
+        // With swap accounting, memory + swap gets the same cap: a task cannot swap the owner's work out.
+        await writeFile(join(dirs.memory, 'memory.memsw.limit_in_bytes'), bytes).catch(() => {})
+      })(),
+      (async () => {
+        if (limits.cpu <= 0) return
+        await writeFile(join(dirs.cpu, 'cpu.cfs_period_us'), String(CPU_PERIOD_US))
+        await writeFile(join(dirs.cpu, 'cpu.cfs_quota_us'), String(Math.max(1000, Math.round(limits.cpu * CPU_PERIOD_US))))
+      })(),
+      writeFile(join(dirs.pids, 'pids.max'), String(limits.pids))
+    ])
     // The pids group holds every process of the attempt: killing it empty kills them all.
-    const killEvery = async (): Promise<void> => { for (const d of [dirs.pids, dirs.memory, dirs.cpu]) await killAll(d) }
+    const killEvery = async (): Promise<void> => { await Promise.all(all.map(async d => { await killAll(d) })) }
     return {
       procsFiles: [dirs.memory, dirs.cpu, dirs.pids].map(d => join(d, 'cgroup.procs')),
       kill: killEvery,
@@ -273,7 +280,7 @@ class V1 implements Cgroups {
       }),
       remove: async () => {
         await killEvery()
-        for (const d of [dirs.pids, dirs.memory, dirs.cpu]) await removeDir(d)
+        await Promise.all(all.map(removeDir))
       }
     }
   }

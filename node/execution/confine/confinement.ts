@@ -185,8 +185,8 @@ export class Confinement {
         : undefined,
       dispose: async () => {
         stopDisk()
-        await kill()
-        await group?.remove()
+        if (token !== undefined) await killByToken(token)
+        await group?.remove() // which kills what is left first
       }
     }
   }
