@@ -66,7 +66,7 @@ export function decodeMessage<S extends z.ZodType> (
   if (nestedDeeperThan(raw, MAX_MESSAGE_DEPTH)) return { ok: false, reason: 'malformed', detail: TOO_DEEP }
   const v = (raw as { v?: unknown }).v
   if (v !== version) {
-    return { ok: false, reason: 'version', detail: `v=${String(v)}, expected ${version}` }
+    return { ok: false, reason: 'version', detail: `v=${shown(v)}, expected ${version}` }
   }
   const parsed = schema.safeParse(raw)
   if (!parsed.success) {
@@ -89,6 +89,16 @@ export function decodeValue (bytes: Uint8Array): { ok: true, value: unknown } | 
 }
 
 const TOO_DEEP = `nested more than ${MAX_MESSAGE_DEPTH} levels deep`
+
+/**
+ * A field's value for a drop's detail: a primitive as itself (cut short), a
+ * container by its kind. String() of a peer's array joins all of it, and
+ * recursed until the stack overflowed on a deep one (found by test/fuzz).
+ */
+function shown (v: unknown): string {
+  if (typeof v === 'object' && v !== null) return Array.isArray(v) ? 'an array' : 'an object'
+  return String(v).slice(0, 40)
+}
 
 /**
  * Whether `value` nests containers deeper than `max`: arrays, objects, Sets,

@@ -1,8 +1,8 @@
 /**
  * Every decoder of hostile input, as a fuzz target, and the one property they
  * must all keep: on any input the decoder returns (or throws only the error
- * class its contract documents), within TIME_BOUND_MS, and a valid input
- * decodes to what was meant. Used by the unit suite (test/unit/fuzz.test.ts,
+ * class its contract documents), within TIME_BOUND_MS, what it accepts can be
+ * encoded again, and a valid input decodes to what was meant. Used by the unit suite (test/unit/fuzz.test.ts,
  * a few thousand cases each) and by `npm run fuzz` (test/fuzz/run.ts, 100,000
  * or more each).
  */
@@ -157,20 +157,32 @@ export interface CaseResult {
   failure?: string
 }
 
-/** One case through the property: the decoder returns an Outcome (any), in time. */
+/**
+ * One case through the property: the decoder returns an Outcome (any), in
+ * time, and what it accepts can be encoded again, as the peer will (the
+ * journal, the next message that carries it): a value that decodes but
+ * cannot be encoded (a cycle, nesting past the encoder's stack) hurts later.
+ */
 export function runCase (t: FuzzTarget, bytes: Uint8Array): CaseResult {
   const started = performance.now()
   let failure: string | undefined
+  let accepted: { value: unknown } | undefined
   try {
     const out = t.decode(bytes)
-    if (!out.ok && (typeof out.error !== 'string' || out.error === '')) failure = 'refused without a reason'
+    if (out.ok) accepted = out
+    else if (typeof out.error !== 'string' || out.error === '') failure = 'refused without a reason'
   } catch (err) {
-    failure = `threw ${err instanceof Error ? `${err.name}: ${err.message.slice(0, 300)}` : String(err)}`
+    failure = `threw ${describe(err)}`
   }
   const ms = performance.now() - started
+  if (accepted !== undefined) {
+    try { encodeMessage(accepted.value) } catch (err) { failure = `accepted a value it cannot encode again: ${describe(err)}` }
+  }
   if (failure === undefined && ms > TIME_BOUND_MS) failure = `took ${ms.toFixed(0)} ms (bound ${TIME_BOUND_MS} ms)`
   return failure === undefined ? { ms } : { ms, failure }
 }
+
+const describe = (err: unknown): string => err instanceof Error ? `${err.name}: ${err.message.slice(0, 300)}` : String(err)
 
 /** Why a valid value does not round-trip, or undefined when it does. */
 export function roundTripProblem (t: FuzzTarget, value: unknown): string | undefined {

@@ -25,7 +25,8 @@ describe('mesh start with a bad config', () => {
     ['impossible value', '{"resources": {"cpu": 0}}', /resources\.cpu: must be "auto" or a number of cores > 0/],
     ['cross-field rule', '{"failure": {"heartbeatMs": 3000}}', /failure\.heartbeatMs: must be less than failure\.leaseMs/],
     ['bad multiaddr', '{"bootstrap": ["127.0.0.1:4001"]}', /bootstrap\.0: not a valid multiaddr/],
-    ['not JSON', '{"mdns": false,', /is not valid JSON/]
+    ['not JSON', '{"mdns": false,', /is not valid JSON/],
+    ['nested 100,000 levels deep', `{"tags": ${'['.repeat(100_000)}${']'.repeat(100_000)}}`, /: it nests arrays and objects more than 1000 levels deep, which no job, config or request needs \[MESH_ERR_CONFIG_FILE\]$/m]
   ])('%s: exits non-zero and names the problem', async (_name, content, message) => {
     const r = await mesh(['start', '--config', writeConfig(`bad-${_name.replace(/\W/g, '')}.json`, content)])
     expect(r.code).toBe(2)

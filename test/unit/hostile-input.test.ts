@@ -52,6 +52,12 @@ describe('wire messages', () => {
     expect(decodeTaskMessage(hostile)).toEqual({ ok: false, reason: 'malformed', detail: `nested more than ${MAX_MESSAGE_DEPTH} levels deep` })
   })
 
+  it('names a bad version in a few words, whatever the peer put there', () => {
+    // String() of the peer's value joined a whole array (and overflowed the stack on a deep one).
+    expect(decodeTaskMessage(encodeMessage({ v: Array.from({ length: 100_000 }, () => [1, 2]), type: 'ack' }))).toEqual({ ok: false, reason: 'version', detail: 'v=an array, expected 1' })
+    expect(decodeTaskMessage(encodeMessage({ v: 'x'.repeat(10_000), type: 'ack' }))).toEqual({ ok: false, reason: 'version', detail: `v=${'x'.repeat(40)}, expected 1` })
+  })
+
   it('still decodes a value nested as deep as a job input may be', () => {
     const value = deepValue(JOB_LIMITS.maxInputDepth)
     expect(decodeValue(encodeMessage(value))).toEqual({ ok: true, value })
