@@ -14,6 +14,7 @@ import { gossipSection, scaleSection } from './report-mesh.ts'
 import { PLACEMENT_TASKS } from './placement-workload.ts'
 import { adversarialSection } from './report-adversarial.ts'
 import { confineSection } from './report-confine.ts'
+import { fuzzSection } from './report-fuzz.ts'
 
 import { ms, pct, ratio, read, type Json, type Target } from './report-lib.ts'
 
@@ -31,10 +32,12 @@ export async function writeReport (): Promise<string> {
     await gossipSection(targets),
     scaleSection(),
     adversarialSection(),
-    confineSection()
+    confineSection(),
+    // Written by `npm run fuzz`, not by the bench: kept as the last run left it.
+    fuzzSection()
   ]
   // Workloads can be rerun alone (--only), so each result file says when it was measured.
-  const runs = ['jobs', 'bullmq', 'dask', 'placement', 'placement-study', 'recovery', 'footprint', 'artifacts', 'ml', 'gossip', 'scale', 'adversarial', 'confine']
+  const runs = ['jobs', 'bullmq', 'dask', 'placement', 'placement-study', 'recovery', 'footprint', 'artifacts', 'ml', 'gossip', 'scale', 'adversarial', 'confine', 'fuzz']
     .map(name => [name, (read(name)?.machine?.when ?? read(name)?.when) as string | undefined] as const)
     .filter(([, when]) => when !== undefined)
     .map(([name, when]) => `${name} ${when!.slice(0, 10)}`)
