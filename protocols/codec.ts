@@ -10,12 +10,17 @@
  *    peer's messages;
  *  - the byte cap is checked before msgpack parsing, so an oversized message
  *    costs nothing but its length check;
- *  - a value nested deeper than MAX_MESSAGE_DEPTH is malformed (see there).
+ *  - before msgpackr parses a message, its bytes are scanned (msgpack-scan.ts):
+ *    nesting deeper than MAX_MESSAGE_DEPTH, a map of more than MAX_MAP_ENTRIES
+ *    entries (or more than MAX_MESSAGE_MAP_ENTRIES in all), more than
+ *    MAX_MESSAGE_CONTAINERS arrays and maps, and extensions we never send are
+ *    malformed.
  *
  * test/fuzz drives every decoder with random and mutated bytes (`npm run fuzz`).
  */
 import { Packr } from 'msgpackr'
 import type { z } from 'zod'
+import { scanMsgpack } from './msgpack-scan.ts'
 
 // Records (msgpackr's shared-structure extension) are off: they make a message
 // depend on earlier ones, which untrusted peers could exploit and which breaks
@@ -29,13 +34,34 @@ import type { z } from 'zod'
 const packr = new Packr({ useRecords: false, mapsAsObjects: true, int64AsType: 'number', variableMapSize: true, moreTypes: true, structuredClone: false })
 
 /**
- * The deepest a decoded message may nest. A real one nests a handler's input
- * (at most 512 levels, src/jobs/spec.ts) under a few levels of envelope.
+ * The deepest a message may nest. A real one nests a handler's input (at
+ * most 512 levels, src/jobs/spec.ts) under a few levels of envelope.
  * msgpackr decodes about 4,300 levels but encodes only about 1,400, so a
  * deeper value would be accepted here and then break whatever encodes it next
  * (the journal, the award that carries it as an upstream result).
  */
 export const MAX_MESSAGE_DEPTH = 1000
+/**
+ * The most entries one map of a message may have. Building a map as an
+ * object slows down with its size (1.5 million keys: 2 s to build, 3 s more
+ * to validate, in one turn of the event loop). No Meshwork message needs
+ * more: a value inline in a message is at most 256 KiB (TASK_LIMITS.inlineBytes),
+ * too small for this many keys, and a job's input may not have more either
+ * (src/jobs/spec-checks.ts).
+ */
+export const MAX_MAP_ENTRIES = 65_536
+/**
+ * The most map entries of one message, in all its maps: decoding a million
+ * took 0.3 to 0.9 s here, so a peer's frame cannot hold the event loop for
+ * longer. A full round's award (4,096 tasks of ~20 fields) is under 100,000.
+ */
+export const MAX_MESSAGE_MAP_ENTRIES = 1_048_576
+/**
+ * The most arrays and maps in one message: each is an object to build (four
+ * million one-element arrays took 0.45 s). A message holding more is nearly
+ * all brackets: under 4 bytes each in a 16 MiB frame.
+ */
+export const MAX_MESSAGE_CONTAINERS = 4_194_304
 
 export type DropReason = 'oversize' | 'malformed' | 'schema' | 'signer' | 'version' | 'slow'
 
@@ -54,6 +80,8 @@ export function decodeMessage<S extends z.ZodType> (
   if (bytes.byteLength > maxBytes) {
     return { ok: false, reason: 'oversize', detail: `${bytes.byteLength} bytes > limit ${maxBytes}` }
   }
+  const refused = scanMsgpack(bytes, { maxDepth: MAX_MESSAGE_DEPTH, maxMapEntries: MAX_MAP_ENTRIES, maxTotalMapEntries: MAX_MESSAGE_MAP_ENTRIES, maxContainers: MAX_MESSAGE_CONTAINERS })
+  if (refused !== undefined) return { ok: false, reason: 'malformed', detail: refused }
   let raw: unknown
   try {
     raw = packr.unpack(bytes)
@@ -63,7 +91,6 @@ export function decodeMessage<S extends z.ZodType> (
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
     return { ok: false, reason: 'malformed', detail: 'not a msgpack map' }
   }
-  if (nestedDeeperThan(raw, MAX_MESSAGE_DEPTH)) return { ok: false, reason: 'malformed', detail: TOO_DEEP }
   const v = (raw as { v?: unknown }).v
   if (v !== version) {
     return { ok: false, reason: 'version', detail: `v=${shown(v)}, expected ${version}` }
@@ -77,18 +104,20 @@ export function decodeMessage<S extends z.ZodType> (
   return { ok: true, value: parsed.data }
 }
 
-/** Decode a bare msgpack value (a task's result) that has no schema of its own. Never throws. */
+/**
+ * Decode a bare msgpack value (a task's result, a checkpoint) that has no
+ * schema of its own. Never throws. Nesting is bounded as in messages; maps
+ * are not (a large result travels as a blob of any size).
+ */
 export function decodeValue (bytes: Uint8Array): { ok: true, value: unknown } | { ok: false, detail: string } {
-  let value: unknown
+  const refused = scanMsgpack(bytes, { maxDepth: MAX_MESSAGE_DEPTH, maxMapEntries: Infinity, maxTotalMapEntries: Infinity, maxContainers: Infinity })
+  if (refused !== undefined) return { ok: false, detail: refused }
   try {
-    value = packr.unpack(bytes)
+    return { ok: true, value: packr.unpack(bytes) }
   } catch (err) {
     return { ok: false, detail: (err as Error).message }
   }
-  return nestedDeeperThan(value, MAX_MESSAGE_DEPTH) ? { ok: false, detail: TOO_DEEP } : { ok: true, value }
 }
-
-const TOO_DEEP = `nested more than ${MAX_MESSAGE_DEPTH} levels deep`
 
 /**
  * A field's value for a drop's detail: a primitive as itself (cut short), a
@@ -98,29 +127,6 @@ const TOO_DEEP = `nested more than ${MAX_MESSAGE_DEPTH} levels deep`
 function shown (v: unknown): string {
   if (typeof v === 'object' && v !== null) return Array.isArray(v) ? 'an array' : 'an object'
   return String(v).slice(0, 40)
-}
-
-/**
- * Whether `value` nests containers deeper than `max`: arrays, objects, Sets,
- * and an Error's `cause` (msgpackr decodes all of these). Iterative, and
- * only containers are pushed, so a message of millions of numbers costs
- * one pass and no allocation per number.
- */
-function nestedDeeperThan (value: unknown, max: number): boolean {
-  const values: object[] = []
-  const depths: number[] = []
-  const push = (v: unknown, depth: number): void => {
-    if (typeof v === 'object' && v !== null && !ArrayBuffer.isView(v)) { values.push(v); depths.push(depth) }
-  }
-  push(value, 0)
-  while (values.length > 0) {
-    const v = values.pop() as object
-    const depth = depths.pop() as number
-    if (depth >= max) return true
-    const children = Array.isArray(v) || v instanceof Set ? v : v instanceof Error ? [v.cause] : Object.values(v)
-    for (const child of children) push(child, depth + 1)
-  }
-  return false
 }
 
 /** Counts dropped messages by reason; surfaced in `mesh peers --json`. */

@@ -3,6 +3,8 @@
  * sitting: the task graph (order, cycles), JSON-ness of inputs, and the
  * "did you mean" of unknown field names.
  */
+import { MAX_MAP_ENTRIES } from '../../protocols/codec.ts'
+
 /** The most cycles `sortTasks` reports; past that it stops looking (each look can walk the whole graph). */
 const MAX_CYCLES = 100
 
@@ -120,6 +122,7 @@ export function jsonProblems (value: unknown, maxDepth: number): Array<{ path: A
     // The wire decoder (msgpackr) renames a "__proto__" key to "__proto_" so that it cannot set a
     // prototype: the handler would get another value than the one sent (found by test/fuzz).
     if (!Array.isArray(v) && Object.hasOwn(v, '__proto__')) { fail('must not have a key named "__proto__" (it does not arrive as sent)'); continue }
+    if (!Array.isArray(v) && keys.length > MAX_MAP_ENTRIES) { fail(`must have at most ${MAX_MAP_ENTRIES} keys in one object (the wire takes no larger map)`); continue }
     for (let i = keys.length - 1; i >= 0; i--) {
       const key = keys[i] as string | number
       stack.push({ v: (v as Record<string | number, unknown>)[key], key, parent: e, depth: e.depth + 1 })
