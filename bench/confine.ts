@@ -7,10 +7,12 @@
  *    and the bubblewrap sandbox; p50/p99 of run() from call to outcome;
  *  - throughput: one daemon (`mesh start`, both cores), one job of M exec
  *    tasks that each burn ~5 ms of CPU in awk, with the sandbox off (cgroup
- *    limits only) and on: tasks/s from submit to done, against the 2-core ideal.
+ *    limits only) and on: tasks/s from submit to done, against the 2-core ideal;
+ *    with `--baseline DIR` (a built checkout from before confinement), also on
+ *    that checkout's daemon, where exec tasks ran as plain child processes.
  */
-import { spawnSync } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { execFileSync, spawnSync } from 'node:child_process'
+import { existsSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Confinement } from '../node/execution/confine/confinement.ts'
@@ -23,11 +25,16 @@ const CORES = 2
 const BURN_MS = 5
 const log = (s: string): void => { process.stderr.write(`[confine] ${s}\n`) }
 
-export async function benchConfine ({ quick, smoke = false }: { quick: boolean, smoke?: boolean }): Promise<Record<string, unknown>> {
+export async function benchConfine ({ quick, smoke = false, baseline }: { quick: boolean, smoke?: boolean, baseline?: string }): Promise<Record<string, unknown>> {
   const startup = await measureStartup(smoke ? 20 : quick ? 100 : 400)
   const loops = calibrateAwk(BURN_MS)
   const tasks = smoke ? 20 : quick ? 200 : 1000
   const throughput: Record<string, unknown> = {}
+  if (baseline !== undefined) {
+    const cli = join(baseline, 'dist', 'cli', 'bin.js')
+    if (!existsSync(cli)) throw new Error(`--baseline ${baseline}: no dist/cli/bin.js there (npm ci there first)`)
+    throughput.baseline = { ...await measureThroughput('none', tasks, loops, [process.execPath, cli]), commit: commitOf(baseline) }
+  }
   for (const sandbox of ['none', 'bwrap'] as const) throughput[sandbox] = await measureThroughput(sandbox, tasks, loops)
   const result = {
     what: 'the cost of confining exec tasks: cgroups and the bubblewrap sandbox, on this machine (cgroup v1, bubblewrap 0.8, as root)',
@@ -96,8 +103,10 @@ function calibrateAwk (ms: number): { loops: number, processMs: number } {
   return { loops, processMs: empty }
 }
 
-async function measureThroughput (sandbox: 'none' | 'bwrap', n: number, awk: { loops: number, processMs: number }): Promise<Record<string, unknown>> {
-  const mesh = await createLocalMesh(1, () => ({ executor: { exec: { allow: ['awk'], sandbox } } }))
+async function measureThroughput (sandbox: 'none' | 'bwrap', n: number, awk: { loops: number, processMs: number }, command?: string[]): Promise<Record<string, unknown>> {
+  // A baseline daemon predates these fields: it gets only the allow list.
+  const exec = command === undefined ? { allow: ['awk'], sandbox } : { allow: ['awk'] }
+  const mesh = await createLocalMesh(1, () => ({ executor: { exec } }), command === undefined ? {} : { command })
   try {
     await mesh.daemons[0]!.start()
     await new Promise(resolve => setTimeout(resolve, 1500))
@@ -107,7 +116,7 @@ async function measureThroughput (sandbox: 'none' | 'bwrap', n: number, awk: { l
     const seconds = (run.doneAt - run.t0) / 1000
     const tasksPerSecond = n / seconds
     const ideal = CORES * 1000 / (BURN_MS + awk.processMs)
-    log(`throughput, sandbox ${sandbox}: ${tasksPerSecond.toFixed(1)} tasks/s (ideal ${ideal.toFixed(0)})`)
+    log(`throughput, ${command === undefined ? `sandbox ${sandbox}` : 'baseline'}: ${tasksPerSecond.toFixed(1)} tasks/s (ideal ${ideal.toFixed(0)})`)
     return { tasks: n, seconds: round(seconds), tasksPerSecond: round(tasksPerSecond), idealTasksPerSecond: round(ideal), efficiency: round(tasksPerSecond / ideal) }
   } finally {
     await mesh.destroy()
@@ -115,3 +124,7 @@ async function measureThroughput (sandbox: 'none' | 'bwrap', n: number, awk: { l
 }
 
 const round = (x: number): number => Math.round(x * 1000) / 1000
+
+function commitOf (dir: string): string {
+  try { return execFileSync('git', ['-C', dir, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim() } catch { return 'unknown' }
+}

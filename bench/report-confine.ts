@@ -14,6 +14,7 @@ export function confineSection (): string[] {
   const trow = (name: string, m: Json): string => `| ${name} | ${String(m.tasks)} | ${m.tasksPerSecond.toFixed(1)} | ${m.idealTasksPerSecond.toFixed(0)} | ${Math.round(m.efficiency * 100)} % |`
   out.push(`**5 ms exec tasks.** ${String(t.how)}.`, '',
     '| daemon | tasks | tasks/s | ideal | efficiency |', '| --- | --- | --- | --- | --- |',
+    ...(t.baseline !== undefined ? [trow(`before confinement (${String(t.baseline.commit)}): plain child processes`, t.baseline)] : []),
     trow('cgroup limits, no sandbox', t.none), trow('cgroup limits and the sandbox', t.bwrap))
   return out
 }

@@ -13,6 +13,8 @@
  *             "before" of a change, into results/footprint-baseline.json
  *   --only adversarial --baseline DIR
  *             the black hole's cost also on that checkout's daemons (the "before")
+ *   --only confine --baseline DIR
+ *             5 ms exec-task throughput also on that checkout's daemon (before confinement)
  *
  * Figures are measured here, never asserted in tests. Workloads run one after
  * the other, never concurrently, so each has the machine to itself.
@@ -57,7 +59,7 @@ const benches: Array<{ name: string, run: (o: BenchOptions) => Promise<unknown>,
   { name: 'gossip', run: benchGossip, smoke: false },
   { name: 'scale', run: benchScale, smoke: true },
   { name: 'adversarial', run: async o => await benchAdversarial({ ...o, baseline: values.baseline }), smoke: false },
-  { name: 'confine', run: benchConfine, smoke: true }
+  { name: 'confine', run: async o => await benchConfine({ ...o, baseline: values.baseline }), smoke: true }
 ]
 const only = values.only?.split(',')
 const t0 = Date.now()

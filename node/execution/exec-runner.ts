@@ -108,12 +108,16 @@ export class ExecRunner implements TaskRunner {
       if (staged !== undefined) return staged
       if (ctx.signal.aborted) return fail('cancelled', 'cancelled', false)
       if (this.#confine !== undefined) {
-        jail = await this.#confine.attempt({
-          name: createHash('sha256').update(dir).digest('hex').slice(0, 24),
-          scratch: dir, memoryMB: req.memoryMB, cpu: req.cpu ?? 0, network: exec.network === true,
-          artifacts: this.#sandboxed ? req.artifacts ?? {} : {},
-          gpuIds: (req.gpus ?? []).map(n => this.#gpuIds?.[n] ?? String(n))
-        })
+        try {
+          jail = await this.#confine.attempt({
+            name: createHash('sha256').update(dir).digest('hex').slice(0, 24),
+            scratch: dir, memoryMB: req.memoryMB, cpu: req.cpu ?? 0, network: exec.network === true,
+            artifacts: this.#sandboxed ? req.artifacts ?? {} : {},
+            gpuIds: (req.gpus ?? []).map(n => this.#gpuIds?.[n] ?? String(n))
+          })
+        } catch (err) {
+          return fail('error', `could not set up the attempt's limits on this peer: ${(err as Error).message}`, true)
+        }
       }
       return await this.#execute(program.file, program.args, program.argv0, dir, req, ctx, jail)
     } catch (err) {

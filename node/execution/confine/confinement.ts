@@ -141,6 +141,7 @@ export class Confinement {
     if (runAs !== undefined) await handOver(s.scratch, runAs, Object.values(s.artifacts))
     // Without a cgroup or a PID namespace, escaped processes are found by a token in their environment.
     const token = group === undefined && this.enforcement.sandbox === 'none' ? randomBytes(12).toString('hex') : undefined
+    const tasksNow = group === undefined && process.getuid?.() !== 0 ? await userTasks() : 0
     let limitHit: string | undefined
     let onLimit: (reason: string) => void = () => {}
     const stopDisk = watchDisk(s.scratch, o.diskMB * MB, hit => { limitHit = diskReason(hit, o.diskMB); onLimit(limitHit) })
@@ -153,7 +154,7 @@ export class Confinement {
         const sandboxed = this.#bwrap !== undefined
         const fullEnv = { ...env, ...(token !== undefined ? { MESHWORK_ATTEMPT_TOKEN: token } : {}), TMPDIR: sandboxed ? '/tmp' : tmp, ...(sandboxed ? { HOME: s.scratch } : {}) }
         const inner: string[] = []
-        if (group === undefined && this.#prlimit !== undefined) inner.push(this.#prlimit, ...rlimitArgs(memoryMB, o.pids), '--')
+        if (group === undefined && this.#prlimit !== undefined) inner.push(this.#prlimit, ...rlimitArgs(memoryMB, o.pids, tasksNow), '--')
         if (sandboxed) {
           const plan: SandboxPlan = {
             scratch: s.scratch, tmpBytes: o.diskMB * MB, artifacts: s.artifacts, network: s.network && o.network,
@@ -193,20 +194,32 @@ export class Confinement {
 }
 
 /** prlimit's options for the rlimit fallback: data segment per process, and processes of this user. */
-function rlimitArgs (memoryMB: number, pids: number): string[] {
+function rlimitArgs (memoryMB: number, pids: number, userTasksNow: number): string[] {
   const out = [`--data=${memoryMB * MB}`]
-  // RLIMIT_NPROC counts every process of the user, the daemon's threads included; root ignores it.
-  if (process.getuid?.() !== 0) out.push(`--nproc=${userTasks() + pids}`)
+  // RLIMIT_NPROC counts every process and thread of the user, the daemon's and the owner's
+  // included, so the task may have `pids` more than there are now; root ignores it.
+  if (process.getuid?.() !== 0) out.push(`--nproc=${userTasksNow + pids}`)
   return out
 }
 
-/** Threads of this user now (what RLIMIT_NPROC counts). */
-function userTasks (): number {
-  const uid = process.getuid?.()
+let counted: { at: number, n: Promise<number> } | undefined
+
+/** Threads of this user (what RLIMIT_NPROC counts), from /proc, counted at most once a second. */
+async function userTasks (): Promise<number> {
+  if (counted === undefined || Date.now() - counted.at > 1000) counted = { at: Date.now(), n: countUserTasks() }
+  return await counted.n
+}
+
+async function countUserTasks (): Promise<number> {
+  const uid = String(process.getuid?.())
   let n = 0
-  const r = spawnSync('ps', ['-L', '-u', String(uid), '-o', 'lwp='], { encoding: 'utf8', timeout: 2000 })
-  if (r.status === 0) n = r.stdout.split('\n').filter(l => l.trim() !== '').length
-  return Math.max(n, 64)
+  for (const name of await readdir('/proc').catch(() => [] as string[])) {
+    if (!/^\d+$/.test(name)) continue
+    const status = await readFile(`/proc/${name}/status`, 'utf8').catch(() => '')
+    if (/^Uid:\s+(\d+)/m.exec(status)?.[1] !== uid) continue
+    n += Number(/^Threads:\s+(\d+)/m.exec(status)?.[1] ?? 1)
+  }
+  return n
 }
 
 function diskReason (hit: DiskHit, capMB: number): string {
