@@ -267,6 +267,8 @@ export async function createPeer (opts: CreatePeerOptions = {}): Promise<Peer> {
   // awarded tasks behind each other on a peer that declares more cores than it has.
   const capacity = computeCapacity(probe.machine, config.resources)
   offered.memoryMB = capacity.memoryMB
+  const uncapped = await confinement.limitAll(capacity)
+  if (uncapped !== undefined) log.warn({ note: uncapped }, 'exec task confinement')
   const handlers = new HandlerRunner({ threads: Math.max(1, Math.ceil(capacity.cpu)), warmMax: config.executor.warm.max })
   for (const [name, spec] of Object.entries(config.executor.handlers)) handlers.registerModule(name, spec)
   const exec = new ExecRunner({ allow: config.executor.exec.allow, scratchRoot: join(opts.ephemeral === true ? tmpdir() : config.dataDir, 'scratch'), confinement })

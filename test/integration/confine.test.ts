@@ -189,8 +189,9 @@ describe('the exec sandbox', () => {
   })
 
   it('shows a GPU task only the device nodes of its own GPUs', async () => {
-    const list = await closed.run(req(['sh', '-c', 'ls /dev | grep nvidia; cat /dev/nvidia*'], { gpus: [1] }), ctx())
-    expect(text(list)).toBe('nvidia1\nnvidia1')
+    const list = await closed.run(req(['sh', '-c', 'ls /dev | grep nvidia; cat /dev/nvidia*; echo " $CUDA_VISIBLE_DEVICES $MESHWORK_GPUS"'], { gpus: [1] }), ctx())
+    // The only card it can open is its device 0 there; MESHWORK_GPUS keeps the peer's number.
+    expect(text(list)).toBe('nvidia1\nnvidia1 0 1\n')
     const none = await closed.run(req(['sh', '-c', 'ls /dev | grep -c nvidia || true']), ctx())
     expect(text(none)).toBe('0\n')
   })
@@ -199,5 +200,25 @@ describe('the exec sandbox', () => {
     const out = await closed.run(req(['sh', '-c', 'grep CapEff /proc/self/status; id -u']), ctx())
     expect(text(out)).toMatch(/CapEff:\s+0+\n/)
     if (process.getuid?.() === 0) expect(text(out)).toMatch(/\n65534\n$/)
+  })
+})
+
+describe("a peer's exec tasks together", () => {
+  it('are capped at what the peer offers, however little each reserved', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'meshwork-offer-'))
+    const c = await Confinement.detect({ limits: 'cgroup', sandbox: 'none', pids: 64, diskMB: 100, network: false, readOnly: [], hide: [], defaultMemoryMB: () => 4096 })
+    if ('refuse' in c) throw new Error(c.refuse)
+    expect(await c.limitAll({ memoryMB: 160, cpu: 1 })).toBeUndefined()
+    const runner = new ExecRunner({ allow: [NODE], scratchRoot: root, confinement: c })
+    try {
+      // Each stays under its own 300 MB and holds its buffer a while; the two together pass the peer's 160 MB.
+      const hold = 'const b = Buffer.alloc(90 * 1024 * 1024, 1); setTimeout(() => console.log(b.length), 1500)'
+      const outs = await Promise.all([0, 1].map(async () => await runner.run(req([NODE, '-e', hold], { memoryMB: 300 }), ctx())))
+      expect(outs.filter(o => o.ok)).toHaveLength(1)
+      expect(outs.find(o => !o.ok)).toMatchObject({ reason: 'limit', error: "memory limit exceeded: this peer's exec tasks together passed the 160 MB it offers" })
+    } finally {
+      await runner.close()
+      await rm(root, { recursive: true, force: true })
+    }
   })
 })

@@ -26,8 +26,12 @@ export interface AttemptLimits {
   pids: number
 }
 
-/** Which limit a finished attempt ran into, from the group's own counters. */
-export interface LimitHits { memory: boolean, pids: boolean }
+/**
+ * Which limit a finished attempt ran into, from the group's own counters:
+ * memory `own` when the kernel killed in it after it hit its own cap, `peer`
+ * when it never did (the cap on all of the peer's attempts together did).
+ */
+export interface LimitHits { memory: false | 'own' | 'peer', pids: boolean }
 
 export interface AttemptGroup {
   /** Files the attempt's first process writes its pid into to enter the group(s). */
@@ -42,6 +46,8 @@ export interface AttemptGroup {
 export interface Cgroups {
   readonly mode: CgroupMode
   create: (name: string, limits: AttemptLimits) => Promise<AttemptGroup>
+  /** Caps every attempt of this peer together (what the peer offers): the parent of their groups. */
+  limitAll: (limits: Pick<AttemptLimits, 'memoryMB' | 'cpu'>) => Promise<void>
   /** Kill what is left and remove this peer's directories. */
   close: () => Promise<void>
 }
@@ -216,6 +222,39 @@ async function removeDir (dir: string): Promise<void> {
   }
 }
 
+const quota = (cpu: number): number => Math.max(1000, Math.round(cpu * CPU_PERIOD_US))
+
+/** memory.max (swap none) and cpu.max of a v2 group. */
+async function writeV2Limits (dir: string, limits: Pick<AttemptLimits, 'memoryMB' | 'cpu'>): Promise<void> {
+  await writeFile(join(dir, 'memory.max'), String(Math.max(1, Math.floor(limits.memoryMB)) * MB))
+  await writeFile(join(dir, 'memory.swap.max'), '0').catch(() => {}) // absent without swap accounting
+  if (limits.cpu > 0) await writeFile(join(dir, 'cpu.max'), `${quota(limits.cpu)} ${CPU_PERIOD_US}`)
+}
+
+/** The memory cap (swap included where accounted) and CPU quota of a v1 memory group and cpu group. */
+async function writeV1Limits (memory: string, cpu: string, limits: Pick<AttemptLimits, 'memoryMB' | 'cpu'>): Promise<void> {
+  const bytes = String(Math.max(1, Math.floor(limits.memoryMB)) * MB)
+  await Promise.all([
+    (async () => {
+      // memsw may not go below the memory limit, nor the memory limit above memsw: order by direction.
+      const memsw = join(memory, 'memory.memsw.limit_in_bytes')
+      const current = Number(await readFile(join(memory, 'memory.limit_in_bytes'), 'utf8').catch(() => '0'))
+      if (Number(bytes) < current) {
+        await writeFile(join(memory, 'memory.limit_in_bytes'), bytes)
+        await writeFile(memsw, bytes).catch(() => {})
+      } else {
+        await writeFile(memsw, bytes).catch(() => {}) // with swap accounting, a task cannot swap the owner's work out
+        await writeFile(join(memory, 'memory.limit_in_bytes'), bytes)
+      }
+    })(),
+    (async () => {
+      if (limits.cpu <= 0) return
+      await writeFile(join(cpu, 'cpu.cfs_period_us'), String(CPU_PERIOD_US))
+      await writeFile(join(cpu, 'cpu.cfs_quota_us'), String(quota(limits.cpu)))
+    })()
+  ])
+}
+
 class V2 implements Cgroups {
   readonly mode = 'cgroup-v2'
   readonly #root: string
@@ -223,24 +262,34 @@ class V2 implements Cgroups {
 
   async close (): Promise<void> { await removeTree(this.#root) }
 
+  async limitAll (limits: Pick<AttemptLimits, 'memoryMB' | 'cpu'>): Promise<void> { await writeV2Limits(this.#root, limits) }
+
   async create (name: string, limits: AttemptLimits): Promise<AttemptGroup> {
     const dir = join(this.#root, name)
     await removeTree(dir)
     await mkdir(dir)
-    await writeFile(join(dir, 'memory.max'), String(Math.max(1, Math.floor(limits.memoryMB)) * MB))
-    await writeFile(join(dir, 'memory.swap.max'), '0').catch(() => {}) // absent without swap accounting
-    if (limits.cpu > 0) await writeFile(join(dir, 'cpu.max'), `${Math.max(1000, Math.round(limits.cpu * CPU_PERIOD_US))} ${CPU_PERIOD_US}`)
+    await writeV2Limits(dir, limits)
     await writeFile(join(dir, 'pids.max'), String(limits.pids))
     return {
       procsFiles: [join(dir, 'cgroup.procs')],
       kill: async () => { await killAll(dir, true) },
       hits: async () => ({
-        memory: await counter(join(dir, 'memory.events'), 'oom_kill') > 0,
+        memory: await counter(join(dir, 'memory.events'), 'oom_kill') === 0 ? false : await counter(join(dir, 'memory.events'), 'max') > 0 ? 'own' : 'peer',
         pids: await counter(join(dir, 'pids.events'), 'max') > 0
       }),
       remove: async () => { await killAll(dir, true); await removeDir(dir) }
     }
   }
+}
+
+/**
+ * Whether a v1 memory group's usage ever reached its own limit (within 2 %):
+ * `memory.failcnt` would say so, but kernels no longer count it in every case.
+ */
+async function reachedOwnLimit (dir: string): Promise<boolean> {
+  const read = async (f: string): Promise<number> => Number(await readFile(join(dir, f), 'utf8').catch(() => 'NaN'))
+  const [peak, limit] = await Promise.all([read('memory.max_usage_in_bytes'), read('memory.limit_in_bytes')])
+  return !(peak < limit * 0.98) // unknown counts as its own: the message names its cap
 }
 
 class V1 implements Cgroups {
@@ -250,32 +299,23 @@ class V1 implements Cgroups {
 
   async close (): Promise<void> { for (const d of Object.values(this.#roots)) await removeTree(d) }
 
+  async limitAll (limits: Pick<AttemptLimits, 'memoryMB' | 'cpu'>): Promise<void> {
+    await writeV1Limits(this.#roots.memory, this.#roots.cpu, limits)
+  }
+
   async create (name: string, limits: AttemptLimits): Promise<AttemptGroup> {
     const dirs = { memory: join(this.#roots.memory, name), cpu: join(this.#roots.cpu, name), pids: join(this.#roots.pids, name) }
     const all = [dirs.pids, dirs.memory, dirs.cpu]
     // The three hierarchies are independent: set them up (and tear them down) at once.
     await Promise.all(all.map(async d => { await removeTree(d); await mkdir(d) }))
-    const bytes = String(Math.max(1, Math.floor(limits.memoryMB)) * MB)
-    await Promise.all([
-      (async () => {
-        await writeFile(join(dirs.memory, 'memory.limit_in_bytes'), bytes)
-        // With swap accounting, memory + swap gets the same cap: a task cannot swap the owner's work out.
-        await writeFile(join(dirs.memory, 'memory.memsw.limit_in_bytes'), bytes).catch(() => {})
-      })(),
-      (async () => {
-        if (limits.cpu <= 0) return
-        await writeFile(join(dirs.cpu, 'cpu.cfs_period_us'), String(CPU_PERIOD_US))
-        await writeFile(join(dirs.cpu, 'cpu.cfs_quota_us'), String(Math.max(1000, Math.round(limits.cpu * CPU_PERIOD_US))))
-      })(),
-      writeFile(join(dirs.pids, 'pids.max'), String(limits.pids))
-    ])
+    await Promise.all([writeV1Limits(dirs.memory, dirs.cpu, limits), writeFile(join(dirs.pids, 'pids.max'), String(limits.pids))])
     // The pids group holds every process of the attempt: killing it empty kills them all.
     const killEvery = async (): Promise<void> => { await Promise.all(all.map(async d => { await killAll(d) })) }
     return {
       procsFiles: [dirs.memory, dirs.cpu, dirs.pids].map(d => join(d, 'cgroup.procs')),
       kill: killEvery,
       hits: async () => ({
-        memory: await counter(join(dirs.memory, 'memory.oom_control'), 'oom_kill') > 0,
+        memory: await counter(join(dirs.memory, 'memory.oom_control'), 'oom_kill') === 0 ? false : await reachedOwnLimit(dirs.memory) ? 'own' : 'peer',
         pids: await counter(join(dirs.pids, 'pids.events'), 'max') > 0
       }),
       remove: async () => {

@@ -95,6 +95,8 @@ export class Confinement {
   readonly #cgroups: Cgroups | undefined
   readonly #prlimit: string | undefined
   readonly #bwrap: string | undefined
+  /** The cap on all attempts together (MB), once set. */
+  #offerMB: number | undefined
 
   private constructor (o: ConfineOptions, cgroups: Cgroups | undefined, prlimit: string | undefined, bwrap: string | undefined, notes: string[]) {
     this.#o = o
@@ -128,6 +130,20 @@ export class Confinement {
     return new Confinement(o, cgroups, prlimit, bwrap, notes)
   }
 
+  /**
+   * Caps all of this peer's exec attempts together at what it offers the mesh,
+   * so tasks that reserved little cannot add up to more than the offer.
+   */
+  async limitAll (offer: { memoryMB: number, cpu: number }): Promise<string | undefined> {
+    try {
+      await this.#cgroups?.limitAll({ memoryMB: Math.max(64, offer.memoryMB), cpu: offer.cpu })
+      this.#offerMB = Math.max(64, offer.memoryMB)
+      return undefined
+    } catch (err) {
+      return `exec tasks are not capped together at the peer's offer: ${(err as Error).message}`
+    }
+  }
+
   /** Removes this peer's cgroup directories (attempts still running are killed). */
   async close (): Promise<void> { await this.#cgroups?.close() }
 
@@ -156,12 +172,15 @@ export class Confinement {
         const inner: string[] = []
         if (group === undefined && this.#prlimit !== undefined) inner.push(this.#prlimit, ...rlimitArgs(memoryMB, o.pids, tasksNow), '--')
         if (sandboxed) {
+          const devices = gpuDeviceNodes(s.gpuIds, o.devDir)
           const plan: SandboxPlan = {
             scratch: s.scratch, tmpBytes: o.diskMB * MB, artifacts: s.artifacts, network: s.network && o.network,
-            devices: gpuDeviceNodes(s.gpuIds, o.devDir), ...(o.devDir !== undefined ? { devDir: o.devDir } : {}),
+            devices, ...(o.devDir !== undefined ? { devDir: o.devDir } : {}),
             readOnly: [...o.readOnly, file], writable: o.writable ?? [], hide: o.hide, ...(runAs !== undefined ? { runAs } : {})
           }
           inner.push(this.#bwrap as string, ...bwrapArgs(plan))
+          // Drivers number the devices a process can open from 0: in the sandbox, its cards are 0…k-1.
+          if (devices.length > 0) Object.assign(fullEnv, renumbered(s.gpuIds.length))
         }
         // One file may pass the cap by a MiB, so that a task stopped by it is seen to have passed the cap.
         const fsizeBlocks = String(Math.ceil((o.diskMB + 1) * MB / 512))
@@ -177,7 +196,8 @@ export class Confinement {
         if (signal === 'SIGXFSZ') return `disk limit ${o.diskMB} MB exceeded (a file grew past it)`
         if (!failed) return undefined
         const hits = await group?.hits()
-        if (hits?.memory === true) return `memory limit ${memoryMB} MB exceeded`
+        if (hits?.memory === 'own') return `memory limit ${memoryMB} MB exceeded`
+        if (hits?.memory === 'peer') return `memory limit exceeded: this peer's exec tasks together passed the ${this.#offerMB ?? '?'} MB it offers`
         if (hits?.pids === true) return `process limit ${o.pids} reached (executor.exec.pids)`
         return undefined
       },
@@ -191,6 +211,12 @@ export class Confinement {
       }
     }
   }
+}
+
+/** The GPU variables for k cards that are the only ones the sandbox shows (MESHWORK_GPUS keeps the peer's numbers). */
+function renumbered (k: number): Record<string, string> {
+  const list = Array.from({ length: k }, (_, i) => String(i)).join(',')
+  return { CUDA_VISIBLE_DEVICES: list, HIP_VISIBLE_DEVICES: list, ROCR_VISIBLE_DEVICES: list }
 }
 
 /** prlimit's options for the rlimit fallback: data segment per process, and processes of this user. */
