@@ -13,7 +13,7 @@ import { accessSync, constants as fsConstants, mkdtempSync, realpathSync, rmSync
 import { chmod, chown, lstat, mkdir, readdir, readFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { detectCgroups, type Cgroups } from './cgroups.ts'
+import { detectCgroups, type AttemptGroup, type Cgroups } from './cgroups.ts'
 import { MAX_SCRATCH_ENTRIES, usage, watchDisk, type DiskHit } from './disk-watch.ts'
 import { bwrapArgs, gpuDeviceNodes, systemView, type SandboxPlan } from './sandbox.ts'
 
@@ -151,66 +151,100 @@ export class Confinement {
     const o = this.#o
     const memoryMB = s.memoryMB > 0 ? s.memoryMB : Math.max(64, o.defaultMemoryMB())
     const group = this.#cgroups === undefined ? undefined : await this.#cgroups.create(s.name, { memoryMB, cpu: s.cpu, pids: o.pids })
-    const tmp = join(s.scratch, '.tmp')
-    if (this.#bwrap === undefined) await mkdir(tmp, { mode: 0o700 }) // the sandbox has a /tmp of its own
-    const runAs = this.enforcement.sandbox === 'bwrap' && process.getuid?.() === 0 ? (o.runAs ?? { uid: 65534, gid: 65534 }) : undefined
-    if (runAs !== undefined) await handOver(s.scratch, runAs, Object.values(s.artifacts))
-    // Without a cgroup or a PID namespace, escaped processes are found by a token in their environment.
-    const token = group === undefined && this.enforcement.sandbox === 'none' ? randomBytes(12).toString('hex') : undefined
-    const tasksNow = group === undefined && process.getuid?.() !== 0 ? await userTasks() : 0
+    try {
+      return await this.#jail(s, memoryMB, group)
+    } catch (err) {
+      await group?.remove()
+      throw err
+    }
+  }
+
+  async #jail (s: AttemptSetup, memoryMB: number, group: AttemptGroup | undefined): Promise<AttemptJail> {
+    const o = this.#o
+    const at: JailParts = {
+      s, memoryMB, group,
+      tmp: join(s.scratch, '.tmp'),
+      runAs: this.#bwrap !== undefined && process.getuid?.() === 0 ? (o.runAs ?? { uid: 65534, gid: 65534 }) : undefined,
+      // Without a cgroup or a PID namespace, escaped processes are found by a token in their environment.
+      token: group === undefined && this.#bwrap === undefined ? randomBytes(12).toString('hex') : undefined,
+      userTasks: group === undefined && process.getuid?.() !== 0 ? await userTasks() : 0
+    }
+    if (this.#bwrap === undefined) await mkdir(at.tmp, { mode: 0o700 }) // the sandbox has a /tmp of its own
+    if (at.runAs !== undefined) await handOver(s.scratch, at.runAs, Object.values(s.artifacts))
     let limitHit: string | undefined
     let onLimit: (reason: string) => void = () => {}
     const stopDisk = watchDisk(s.scratch, o.diskMB * MB, hit => { limitHit = diskReason(hit, o.diskMB); onLimit(limitHit) })
-    const kill = async (): Promise<void> => {
-      if (group !== undefined) await group.kill()
-      if (token !== undefined) await killByToken(token)
-    }
     return {
-      launch: (file, args, env) => {
-        const sandboxed = this.#bwrap !== undefined
-        const fullEnv = { ...env, ...(token !== undefined ? { MESHWORK_ATTEMPT_TOKEN: token } : {}), TMPDIR: sandboxed ? '/tmp' : tmp, ...(sandboxed ? { HOME: s.scratch } : {}) }
-        const inner: string[] = []
-        if (group === undefined && this.#prlimit !== undefined) inner.push(this.#prlimit, ...rlimitArgs(memoryMB, o.pids, tasksNow), '--')
-        if (sandboxed) {
-          const devices = gpuDeviceNodes(s.gpuIds, o.devDir)
-          const plan: SandboxPlan = {
-            scratch: s.scratch, tmpBytes: o.diskMB * MB, artifacts: s.artifacts, network: s.network && o.network,
-            devices, ...(o.devDir !== undefined ? { devDir: o.devDir } : {}),
-            readOnly: [...o.readOnly, file], writable: o.writable ?? [], hide: o.hide, ...(runAs !== undefined ? { runAs } : {})
-          }
-          inner.push(this.#bwrap as string, ...bwrapArgs(plan))
-          // Drivers number the devices a process can open from 0: in the sandbox, its cards are 0…k-1.
-          if (devices.length > 0) Object.assign(fullEnv, renumbered(s.gpuIds.length))
-        }
-        // One file may pass the cap by a MiB, so that a task stopped by it is seen to have passed the cap.
-        const fsizeBlocks = String(Math.ceil((o.diskMB + 1) * MB / 512))
-        return { file: '/bin/sh', args: ['-c', JOIN_SCRIPT, 'meshwork-task', fsizeBlocks, ...(group?.procsFiles ?? []), '--', ...inner, file, ...args], env: fullEnv }
-      },
+      launch: (file, args, env) => this.#launch(at, file, args, env),
       onLimit: cb => { onLimit = cb; if (limitHit !== undefined) cb(limitHit) },
-      kill,
-      verdict: async (signal, failed) => {
-        if (limitHit !== undefined) return limitHit
-        // A last look: a task that wrote past the cap since the watcher's last look fails even if it exited 0.
-        const u = await usage(s.scratch)
-        if (u.entries > MAX_SCRATCH_ENTRIES || u.bytes > o.diskMB * MB) return diskReason(u.entries > MAX_SCRATCH_ENTRIES ? { kind: 'entries' } : { kind: 'bytes', bytes: u.bytes }, o.diskMB)
-        if (signal === 'SIGXFSZ') return `disk limit ${o.diskMB} MB exceeded (a file grew past it)`
-        if (!failed) return undefined
-        const hits = await group?.hits()
-        if (hits?.memory === 'own') return `memory limit ${memoryMB} MB exceeded`
-        if (hits?.memory === 'peer') return `memory limit exceeded: this peer's exec tasks together passed the ${this.#offerMB ?? '?'} MB it offers`
-        if (hits?.pids === true) return `process limit ${o.pids} reached (executor.exec.pids)`
-        return undefined
+      kill: async () => {
+        if (group !== undefined) await group.kill()
+        if (at.token !== undefined) await killByToken(at.token)
       },
+      verdict: async (signal, failed) => limitHit ?? await this.#verdict(at, signal, failed),
       hint: () => group === undefined && this.#prlimit !== undefined
         ? `memory is capped here at ${memoryMB} MB of data per process by rlimit (no cgroup), which a program sees as failed allocations`
         : undefined,
       dispose: async () => {
         stopDisk()
-        if (token !== undefined) await killByToken(token)
+        if (at.token !== undefined) await killByToken(at.token)
         await group?.remove() // which kills what is left first
       }
     }
   }
+
+  /** The wrapper that enters the cgroups and rlimits, then prlimit, bubblewrap and the program. */
+  #launch (at: JailParts, file: string, args: string[], env: Record<string, string>): Launch {
+    const o = this.#o
+    const { s, group } = at
+    const sandboxed = this.#bwrap !== undefined
+    const fullEnv = { ...env, ...(at.token !== undefined ? { MESHWORK_ATTEMPT_TOKEN: at.token } : {}), TMPDIR: sandboxed ? '/tmp' : at.tmp, ...(sandboxed ? { HOME: s.scratch } : {}) }
+    const inner: string[] = []
+    if (group === undefined && this.#prlimit !== undefined) inner.push(this.#prlimit, ...rlimitArgs(at.memoryMB, o.pids, at.userTasks), '--')
+    if (sandboxed) {
+      const devices = gpuDeviceNodes(s.gpuIds, o.devDir)
+      const plan: SandboxPlan = {
+        scratch: s.scratch, tmpBytes: o.diskMB * MB, artifacts: s.artifacts, network: s.network && o.network,
+        devices, ...(o.devDir !== undefined ? { devDir: o.devDir } : {}),
+        readOnly: [...o.readOnly, file], writable: o.writable ?? [], hide: o.hide, ...(at.runAs !== undefined ? { runAs: at.runAs } : {})
+      }
+      inner.push(this.#bwrap as string, ...bwrapArgs(plan))
+      // Drivers number the devices a process can open from 0: in the sandbox, its cards are 0…k-1.
+      if (devices.length > 0) Object.assign(fullEnv, renumbered(s.gpuIds.length))
+    }
+    // One file may pass the cap by a MiB, so that a task stopped by it is seen to have passed the cap.
+    const fsizeBlocks = String(Math.ceil((o.diskMB + 1) * MB / 512))
+    return { file: '/bin/sh', args: ['-c', JOIN_SCRIPT, 'meshwork-task', fsizeBlocks, ...(group?.procsFiles ?? []), '--', ...inner, file, ...args], env: fullEnv }
+  }
+
+  /** The limit an attempt ran into, from a last look at its scratch directory and its cgroup's counters. */
+  async #verdict (at: JailParts, signal: NodeJS.Signals | null, failed: boolean): Promise<string | undefined> {
+    const o = this.#o
+    // A task that wrote past the cap since the watcher's last look fails even if it exited 0.
+    const u = await usage(at.s.scratch)
+    if (u.entries > MAX_SCRATCH_ENTRIES || u.bytes > o.diskMB * MB) return diskReason(u.entries > MAX_SCRATCH_ENTRIES ? { kind: 'entries' } : { kind: 'bytes', bytes: u.bytes }, o.diskMB)
+    if (signal === 'SIGXFSZ') return `disk limit ${o.diskMB} MB exceeded (a file grew past it)`
+    if (!failed) return undefined
+    const hits = await at.group?.hits()
+    if (hits?.memory === 'own') return `memory limit ${at.memoryMB} MB exceeded`
+    if (hits?.memory === 'peer') return `memory limit exceeded: this peer's exec tasks together passed the ${this.#offerMB ?? '?'} MB it offers`
+    if (hits?.pids === true) return `process limit ${o.pids} reached (executor.exec.pids)`
+    return undefined
+  }
+}
+
+/** What one attempt's jail is made of. */
+interface JailParts {
+  s: AttemptSetup
+  memoryMB: number
+  group: AttemptGroup | undefined
+  /** TMPDIR outside the sandbox: a folder of the scratch directory. */
+  tmp: string
+  /** As root in the sandbox: the uid the program runs as. */
+  runAs: { uid: number, gid: number } | undefined
+  token: string | undefined
+  /** This user's threads when the attempt started (rlimit mode). */
+  userTasks: number
 }
 
 /** The GPU variables for k cards that are the only ones the sandbox shows (MESHWORK_GPUS keeps the peer's numbers). */
