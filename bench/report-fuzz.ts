@@ -9,13 +9,13 @@ export const FUZZ_HEADING = '## 10. Hostile input: every decoder fuzzed'
 interface FuzzRow { decoder: string, cases: number, crashes: number, roundTrips: number, roundTripFailures: number, slowestMs: number, slowestInput: string, meanMs: number, heapGrowthMB: number, seconds: number }
 
 export function fuzzSection (): string[] {
-  const f = read('fuzz') as { when: string, command: string, machine: { cpus: number, node: string }, timeBoundMs: number, seconds: number, rows: FuzzRow[] } | undefined
+  const f = read('fuzz') as { when: string, command: string, machine: { cpus: number, node: string }, timeBound: string, seconds: number, rows: FuzzRow[] } | undefined
   if (f === undefined) return []
   return [FUZZ_HEADING, '',
     `\`${f.command}\` (test/fuzz/run.ts) on this ${f.machine.cpus}-core machine, Node ${f.machine.node}, ${f.when.slice(0, 10)}: ${f.seconds >= 120 ? `${Math.round(f.seconds / 60)} minutes` : `${f.seconds} s`} in all. ` +
     'Each decoder gets random bytes, valid messages mutated byte by byte (bit flips, overwrites, truncation, cuts, splices, duplicated ranges, huge length headers, deep nesting) ' +
     'and valid values mutated before encoding (wrong types, big numbers, huge strings, nesting up to 6,000 levels, `__proto__`/`constructor` keys, extra, missing and repeated fields). ' +
-    `A crash is a throw outside the decoder's contract (protocol decoders never throw; the control API throws only its HTTP error, job and config files only their MeshError) or a case over ${f.timeBoundMs} ms. ` +
+    `A crash is a throw outside the decoder's contract (protocol decoders never throw; the control API throws only its HTTP error, job and config files only their MeshError) or a case over ${f.timeBound}; what a decoder accepts must also encode again (the journal and the next message do). ` +
     'A tenth as many valid values must decode to what was encoded (round trips). Slowest: the one case that took longest, and what made it. Heap: heap used after the decoder\'s run minus before (after a GC).', '',
     '| decoder | cases | crashes | round trips | slowest case | mean | heap |', '| --- | --- | --- | --- | --- | --- | --- |',
     ...f.rows.map(r => `| ${r.decoder} | ${r.cases.toLocaleString('en-US')} | ${r.crashes} | ${r.roundTrips - r.roundTripFailures} of ${r.roundTrips.toLocaleString('en-US')} | ${r.slowestMs} ms (${r.slowestInput}) | ${r.meanMs} ms | ${r.heapGrowthMB >= 0 ? '+' : ''}${r.heapGrowthMB} MB |`),

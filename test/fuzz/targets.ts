@@ -1,7 +1,7 @@
 /**
  * Every decoder of hostile input, as a fuzz target, and the one property they
  * must all keep: on any input the decoder returns (or throws only the error
- * class its contract documents), within TIME_BOUND_MS, what it accepts can be
+ * class its contract documents), within its time bound, what it accepts can be
  * encoded again, and a valid input decodes to what was meant. Used by the unit suite (test/unit/fuzz.test.ts,
  * a few thousand cases each) and by `npm run fuzz` (test/fuzz/run.ts, 100,000
  * or more each).
@@ -26,8 +26,13 @@ import { resolvePaths } from '../../node/config-file.ts'
 import { mutatedBytes, mutatedValues, randomBytes, type Format, type FuzzCase } from './mutate.ts'
 import * as valid from './valid.ts'
 
-/** A case slower than this is a failure: a decoder that hangs on some input hangs its peer. */
-export const TIME_BOUND_MS = 1000
+/**
+ * How long one case may take: a second, and 0.1 s more per MiB of input
+ * (decoding at 10 MiB/s or faster). A decoder that takes longer on some input
+ * stalls its peer's event loop: a hang, or work that grows faster than its input.
+ */
+export const TIME_BOUND = { ms: 1000, msPerMiB: 100 }
+export const timeBoundMs = (bytes: number): number => TIME_BOUND.ms + TIME_BOUND.msPerMiB * bytes / (1024 * 1024)
 
 /** What a decoder made of its input: a value, or its refusal (a drop reason, or the documented error's message). */
 export type Outcome = { ok: true, value: unknown } | { ok: false, error: string }
@@ -178,7 +183,8 @@ export function runCase (t: FuzzTarget, bytes: Uint8Array): CaseResult {
   if (accepted !== undefined) {
     try { encodeMessage(accepted.value) } catch (err) { failure = `accepted a value it cannot encode again: ${describe(err)}` }
   }
-  if (failure === undefined && ms > TIME_BOUND_MS) failure = `took ${ms.toFixed(0)} ms (bound ${TIME_BOUND_MS} ms)`
+  const bound = timeBoundMs(bytes.byteLength)
+  if (failure === undefined && ms > bound) failure = `took ${ms.toFixed(0)} ms (bound ${bound.toFixed(0)} ms)`
   return failure === undefined ? { ms } : { ms, failure }
 }
 

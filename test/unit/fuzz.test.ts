@@ -1,7 +1,8 @@
 /**
  * Every decoder of hostile input against generated cases (test/fuzz/targets.ts):
  * it returns (or throws only its documented error class) within
- * TIME_BOUND_MS on random and mutated input, and a valid input round-trips.
+ * its time bound (1 s + 0.1 s per MiB) on random and mutated input, what it
+ * accepts encodes again, and a valid input round-trips.
  * `npm run fuzz` runs the same targets with 100,000 cases each.
  * MESHWORK_FUZZ_RUNS sets the cases per decoder here (default 2000);
  * MESHWORK_FUZZ_SEED replays a failing run.
