@@ -18,9 +18,20 @@ export function fuzzSection (): string[] {
     `A crash is a throw outside the decoder's contract (protocol decoders never throw; the control API throws only its HTTP error, job and config files only their MeshError) or a case over ${f.timeBound}; what a decoder accepts must also encode again (the journal and the next message do). ` +
     'A tenth as many valid values must decode to what was encoded (round trips). Slowest: the one case that took longest, and what made it. Heap: heap used after the decoder\'s run minus before (after a GC).', '',
     '| decoder | cases | crashes | round trips | slowest case | mean | heap |', '| --- | --- | --- | --- | --- | --- | --- |',
-    ...f.rows.map(r => `| ${r.decoder} | ${r.cases.toLocaleString('en-US')} | ${r.crashes} | ${r.roundTrips - r.roundTripFailures} of ${r.roundTrips.toLocaleString('en-US')} | ${r.slowestMs} ms (${r.slowestInput}) | ${r.meanMs} ms | ${r.heapGrowthMB >= 0 ? '+' : ''}${r.heapGrowthMB} MB |`),
+    ...f.rows.map(r => `| ${r.decoder} | ${n(r.cases)} | ${r.crashes} | ${n(r.roundTrips - r.roundTripFailures)} of ${n(r.roundTrips)} | ${r.slowestMs} ms (${sized(r.slowestInput)}) | ${r.meanMs} ms | ${r.heapGrowthMB >= 0 ? '+' : ''}${r.heapGrowthMB} MB |`),
     '',
+    'What fuzzing found, and the fixes, are kept as regression tests in test/unit/hostile-input.test.ts.', '',
     `Measured ${f.when.slice(0, 10)}.`]
+}
+
+const n = (x: number): string => x.toLocaleString('en-US')
+
+/** `… (12163049 bytes)` as `… (11.6 MiB)`. */
+function sized (how: string): string {
+  return how.replace(/\((\d+) bytes\)$/, (_m, b: string) => {
+    const bytes = Number(b)
+    return `(${bytes >= 1024 * 1024 ? `${(bytes / 1024 / 1024).toFixed(1)} MiB` : bytes >= 1024 ? `${(bytes / 1024).toFixed(1)} KiB` : `${bytes} bytes`})`
+  })
 }
 
 /** `markdown` (RESULTS.md) with the fuzz section replaced, or put before "## Not compared" if it has none. */
