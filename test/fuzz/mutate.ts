@@ -200,15 +200,14 @@ const REPEAT_BUDGET = 256 * 1024
 
 /** About how many bytes `v` encodes to, counting a deep marker as the nesting it stands for. */
 function approxSize (v: unknown): number {
-  let extra = 0
   let json: string | undefined
   try {
-    json = JSON.stringify(v, (_k, x: unknown) => {
-      if (typeof x === 'string' && x.startsWith('\u0001deep:')) extra += 3 * Number(x.split(':')[1])
-      return typeof x === 'bigint' ? 0 : x
-    })
-  } catch { /* a value JSON cannot hold: count it small */ }
-  return Math.max(1, (json?.length ?? 16) + extra)
+    json = JSON.stringify(v)
+  } catch { /* a bigint: count it small */ }
+  if (json === undefined) return 16
+  let extra = 0
+  for (const m of json.matchAll(/\\u0001deep:(\d+):/g)) extra += 3 * Number(m[1])
+  return Math.max(1, json.length + extra)
 }
 
 const PROTO_KEYS = ['__proto__', 'constructor', 'prototype', 'toString', 'hasOwnProperty', 'valueOf']
@@ -245,8 +244,12 @@ function valueOp (format: Format): fc.Arbitrary<{ name: string, pick: number, op
         // Within a budget: stacked repeats of repeats would make cases of hundreds of MB.
         times = Math.max(2, Math.min(times, Math.floor(REPEAT_BUDGET / approxSize(v))))
         if (Array.isArray(v)) set(slot, Array.from({ length: times }, (_, i) => v[i % Math.max(1, v.length)]))
-        else if (typeof v === 'object' && v !== null) set(slot, Object.fromEntries(Array.from({ length: times }, (_, i) => Object.entries(v).map(([k, x]) => [`${k}${i}`, x])).flat()))
-        else set(slot, Array.from({ length: times }, () => v))
+        else if (typeof v === 'object' && v !== null && !ArrayBuffer.isView(v)) {
+          const entries = Object.entries(v)
+          const out: Record<string, unknown> = {}
+          for (let i = 0; i < times; i++) for (const [k, x] of entries) out[`${k}${i}`] = x
+          set(slot, out)
+        } else set(slot, Array.from({ length: times }, () => v))
       }
     }))
   )
