@@ -20,23 +20,37 @@ export class FileTooLarge extends Error {
 
 const CHUNK = 1024 * 1024
 
+/** Chunks read so far: the next buffer to read into, and FileTooLarge past `max`. */
+class Collected {
+  readonly #chunks: Buffer[] = []
+  readonly #max: number
+  #total = 0
+  constructor (max: number) { this.#max = max }
+
+  /** A buffer for the next read: never more than one byte past the cap. */
+  next (): Buffer { return Buffer.allocUnsafe(Math.min(CHUNK, this.#max + 1 - this.#total)) }
+
+  /** Keeps what a read put in `buf`; false at the end of the file. */
+  add (buf: Buffer, bytesRead: number): boolean {
+    if (bytesRead === 0) return false
+    this.#chunks.push(buf.subarray(0, bytesRead))
+    this.#total += bytesRead
+    if (this.#total > this.#max) throw new FileTooLarge(this.#total, this.#max)
+    return true
+  }
+
+  bytes (): Buffer { return Buffer.concat(this.#chunks, this.#total) }
+}
+
 /** The file's bytes, or FileTooLarge when it holds more than `max`. */
 export async function readFileAtMost (file: string, max: number): Promise<Buffer> {
   const fh = await open(file, 'r')
   try {
     const { size } = await fh.stat()
     if (size > max) throw new FileTooLarge(size, max)
-    const chunks: Buffer[] = []
-    let total = 0
-    for (;;) {
-      const buf = Buffer.allocUnsafe(Math.min(CHUNK, max + 1 - total))
-      const { bytesRead } = await fh.read(buf, 0, buf.length, null)
-      if (bytesRead === 0) break
-      chunks.push(buf.subarray(0, bytesRead))
-      total += bytesRead
-      if (total > max) throw new FileTooLarge(total, max)
-    }
-    return Buffer.concat(chunks, total)
+    const got = new Collected(max)
+    for (let buf = got.next(); got.add(buf, (await fh.read(buf, 0, buf.length, null)).bytesRead); buf = got.next());
+    return got.bytes()
   } finally {
     await fh.close()
   }
@@ -48,17 +62,9 @@ export function readFileAtMostSync (file: string, max: number): Buffer {
   try {
     const { size } = fstatSync(fd)
     if (size > max) throw new FileTooLarge(size, max)
-    const chunks: Buffer[] = []
-    let total = 0
-    for (;;) {
-      const buf = Buffer.allocUnsafe(Math.min(CHUNK, max + 1 - total))
-      const bytesRead = readSync(fd, buf, 0, buf.length, null)
-      if (bytesRead === 0) break
-      chunks.push(buf.subarray(0, bytesRead))
-      total += bytesRead
-      if (total > max) throw new FileTooLarge(total, max)
-    }
-    return Buffer.concat(chunks, total)
+    const got = new Collected(max)
+    for (let buf = got.next(); got.add(buf, readSync(fd, buf, 0, buf.length, null)); buf = got.next());
+    return got.bytes()
   } finally {
     closeSync(fd)
   }

@@ -46,6 +46,17 @@ async function until (what: () => Promise<boolean>, ms = 10_000): Promise<void> 
   }
 }
 
+/** A folder with a daemon's data directory (its key) and fake GPU device nodes 0–2 (`<root>/dev`). */
+async function daemonLike (prefix: string): Promise<{ root: string, secret: string }> {
+  const root = await mkdtemp(join(tmpdir(), prefix))
+  const secret = join(root, 'daemon-data')
+  await mkdir(join(root, 'dev'), { recursive: true })
+  for (const n of ['nvidia0', 'nvidia1', 'nvidia2']) await writeFile(join(root, 'dev', n), n)
+  await mkdir(secret)
+  await writeFile(join(secret, 'peer.key'), 'the private key')
+  return { root, secret }
+}
+
 describe.each(['none', 'bwrap'] as const)('exec confinement, sandbox %s', sandbox => {
   let root: string
   let secret: string
@@ -53,12 +64,7 @@ describe.each(['none', 'bwrap'] as const)('exec confinement, sandbox %s', sandbo
   let confinement: Confinement
 
   beforeAll(async () => {
-    root = await mkdtemp(join(tmpdir(), 'meshwork-confine-'))
-    secret = join(root, 'daemon-data')
-    await mkdir(join(root, 'dev', 'dri'), { recursive: true })
-    for (const n of ['nvidia0', 'nvidia1', 'nvidia2']) await writeFile(join(root, 'dev', n), n)
-    await mkdir(secret)
-    await writeFile(join(secret, 'peer.key'), 'the private key')
+    ({ root, secret } = await daemonLike('meshwork-confine-'))
     const found = await Confinement.detect({
       limits: 'cgroup', sandbox, pids: 64, diskMB: 20, network: false, readOnly: [NODE], hide: [secret],
       devDir: join(root, 'dev'), defaultMemoryMB: () => 512
@@ -131,12 +137,7 @@ describe('the exec sandbox', () => {
   let open: ExecRunner
 
   beforeAll(async () => {
-    root = await mkdtemp(join(tmpdir(), 'meshwork-sandbox-'))
-    secret = join(root, 'daemon-data')
-    await mkdir(join(root, 'dev'), { recursive: true })
-    for (const n of ['nvidia0', 'nvidia1', 'nvidia2']) await writeFile(join(root, 'dev', n), n)
-    await mkdir(secret)
-    await writeFile(join(secret, 'peer.key'), 'the private key')
+    ({ root, secret } = await daemonLike('meshwork-sandbox-'))
     await writeFile(join(secret, 'control.json'), '{"token":"t"}')
     server = createServer(socket => { socket.end('hello from the host\n') })
     await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
