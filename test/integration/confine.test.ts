@@ -4,7 +4,7 @@
  * as root with cgroup v1 hierarchies and bubblewrap installed): the limits
  * with the sandbox off and on, and what the sandbox hides.
  */
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { chmod, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { createServer, type Server } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -166,8 +166,8 @@ describe('the exec sandbox', () => {
     expect(text(out)).toMatch(/end\n/)
   })
 
-  it('lets a task write only in its scratch directory and its private /tmp', async () => {
-    const out = await closed.run(req(['sh', '-c', `echo x > ${root}/escaped; echo x > /etc/escaped; echo x > /usr/escaped; echo x > here && echo x > /tmp/t && echo wrote`]), ctx())
+  it('lets a task write only in its scratch directory (by its absolute path too) and its private /tmp', async () => {
+    const out = await closed.run(req(['sh', '-c', `echo x > ${root}/escaped; echo x > /etc/escaped; echo x > /usr/escaped; echo x > "$MESHWORK_SCRATCH_DIR/here" && echo x > /tmp/t && echo wrote`]), ctx())
     expect(text(out)).toMatch(/wrote\n/)
     await expect(readFile(join(root, 'escaped'))).rejects.toThrow(/ENOENT/)
     await expect(readFile('/etc/escaped')).rejects.toThrow(/ENOENT/)
@@ -197,6 +197,25 @@ describe('the exec sandbox', () => {
     expect(text(none)).toBe('0\n')
   })
 
+  it('runs an allowed program that lives under the host\'s /tmp (the sandbox\'s /tmp is its own)', async () => {
+    const dir = await mkdtemp(join('/tmp', 'meshwork-prog-'))
+    try {
+      const prog = join(dir, 'hello')
+      await writeFile(prog, '#!/bin/sh\necho hello from $0\n', { mode: 0o755 })
+      await chmod(dir, 0o755)
+      const c = await Confinement.detect({ limits: 'auto', sandbox: 'bwrap', pids: 64, diskMB: 100, network: false, readOnly: [prog], hide: [], defaultMemoryMB: () => 512 })
+      if ('refuse' in c) throw new Error(c.refuse)
+      const r = new ExecRunner({ allow: [prog], scratchRoot: join(dir, 'scratch'), confinement: c })
+      try {
+        expect(text(await r.run(req([prog]), ctx()))).toBe(`hello from ${prog}\n`)
+      } finally {
+        await r.close()
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+    }
+  })
+
   it('runs an unprivileged program with no capabilities', async () => {
     const out = await closed.run(req(['sh', '-c', 'grep CapEff /proc/self/status; id -u']), ctx())
     expect(text(out)).toMatch(/CapEff:\s+0+\n/)
@@ -215,8 +234,10 @@ describe("a peer's exec tasks together", () => {
       // Each stays under its own 300 MB and holds its buffer a while; the two together pass the peer's 160 MB.
       const hold = 'const b = Buffer.alloc(90 * 1024 * 1024, 1); setTimeout(() => console.log(b.length), 1500)'
       const outs = await Promise.all([0, 1].map(async () => await runner.run(req([NODE, '-e', hold], { memoryMB: 300 }), ctx())))
-      expect(outs.filter(o => o.ok)).toHaveLength(1)
-      expect(outs.find(o => !o.ok)).toMatchObject({ reason: 'limit', error: "memory limit exceeded: this peer's exec tasks together passed the 160 MB it offers" })
+      // The kernel kills one, or both when the second asks for memory before the first's is freed.
+      const failed = outs.filter(o => !o.ok)
+      expect(failed.length).toBeGreaterThan(0)
+      for (const f of failed) expect(f).toMatchObject({ reason: 'limit', error: "memory limit exceeded: this peer's exec tasks together passed the 160 MB it offers" })
     } finally {
       await runner.close()
       await rm(root, { recursive: true, force: true })

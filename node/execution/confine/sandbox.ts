@@ -18,7 +18,7 @@
  * (setpriv), so DAC keeps it out of root's files in the visible tree.
  */
 import { lstatSync, readlinkSync, statSync } from 'node:fs'
-import { join, sep } from 'node:path'
+import { dirname, join, sep } from 'node:path'
 
 /** Top-level system paths shown read-only: a symlink is recreated, a directory bound. */
 const SYSTEM_PATHS = ['/usr', '/etc', '/opt', '/bin', '/sbin', '/lib', '/lib32', '/lib64', '/libx32']
@@ -60,8 +60,17 @@ export function bwrapArgs (plan: SandboxPlan, system = systemView()): string[] {
     if (s.link !== undefined) args.push('--symlink', s.link, s.path)
     else { args.push('--ro-bind', s.path, s.path); visible.push(s.path) }
   }
+  // The private /tmp before anything bound at a path under the host's /tmp (an allowed program, the
+  // scratch directory), which a later tmpfs would hide.
+  args.push('--perms', '1777', '--size', String(plan.tmpBytes), '--tmpfs', '/tmp')
+  // bubblewrap makes a bind's missing parent folders 0700 root: an unprivileged task could not reach
+  // its own scratch directory by its absolute path. Each gets 0755 first.
+  const openParents = (path: string): void => {
+    for (const d of parentsOf(path)) if (!visible.some(v => under(d, v))) args.push('--perms', '0755', '--dir', d)
+  }
   for (const p of plan.readOnly) {
     if (!exists(p) || visible.some(v => under(p, v))) continue
+    openParents(p)
     args.push('--ro-bind', p, p)
     visible.push(p)
   }
@@ -75,10 +84,14 @@ export function bwrapArgs (plan: SandboxPlan, system = systemView()): string[] {
     for (const n of GPU_CONTROL_NODES) if (exists(`/dev/${n}`)) args.push('--dev-bind', `/dev/${n}`, `/dev/${n}`)
     args.push('--ro-bind', '/sys', '/sys') // drivers read their PCI topology there
   }
-  // /tmp first: a scratch directory under the host's /tmp is then bound inside it, not hidden by it.
-  args.push('--perms', '1777', '--size', String(plan.tmpBytes), '--tmpfs', '/tmp', '--bind', plan.scratch, plan.scratch)
+  openParents(plan.scratch)
+  args.push('--bind', plan.scratch, plan.scratch)
   for (const [rel, file] of Object.entries(plan.artifacts)) args.push('--ro-bind', file, join(plan.scratch, rel))
-  for (const p of plan.writable) if (exists(p)) args.push('--bind', p, p)
+  for (const p of plan.writable) {
+    if (!exists(p)) continue
+    openParents(p)
+    args.push('--bind', p, p)
+  }
   args.push('--chdir', plan.scratch, '--')
   if (plan.runAs !== undefined) {
     const { uid, gid } = plan.runAs
@@ -111,6 +124,13 @@ export function gpuDeviceNodes (ids: readonly string[], devDir = '/dev'): string
       if (exists(join(devDir, node))) out.push(node)
     }
   }
+  return out
+}
+
+/** `/a/b/c` → `/a`, `/a/b`. */
+function parentsOf (path: string): string[] {
+  const out: string[] = []
+  for (let d = dirname(path); d !== '/' && d !== '.'; d = dirname(d)) out.unshift(d)
   return out
 }
 
