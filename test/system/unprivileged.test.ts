@@ -71,7 +71,7 @@ describe('a daemon run by an ordinary user', () => {
 
   it('holds a fork bomb and kills a setsid process when its job is cancelled', async () => {
     const job = join(m.dir, 'bomb.json')
-    writeFileSync(job, JSON.stringify({ name: 'bomb', tasks: { bomb: { kind: 'exec', command: ['sh', '-c', 'ubomb(){ ubomb|ubomb& }; ubomb; sleep 2'], timeoutMs: 20_000 } } }))
+    writeFileSync(job, JSON.stringify({ name: 'bomb', tasks: { bomb: { kind: 'exec', command: ['sh', '-c', 'ubomb(){ ubomb|ubomb& }; ubomb; exec sleep 2'], timeoutMs: 20_000 } } }))
     const r = await mesh(['submit', job, '--wait', '--json', '--config', config()], { timeoutMs: 60_000 })
     expect(r.code, r.stderr).toBe(0)
     await waitFor('the bomb to be gone', () => countProcesses('ubomb') === 0, { timeoutMs: 10_000, intervalMs: 100 })
