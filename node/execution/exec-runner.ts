@@ -32,7 +32,7 @@ import { constants as osConstants } from 'node:os'
 import { dirname, isAbsolute, join, resolve, sep } from 'node:path'
 import { StringDecoder } from 'node:string_decoder'
 import { CHECKPOINT_DIR, prepareCheckpointDir, watchCheckpointDir } from './exec-checkpoint.ts'
-import { JOIN_FAILED, JOIN_MARKER, type AttemptJail, type Confinement, type Enforcement } from './confine/confinement.ts'
+import { JOIN_FAILED, JOIN_MARKER, type AttemptJail, type Confinement } from './confine/confinement.ts'
 import { gpuEnv, visibleGpuIds } from './gpu-env.ts'
 import type { ExecRequest, ExecValue, RunContext, RunOutcome, RunRequest, TaskRunner } from '../../src/execution/runner.ts'
 import { programAllowed, programOf } from '../../src/auction/requirements.ts'
@@ -131,9 +131,6 @@ export class ExecRunner implements TaskRunner {
       }
     }
   }
-
-  /** What this runner enforces on attempts (for the peer's ads). */
-  get enforcement (): Enforcement | undefined { return this.#confine?.enforcement }
 
   /** Removes the runner's cgroups; call once no attempt runs. */
   async close (): Promise<void> { await this.#confine?.close() }

@@ -95,6 +95,8 @@ export class Confinement {
   readonly #cgroups: Cgroups | undefined
   readonly #prlimit: string | undefined
   readonly #bwrap: string | undefined
+  /** The machine's system paths, looked at once: the same for every attempt. */
+  readonly #system = systemView()
   /** The cap on all attempts together (MB), once set. */
   #offerMB: number | undefined
 
@@ -208,7 +210,7 @@ export class Confinement {
         devices, ...(o.devDir !== undefined ? { devDir: o.devDir } : {}),
         readOnly: [...o.readOnly, file], writable: o.writable ?? [], hide: o.hide, ...(at.runAs !== undefined ? { runAs: at.runAs } : {})
       }
-      inner.push(this.#bwrap as string, ...bwrapArgs(plan))
+      inner.push(this.#bwrap as string, ...bwrapArgs(plan, this.#system))
       // Drivers number the devices a process can open from 0: in the sandbox, its cards are 0…k-1.
       if (devices.length > 0) Object.assign(fullEnv, renumbered(s.gpuIds.length))
     }

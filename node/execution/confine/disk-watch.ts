@@ -34,16 +34,22 @@ export async function usage (dir: string, maxEntries = MAX_SCRATCH_ENTRIES): Pro
   return { bytes, entries }
 }
 
-/** Calls `onHit` once when `dir` passes `capBytes` or holds too many entries; returns a stop function. */
+/**
+ * Calls `onHit` once when `dir` passes `capBytes` or holds too many entries;
+ * returns a stop function. Looks every `periodMs`, or, for a directory of
+ * many files whose walk takes long, after four times the walk: the watcher
+ * spends at most a fifth of a core on one attempt however the task fills it.
+ */
 export function watchDisk (dir: string, capBytes: number, onHit: (hit: DiskHit) => void, periodMs = 500): () => void {
   let stopped = false
   let timer: NodeJS.Timeout | undefined
   const look = async (): Promise<void> => {
+    const started = performance.now()
     const u = await usage(dir)
     if (stopped) return
     if (u.entries > MAX_SCRATCH_ENTRIES) { stopped = true; onHit({ kind: 'entries' }); return }
     if (u.bytes > capBytes) { stopped = true; onHit({ kind: 'bytes', bytes: u.bytes }); return }
-    timer = setTimeout(() => { void look() }, periodMs)
+    timer = setTimeout(() => { void look() }, Math.max(periodMs, 4 * (performance.now() - started)))
     timer.unref()
   }
   timer = setTimeout(() => { void look() }, periodMs)

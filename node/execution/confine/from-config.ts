@@ -5,7 +5,7 @@
  * give is a `MeshError`: `mesh start` prints its sentence and exits 2.
  */
 import { realpathSync } from 'node:fs'
-import { isAbsolute, join } from 'node:path'
+import { isAbsolute } from 'node:path'
 import type { MeshConfig } from '../../../src/config.ts'
 import { MeshError } from '../../../src/errors.ts'
 import { Confinement } from './confinement.ts'
@@ -13,7 +13,8 @@ import { Confinement } from './confinement.ts'
 export async function detectConfinement (config: MeshConfig, ephemeral: boolean, offeredMemoryMB: () => number): Promise<Confinement> {
   const e = config.executor.exec
   const programs = e.allow.filter(p => isAbsolute(p)).flatMap(p => [p, real(p)])
-  const hide = [config.dataDir, join(config.dataDir, 'control.json'), config.cache.dir, config.swarmKeyFile]
+  // control.json and the key are in dataDir, masked whole where it is under a visible path.
+  const hide = [config.dataDir, config.cache.dir, config.swarmKeyFile]
     .filter((p): p is string => p !== null && !ephemeral).map(real)
   const found = await Confinement.detect({
     limits: e.limits,

@@ -49,7 +49,7 @@ export interface SandboxPlan {
 }
 
 /** The arguments after `bwrap`, up to and including `--`; the program and its argv follow. */
-export function bwrapArgs (plan: SandboxPlan, system = systemView()): string[] {
+export function bwrapArgs (plan: SandboxPlan, system: readonly SystemPath[]): string[] {
   const args = [
     '--die-with-parent', '--new-session',
     '--unshare-pid', '--unshare-ipc', '--unshare-uts', '--unshare-cgroup-try', '--hostname', 'meshwork-task',
